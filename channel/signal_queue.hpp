@@ -1,0 +1,131 @@
+// One signal queue of a channel (spec §2), for one producer and one consumer
+// in different threads or processes.
+//
+// Geometry (slot address, signal size, slot count) is copied at attach time
+// after validation and never re-read: the peer can scribble on its header, but
+// it cannot make us touch memory outside the queue. head and tail are re-read
+// (acquire) only when the cached copy says full or empty, and a value out of
+// range is refused as corruption. Each side keeps its own index locally.
+//
+// Results follow the kernel: 0 on success, -EIO when full (num_overflows
+// counted), -EAGAIN when empty; plus -EPERM when the pause guard is revoked
+// and -EFAULT when the peer wrote an out-of-range index.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "channel/channel_header.hpp"
+#include "channel/pause_guard.hpp"
+
+namespace visorlab::channel {
+
+class SignalQueue {
+ public:
+  // `header` is the validated snapshot of the queue header at `header_offset`
+  // inside `base`; the caller has checked that every slot lies inside.
+  SignalQueue(std::byte* base, std::uint64_t header_offset, const SignalQueueHeader& header,
+              PauseGuard* guard, int index);
+
+  int insert(const void* signal) noexcept;
+  int remove(void* signal) noexcept;
+
+  // Inserts up to `count` signals laid out back to back (signal_size apart),
+  // exactly as repeated insert() calls stopping at the first failure would,
+  // but with one head store. Returns how many went in; *status gets 0 or the
+  // failing call's result.
+  std::size_t insert_batch(const void* signals, std::size_t count, int* status = nullptr) noexcept;
+  // Removes up to `count` signals into `out`; one tail store. Returns how many.
+  std::size_t remove_batch(void* out, std::size_t count, int* status = nullptr) noexcept;
+
+  // Copies the i-th pending signal (0 = next to be removed) without consuming it.
+  int peek(std::uint32_t i, void* signal) const noexcept;
+  // Signals inserted and not yet removed, from the live indices (0 if corrupt).
+  std::uint32_t pending() const noexcept;
+
+  std::uint32_t signal_size() const noexcept { return signal_size_; }
+  std::uint32_t max_slots() const noexcept { return max_slots_; }
+  std::uint32_t capacity() const noexcept { return max_slots_ - 1; }
+  std::uint64_t header_offset() const noexcept { return header_offset_; }
+  int index() const noexcept { return index_; }
+
+ private:
+  template <typename T>
+  std::atomic_ref<T> field(std::size_t offset) const noexcept {
+    return std::atomic_ref<T>(*reinterpret_cast<T*>(header_ + offset));
+  }
+  std::atomic_ref<std::uint32_t> head_ref() const noexcept {
+    return field<std::uint32_t>(offsetof(SignalQueueHeader, head));
+  }
+  std::atomic_ref<std::uint32_t> tail_ref() const noexcept {
+    return field<std::uint32_t>(offsetof(SignalQueueHeader, tail));
+  }
+  std::byte* slot(std::uint32_t i) const noexcept {
+    return slots_ + static_cast<std::size_t>(i) * signal_size_;
+  }
+  std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == max_slots_ ? 0 : i + 1; }
+  int refused(const char* operation) const noexcept {
+    return guard_->violation(operation, index_, header_offset_);
+  }
+  int overflow() noexcept;
+  // Reload the peer's index; false if it is out of range.
+  bool reload_tail() noexcept;
+  bool reload_head() noexcept;
+
+  // Immutable after construction.
+  std::byte* header_;
+  std::byte* slots_;
+  std::uint64_t header_offset_;
+  std::uint32_t signal_size_;
+  std::uint32_t max_slots_;
+  PauseGuard* guard_;
+  int index_;
+
+  // Producer side and consumer side on separate cache lines, so one thread
+  // inserting and another removing through this object never share a line.
+  struct alignas(64) Producer {
+    std::uint32_t head;        // our index, authoritative
+    std::uint32_t tail_cache;  // last tail we read
+    std::uint64_t sent;
+  } producer_;
+  struct alignas(64) Consumer {
+    std::uint32_t tail;
+    std::uint32_t head_cache;
+    std::uint64_t received;
+  } consumer_;
+};
+
+inline int SignalQueue::insert(const void* signal) noexcept {
+  if (guard_->revoked()) return refused("insert");
+  const std::uint32_t h = next(producer_.head);
+  if (h == producer_.tail_cache) {
+    if (!reload_tail()) return -EFAULT;
+    if (h == producer_.tail_cache) return overflow();
+  }
+  std::memcpy(slot(h), signal, signal_size_);
+  head_ref().store(h, std::memory_order_release);  // publishes the slot
+  producer_.head = h;
+  field<std::uint64_t>(offsetof(SignalQueueHeader, num_sent))
+      .store(++producer_.sent, std::memory_order_relaxed);
+  return 0;
+}
+
+inline int SignalQueue::remove(void* signal) noexcept {
+  if (guard_->revoked()) return refused("remove");
+  if (consumer_.tail == consumer_.head_cache) {
+    if (!reload_head()) return -EFAULT;
+    if (consumer_.tail == consumer_.head_cache) return -EAGAIN;
+  }
+  const std::uint32_t t = next(consumer_.tail);
+  std::memcpy(signal, slot(t), signal_size_);
+  tail_ref().store(t, std::memory_order_release);  // hands the slot back
+  consumer_.tail = t;
+  field<std::uint64_t>(offsetof(SignalQueueHeader, num_received))
+      .store(++consumer_.received, std::memory_order_relaxed);
+  return 0;
+}
+
+}  // namespace visorlab::channel

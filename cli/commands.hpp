@@ -1,0 +1,18 @@
+// Each `visorlab` subcommand registers its options on the CLI11 app and returns
+// the action to run once parsing succeeded.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace visorlab::cli {
+
+using Action = std::function<int()>;
+
+// Registers `channel create` and `channel inspect` under `app`.
+void add_channel_commands(CLI::App& app, Action& action);
+// Registers `drill`.
+void add_drill_command(CLI::App& app, Action& action);
+
+}  // namespace visorlab::cli
