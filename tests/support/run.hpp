@@ -1,0 +1,24 @@
+// Test helper: runs a real command, captures stdout and stderr, and kills it
+// if it outlives its deadline, so a hang fails the test instead of CI.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace visorlab::test {
+
+struct RunResult {
+  int exit_code = -1;  // -1 if killed or signalled
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+RunResult run(const std::vector<std::string>& argv,
+              std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// build/bin/<name>, from the VISORLAB_BIN directory CTest sets.
+std::string bin(const std::string& name);
+
+}  // namespace visorlab::test
