@@ -75,7 +75,8 @@ class Channel {
 
   // Pause guard: after pause(), every access through this endpoint is refused
   // and recorded; the mapping itself is also made inaccessible where it is
-  // ours, so even a stray raw pointer faults instead of reading.
+  // ours, so even a stray raw pointer faults instead of reading. Both fail
+  // safe: if mprotect throws, the guard is left revoked.
   void pause();
   void resume();
   bool paused() const { return guard_->revoked(); }

@@ -59,6 +59,9 @@ class Region {
   const std::string& name() const { return name_; }
   // Drops the name now (the memory lives on while mapped).
   void unlink();
+  // Forgets that we created the name, so destroying this Region leaves it: for
+  // the copy a forked child inherits from its creator.
+  void disown() { owner_ = false; }
 
  private:
   Region(int fd, std::size_t size, std::string name, bool owner)

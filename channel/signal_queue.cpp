@@ -119,6 +119,10 @@ int SignalQueue::peek(std::uint32_t i, void* signal) const noexcept {
 }
 
 std::uint32_t SignalQueue::pending() const noexcept {
+  if (guard_->revoked()) {
+    refused("pending");
+    return 0;
+  }
   const std::uint32_t h = head_ref().load(std::memory_order_acquire);
   const std::uint32_t t = tail_ref().load(std::memory_order_acquire);
   if (h >= max_slots_ || t >= max_slots_) return 0;

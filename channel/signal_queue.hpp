@@ -43,7 +43,8 @@ class SignalQueue {
 
   // Copies the i-th pending signal (0 = next to be removed) without consuming it.
   int peek(std::uint32_t i, void* signal) const noexcept;
-  // Signals inserted and not yet removed, from the live indices (0 if corrupt).
+  // Signals inserted and not yet removed, from the live indices (0 if corrupt,
+  // and 0 with a recorded violation while paused).
   std::uint32_t pending() const noexcept;
 
   std::uint32_t signal_size() const noexcept { return signal_size_; }

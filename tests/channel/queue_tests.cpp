@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -327,6 +328,12 @@ BOOST_AUTO_TEST_CASE(shared_memory_name_is_removed_with_its_creator) {
     BOOST_CHECK_THROW(ch::Region::create_shared(name, 4096), std::system_error);  // exclusive
   }
   BOOST_CHECK_THROW(ch::Region::open_shared(name), std::system_error);
+  {
+    ch::Region region = ch::Region::create_shared(name, 4096);
+    region.disown();  // as a forked child's copy would: the name stays with its creator
+  }
+  BOOST_CHECK_NO_THROW(ch::Region::open_shared(name));
+  shm_unlink(("/" + name).c_str());
   BOOST_CHECK_THROW(ch::Region::open_shared("bad/name"), std::invalid_argument);
 }
 
