@@ -14,25 +14,11 @@ SignalQueue::SignalQueue(std::byte* base, std::uint64_t header_offset, const Sig
       guard_(guard),
       index_(index),
       producer_{header.head, header.tail, header.num_sent},
-      consumer_{header.tail, header.head, header.num_received} {}
+      consumer_{header.tail, header.head, header.num_received, 0} {}
 
 int SignalQueue::overflow() noexcept {
   field<std::uint64_t>(offsetof(SignalQueueHeader, num_overflows)).fetch_add(1, std::memory_order_relaxed);
   return -EIO;
-}
-
-bool SignalQueue::reload_tail() noexcept {
-  const std::uint32_t t = tail_ref().load(std::memory_order_acquire);
-  if (t >= max_slots_) return false;
-  producer_.tail_cache = t;
-  return true;
-}
-
-bool SignalQueue::reload_head() noexcept {
-  const std::uint32_t h = head_ref().load(std::memory_order_acquire);
-  if (h >= max_slots_) return false;
-  consumer_.head_cache = h;
-  return true;
 }
 
 std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, int* status) noexcept {
@@ -58,13 +44,13 @@ std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, in
     std::uint32_t h = producer_.head;
     for (std::size_t i = 0; i < done; ++i) {
       h = next(h);
-      std::memcpy(slot(h), src + i * signal_size_, signal_size_);
+      copy(slot(h), src + i * signal_size_);
     }
     if (done > 0) {
-      head_ref().store(h, std::memory_order_release);
-      producer_.head = h;
       producer_.sent += done;
       field<std::uint64_t>(offsetof(SignalQueueHeader, num_sent)).store(producer_.sent, std::memory_order_relaxed);
+      head_ref().store(h, std::memory_order_release);
+      producer_.head = h;
     }
     if (done < count && result == 0) result = overflow();
   }
@@ -93,14 +79,14 @@ std::size_t SignalQueue::remove_batch(void* out, std::size_t count, int* status)
     std::uint32_t t = consumer_.tail;
     for (std::size_t i = 0; i < done; ++i) {
       t = next(t);
-      std::memcpy(dst + i * signal_size_, slot(t), signal_size_);
+      copy(dst + i * signal_size_, slot(t));
     }
     if (done > 0) {
-      tail_ref().store(t, std::memory_order_release);
-      consumer_.tail = t;
       consumer_.received += done;
       field<std::uint64_t>(offsetof(SignalQueueHeader, num_received))
           .store(consumer_.received, std::memory_order_relaxed);
+      tail_ref().store(t, std::memory_order_release);
+      consumer_.tail = t;
     }
     if (done < count && result == 0) result = -EAGAIN;
   }
