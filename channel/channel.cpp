@@ -186,7 +186,13 @@ int Channel::write(std::uint64_t offset, const void* data, std::size_t length) {
   if (guard_->revoked()) return guard_->violation("write", -1, offset);
   if (offset > size_ || length > size_ - offset) return -EIO;
   std::memcpy(mapping_.bytes().data() + offset, data, length);
+  if (replicator_) replicator_->wrote(offset, length);
   return 0;
+}
+
+void Channel::set_replicator(Replicator* replicator) {
+  replicator_ = replicator;
+  for (auto& q : queues_) q.set_replicator(replicator);
 }
 
 ChannelHeader Channel::header() const {

@@ -70,6 +70,10 @@ class Channel {
   const SignalQueue& queue(std::uint32_t q) const;
   std::uint32_t queue_count() const { return static_cast<std::uint32_t>(queues_.size()); }
 
+  // Ships every local write (queues and data) to a remote copy; nullptr for
+  // shared memory. Set before the channel is used; the replicator outlives it.
+  void set_replicator(Replicator* replicator);
+
   // The validated size: the header's size field, never more than the mapping.
   std::uint64_t size() const { return size_; }
 
@@ -90,6 +94,7 @@ class Channel {
   std::uint64_t size_;
   std::unique_ptr<PauseGuard> guard_;  // stable address: queues point at it
   std::vector<SignalQueue> queues_;
+  Replicator* replicator_ = nullptr;
 };
 
 }  // namespace visorlab::channel

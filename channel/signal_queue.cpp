@@ -21,6 +21,16 @@ int SignalQueue::overflow() noexcept {
   return -EIO;
 }
 
+void SignalQueue::replicate_produced(std::uint32_t first, std::size_t count) noexcept {
+  // The slots may wrap: at most two contiguous runs.
+  const std::uint64_t slots_at = static_cast<std::uint64_t>(slots_ - header_) + header_offset_;
+  const std::size_t run = std::min<std::size_t>(count, max_slots_ - first);
+  replicator_->wrote(slots_at + std::uint64_t{first} * signal_size_, std::uint64_t{run} * signal_size_);
+  if (run < count) replicator_->wrote(slots_at, std::uint64_t{count - run} * signal_size_);
+  replicator_->publish(header_offset_ + offsetof(SignalQueueHeader, num_sent),
+                       header_offset_ + offsetof(SignalQueueHeader, head));
+}
+
 std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, int* status) noexcept {
   int result = 0;
   std::size_t done = 0;
@@ -41,6 +51,7 @@ std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, in
     }
     done = std::min(count, room);
     const auto* src = static_cast<const std::byte*>(signals);
+    const std::uint32_t first = next(producer_.head);
     std::uint32_t h = producer_.head;
     for (std::size_t i = 0; i < done; ++i) {
       h = next(h);
@@ -51,6 +62,7 @@ std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, in
       field<std::uint64_t>(offsetof(SignalQueueHeader, num_sent)).store(producer_.sent, std::memory_order_relaxed);
       head_ref().store(h, std::memory_order_release);
       producer_.head = h;
+      if (replicator_) replicate_produced(first, done);
     }
     if (done < count && result == 0) result = overflow();
   }
@@ -87,6 +99,7 @@ std::size_t SignalQueue::remove_batch(void* out, std::size_t count, int* status)
           .store(consumer_.received, std::memory_order_relaxed);
       tail_ref().store(t, std::memory_order_release);
       consumer_.tail = t;
+      if (replicator_) replicate_consumed();
     }
     if (done < count && result == 0) result = -EAGAIN;
   }

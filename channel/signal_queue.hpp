@@ -20,6 +20,7 @@
 
 #include "channel/channel_header.hpp"
 #include "channel/pause_guard.hpp"
+#include "channel/replicator.hpp"
 
 namespace visorlab::channel {
 
@@ -29,6 +30,9 @@ class SignalQueue {
   // inside `base`; the caller has checked that every slot lies inside.
   SignalQueue(std::byte* base, std::uint64_t header_offset, const SignalQueueHeader& header,
               PauseGuard* guard, int index);
+
+  // Ships this queue's writes to a remote copy (nullptr: shared memory).
+  void set_replicator(Replicator* replicator) noexcept { replicator_ = replicator; }
 
   int insert(const void* signal) noexcept;
   int remove(void* signal) noexcept;
@@ -72,6 +76,14 @@ class SignalQueue {
     return guard_->violation(operation, index_, header_offset_);
   }
   int overflow() noexcept;
+  // Signal boundaries for a remote copy: slots [first, first+count) and the
+  // producer's counter and head; or the consumer's counter and tail.
+  void replicate_produced(std::uint32_t first, std::size_t count) noexcept;
+  void replicate_consumed() noexcept {
+    if (replicator_)
+      replicator_->publish(header_offset_ + offsetof(SignalQueueHeader, num_received),
+                           header_offset_ + offsetof(SignalQueueHeader, tail));
+  }
   // One signal's bytes. 64-byte signals (one cache line) get a fixed-size copy
   // the compiler inlines instead of a libc call.
   void copy(void* to, const void* from) const noexcept {
@@ -92,6 +104,7 @@ class SignalQueue {
   std::uint32_t max_slots_;
   PauseGuard* guard_;
   int index_;
+  Replicator* replicator_ = nullptr;
 
   // Producer side and consumer side on separate cache lines, so one thread
   // inserting and another removing through this object never share a line.
@@ -126,6 +139,7 @@ inline int SignalQueue::insert(const void* signal) noexcept {
   field<std::uint64_t>(offsetof(SignalQueueHeader, num_sent)).store(++producer_.sent, std::memory_order_relaxed);
   head_ref().store(h, std::memory_order_release);  // publishes the slot
   producer_.head = h;
+  if (replicator_) replicate_produced(h, 1);
   return 0;
 }
 
@@ -149,6 +163,7 @@ inline int SignalQueue::remove(void* signal) noexcept {
       .store(++consumer_.received, std::memory_order_relaxed);
   tail_ref().store(t, std::memory_order_release);  // hands the slot back
   consumer_.tail = t;
+  if (replicator_) replicate_consumed();
   return 0;
 }
 

@@ -1,0 +1,497 @@
+#include "channel/tcp/tcp_endpoint.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace visorlab::channel::tcp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t kMaxChannelBytes = std::uint64_t{1} << 30;
+constexpr std::size_t kChunk = 256 * 1024;  // image and large writes go in chunks below kMaxPayload
+constexpr std::uint64_t kHeadAt = offsetof(SignalQueueHeader, head);
+constexpr std::uint64_t kTailAt = offsetof(SignalQueueHeader, tail);
+constexpr std::uint64_t kSentAt = offsetof(SignalQueueHeader, num_sent);
+constexpr std::uint64_t kReceivedAt = offsetof(SignalQueueHeader, num_received);
+
+struct ProtocolError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+bool overlaps(std::uint64_t a, std::uint64_t a_end, std::uint64_t b, std::uint64_t b_end) {
+  return a < b_end && b < a_end;
+}
+
+std::string describe(const QueueGeometry& q) {
+  return std::to_string(q.max_slots) + " slots of " + std::to_string(q.signal_size) + " bytes at +" +
+         std::to_string(q.sig_base_offset);
+}
+
+// What differs between the peer's capabilities and ours; empty if nothing.
+std::string mismatch(const Capabilities& peer, const Capabilities& ours) {
+  if (!peer.type.is_null() && peer.type != ours.type)
+    return "channel type " + peer.type.str() + ", this channel is " + ours.type.str();
+  if (peer.size != 0 && peer.size != ours.size)
+    return "size " + std::to_string(peer.size) + ", this channel is " + std::to_string(ours.size);
+  if (!peer.queues.empty()) {
+    if (peer.queues.size() != ours.queues.size())
+      return std::to_string(peer.queues.size()) + " queues, this channel has " + std::to_string(ours.queues.size());
+    for (std::size_t i = 0; i < ours.queues.size(); ++i)
+      if (!(peer.queues[i] == ours.queues[i]))
+        return "queue " + std::to_string(i) + " geometry " + describe(peer.queues[i]) + ", this channel has " +
+               describe(ours.queues[i]);
+    if (peer.ch_space_offset != ours.ch_space_offset)
+      return "ch_space_offset " + std::to_string(peer.ch_space_offset) + ", this channel has " +
+             std::to_string(ours.ch_space_offset);
+  }
+  return {};
+}
+
+}  // namespace
+
+TcpEndpoint::TcpEndpoint(Side side, std::string name, QueueProducers producers, LinkOptions options,
+                         EventHandler on_event)
+    : side_(side), name_(std::move(name)), producers_(std::move(producers)), options_(options),
+      on_event_(std::move(on_event)) {
+  if (name_.size() > kMaxName) throw std::invalid_argument("channel name longer than 255 bytes");
+}
+
+TcpEndpoint::~TcpEndpoint() {
+  stop_ = true;
+  {
+    std::lock_guard lock(send_mutex_);
+    if (connected_) {
+      // A clean close: the peer hears deregistered, not a failure.
+      encode(TransportEvent{EventCode::deregistered, "channel " + name_ + " closed"}, pending_);
+      flush_locked();
+      ::shutdown(peer_.fd(), SHUT_WR);
+    }
+  }
+  if (thread_.joinable()) thread_.join();
+  if (channel_) channel_->set_replicator(nullptr);
+}
+
+void TcpEndpoint::adopt(Region region, Channel channel) {
+  apply_view_ = region.map();
+  region_.emplace(std::move(region));
+  channel_ = std::make_unique<Channel>(std::move(channel));
+  size_ = channel_->size();
+  const ChannelHeader h = channel_->header();
+  if (producers_.size() != channel_->queue_count())
+    throw std::invalid_argument("queue producers given for " + std::to_string(producers_.size()) +
+                                " queues, the channel has " + std::to_string(channel_->queue_count()));
+  for (std::uint32_t q = 0; q < channel_->queue_count(); ++q) {
+    const SignalQueueHeader qh = channel_->queue_header(q);
+    const std::uint64_t at = h.ch_space_offset + q * sizeof(SignalQueueHeader);
+    const std::uint64_t slots = at + qh.sig_base_offset;
+    areas_.push_back({at, slots, slots + std::uint64_t{qh.max_slots} * qh.signal_size, qh.max_slots, producers_[q]});
+  }
+  channel_->set_replicator(this);
+}
+
+Capabilities TcpEndpoint::capabilities() const {
+  Capabilities c;
+  const ChannelHeader h = channel_->header();
+  c.type = h.chtype;
+  c.size = size_;
+  c.ch_space_offset = h.ch_space_offset;
+  for (std::uint32_t q = 0; q < channel_->queue_count(); ++q) {
+    const SignalQueueHeader qh = channel_->queue_header(q);
+    c.queues.push_back({qh.signal_size, qh.max_slots, qh.sig_base_offset});
+  }
+  return c;
+}
+
+// ---- establishment ---------------------------------------------------------
+
+std::unique_ptr<TcpEndpoint> TcpEndpoint::serve(const Address& at, const std::string& name, const ChannelSpec& spec,
+                                                 Side side, QueueProducers producers, LinkOptions options,
+                                                 EventHandler on_event) {
+  std::unique_ptr<TcpEndpoint> e(new TcpEndpoint(side, name, std::move(producers), options, std::move(on_event)));
+  Region region = Region::anonymous(channel_size(spec));
+  Channel channel = Channel::format(region.map(), spec);
+  e->adopt(std::move(region), std::move(channel));
+  e->listener_ = listen_on(at);
+  e->address_ = local_address(e->listener_);
+  e->thread_ = std::thread([p = e.get()] { p->link_loop(); });
+  return e;
+}
+
+std::unique_ptr<TcpEndpoint> TcpEndpoint::attach(const Address& to, const std::string& name, const Expect& expect,
+                                                  Side side, QueueProducers producers, LinkOptions options,
+                                                  EventHandler on_event) {
+  std::unique_ptr<TcpEndpoint> e(new TcpEndpoint(side, name, std::move(producers), options, std::move(on_event)));
+  Socket s = connect_to(to, options.handshake_timeout);
+  e->handshake_as_client(s, &expect, false);
+  e->thread_ = std::thread([p = e.get()] { p->link_loop(); });
+  return e;
+}
+
+void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout) {
+  if (listener_) throw std::logic_error("reattach is for the attaching side");
+  if (thread_.joinable()) thread_.join();  // the old link ended with its transport event
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    try {
+      Socket s = connect_to(to, options_.handshake_timeout);
+      handshake_as_client(s, nullptr, true);
+      break;
+    } catch (const std::exception& e) {
+      // The server may not have noticed the old link's death yet, or may still
+      // be restarting: retry until the deadline.
+      if (Clock::now() + milliseconds(20) >= deadline)
+        throw HandshakeError("re-attach to " + to.str() + " failed: " + e.what());
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  thread_ = std::thread([this] { link_loop(); });
+}
+
+void TcpEndpoint::send_frame(Socket& s, const Frame& f) {
+  std::vector<std::byte> out;
+  encode(f, out);
+  s.send_all(out, options_.handshake_timeout);
+}
+
+Frame TcpEndpoint::expect_frame(Socket& s, Decoder& d, const char* what) {
+  const auto deadline = Clock::now() + options_.handshake_timeout;
+  for (;;) {
+    if (auto f = d.next()) {
+      if (auto* ev = std::get_if<TransportEvent>(&*f)) throw HandshakeError(ev->reason);
+      return *f;
+    }
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) throw HandshakeError(std::string("timed out waiting for ") + what);
+    auto room = d.prepare();
+    const long n = s.receive(room, left);
+    if (n == 0) throw HandshakeError(std::string("peer closed the connection before ") + what);
+    if (n > 0) d.commit(static_cast<std::size_t>(n));
+  }
+}
+
+void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_image) {
+  decoder_ = Decoder{};
+  send_frame(s, Init{false, kMajorVersion, kMinorVersion, side_, has_image, false, name_});
+  const Frame f = expect_frame(s, decoder_, "INIT_COMPLETE");
+  const auto* init = std::get_if<Init>(&f);
+  if (!init || !init->complete) throw HandshakeError("expected INIT_COMPLETE");
+  auto refuse = [&](const std::string& why) {
+    send_frame(s, TransportEvent{EventCode::partner_failed, why});
+    throw HandshakeError(why);
+  };
+  if (init->major != kMajorVersion)
+    refuse("server speaks major version " + std::to_string(init->major) + ", this side " + std::to_string(kMajorVersion));
+  if (has_image && init->fresh) refuse("the server's channel " + name_ + " is new: this side's image belongs to another");
+
+  Capabilities ours;
+  if (has_image) {
+    ours = capabilities();
+  } else if (expect) {
+    ours.type = expect->type;
+  }
+  send_frame(s, ours);
+  const Frame r = expect_frame(s, decoder_, "CAP_RESP");
+  const auto* theirs = std::get_if<Capabilities>(&r);
+  if (!theirs || !theirs->response) throw HandshakeError("expected CAP_RESP");
+  if (theirs->status != 0) throw HandshakeError("capabilities refused with status " + std::to_string(theirs->status));
+  if (const auto why = mismatch(*theirs, ours); has_image && !why.empty()) refuse(why);
+  if (expect && !expect->type.is_null() && theirs->type != expect->type)
+    refuse("channel type " + theirs->type.str() + ", expected " + expect->type.str());
+  if (theirs->size < sizeof(ChannelHeader) || theirs->size > kMaxChannelBytes)
+    refuse("channel size " + std::to_string(theirs->size) + " outside [128, 1 GiB]");
+
+  if (!has_image) {
+    // First attach (or a restarted process): the server's image, then validate
+    // it exactly as a shared-memory attach would.
+    Region region = Region::anonymous(theirs->size);
+    Mapping view = region.map();
+    for (;;) {
+      const Frame img = expect_frame(s, decoder_, "the channel image");
+      if (std::holds_alternative<ImageDone>(img)) {
+        if (std::get<ImageDone>(img).size != theirs->size) throw HandshakeError("image size differs from capabilities");
+        break;
+      }
+      const auto* w = std::get_if<Write>(&img);
+      if (!w || !w->image) throw HandshakeError("expected an IMAGE chunk");
+      if (w->offset > theirs->size || w->bytes.size() > theirs->size - w->offset)
+        refuse("image chunk at " + std::to_string(w->offset) + " outside the channel");
+      std::memcpy(view.bytes().data() + w->offset, w->bytes.data(), w->bytes.size());
+    }
+    try {
+      Channel channel = Channel::attach(region.map(), *expect);
+      adopt(std::move(region), std::move(channel));
+    } catch (const std::exception& e) {
+      refuse(std::string("channel image refused: ") + e.what());
+    }
+  }
+  std::lock_guard lock(send_mutex_);
+  peer_ = std::move(s);
+  last_tx_ = Clock::now();
+  connected_ = true;
+  if (has_image) send_image(peer_, true);  // a survivor: re-send what we own
+  flush_locked();
+}
+
+bool TcpEndpoint::handshake_as_server(Socket& s) {
+  Decoder d;
+  try {
+    const Frame f = expect_frame(s, d, "INIT");
+    const auto* init = std::get_if<Init>(&f);
+    auto refuse = [&](const std::string& why) {
+      spdlog::warn("channel {}: refused a peer: {}", name_, why);
+      send_frame(s, TransportEvent{EventCode::partner_failed, why});
+      return false;
+    };
+    if (!init || init->complete) return refuse("expected INIT");
+    if (init->major != kMajorVersion)
+      return refuse("client speaks major version " + std::to_string(init->major) + ", this server " +
+                    std::to_string(kMajorVersion));
+    if (init->name != name_) return refuse("no channel named '" + init->name + "' here (this is '" + name_ + "')");
+    if (init->side == side_) return refuse("both ends claim the same side of channel " + name_);
+    send_frame(s, Init{true, kMajorVersion, kMinorVersion, side_, true, fresh_, name_});
+
+    const Frame c = expect_frame(s, d, "CAP");
+    const auto* caps = std::get_if<Capabilities>(&c);
+    if (!caps || caps->response) return refuse("expected CAP");
+    Capabilities ours = capabilities();
+    if (const auto why = mismatch(*caps, ours); !why.empty()) return refuse(why);
+    ours.response = true;
+    send_frame(s, ours);
+
+    std::lock_guard lock(send_mutex_);
+    send_image(s, init->has_image);  // full image to a newcomer, owned ranges to a survivor
+    if (!init->has_image) {
+      std::vector<std::byte> done;
+      encode(ImageDone{size_}, done);
+      s.send_all(done, options_.handshake_timeout);
+    }
+    peer_ = std::move(s);
+    decoder_ = std::move(d);  // frames the client sent after CAP stay queued
+    last_tx_ = Clock::now();
+    connected_ = true;
+    fresh_ = false;
+  } catch (const std::exception& e) {
+    spdlog::warn("channel {}: handshake failed: {}", name_, e.what());
+    return false;
+  }
+  state_changed_.notify_all();
+  return true;
+}
+
+// Full image: every byte, in chunks. Owned ranges: the slots of the queues we
+// produce and our indices with their counters — what a surviving peer may
+// have missed while the link was down. Called with send_mutex_ held.
+void TcpEndpoint::send_image(Socket& s, bool owned_only) {
+  std::vector<std::byte> out;
+  const std::byte* base = apply_view_.bytes().data();
+  auto ship = [&] {
+    s.send_all(out, options_.handshake_timeout);
+    out.clear();
+  };
+  if (!owned_only) {
+    for (std::uint64_t at = 0; at < size_; at += kChunk) {
+      encode_write(at, base + at, std::min<std::uint64_t>(kChunk, size_ - at), out, true);
+      ship();
+    }
+    return;
+  }
+  for (const auto& a : areas_) {
+    if (a.producer == side_) {
+      for (std::uint64_t at = a.slots_begin; at < a.slots_end; at += kChunk) {
+        encode_write(at, base + at, std::min<std::uint64_t>(kChunk, a.slots_end - at), out);
+        ship();
+      }
+      encode(index_at(a.header + kSentAt, a.header + kHeadAt), out);
+    } else {
+      encode(index_at(a.header + kReceivedAt, a.header + kTailAt), out);
+    }
+  }
+  ship();
+}
+
+bool TcpEndpoint::wait_connected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(state_mutex_);
+  return state_changed_.wait_for(lock, timeout, [&] { return connected_.load(); });
+}
+
+// ---- steady state ------------------------------------------------------------
+
+void TcpEndpoint::link_loop() {
+  auto last_rx = Clock::now();
+  while (!stop_) {
+    if (!connected_) {
+      if (!listener_) return;  // client: reattach() starts a new link
+      Socket s = accept_from(listener_, options_.heartbeat_interval);
+      if (s && handshake_as_server(s)) last_rx = Clock::now();
+      continue;
+    }
+    pump(last_rx);
+    if (listener_ && connected_) {
+      // One live peer per channel: a second attach is refused, not adopted.
+      Socket extra = accept_from(listener_, milliseconds(0));
+      if (extra) {
+        std::vector<std::byte> out;
+        encode(TransportEvent{EventCode::partner_failed, "channel " + name_ + " already has a live peer"}, out);
+        try {
+          extra.send_all(out, milliseconds(100));
+        } catch (const std::exception&) {
+        }
+      }
+    }
+  }
+}
+
+bool TcpEndpoint::pump(Clock::time_point& last_rx) {
+  try {
+    auto room = decoder_.prepare();
+    const long n = peer_.receive(room, options_.heartbeat_interval);
+    if (n == 0) {
+      lose_peer(EventCode::partner_failed, "connection closed without deregistering");
+      return false;
+    }
+    if (n > 0) {
+      decoder_.commit(static_cast<std::size_t>(n));
+      last_rx = Clock::now();
+      while (auto f = decoder_.next()) {
+        apply(*f);
+        if (!connected_) return false;
+      }
+    }
+  } catch (const DecodeError& e) {
+    spdlog::warn("channel {}: dropping the link: malformed frame: {}", name_, e.what());
+    lose_peer(EventCode::partner_failed, std::string("malformed frame: ") + e.what());
+    return false;
+  } catch (const ProtocolError& e) {
+    spdlog::warn("channel {}: dropping the link: {}", name_, e.what());
+    lose_peer(EventCode::partner_failed, e.what());
+    return false;
+  } catch (const std::system_error& e) {
+    lose_peer(EventCode::partner_failed, e.what());
+    return false;
+  }
+  const auto now = Clock::now();
+  if (now - last_rx > options_.detect_timeout) {
+    lose_peer(EventCode::partner_failed,
+              "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(now - last_rx).count()) + " ms");
+    return false;
+  }
+  std::lock_guard lock(send_mutex_);
+  if (connected_ && now - last_tx_ >= options_.heartbeat_interval) {
+    encode(Heartbeat{}, pending_);
+    flush_locked();
+  }
+  return true;
+}
+
+void TcpEndpoint::check_write(std::uint64_t offset, std::uint64_t length) const {
+  if (offset > size_ || length > size_ - offset)
+    throw ProtocolError("write of " + std::to_string(length) + " bytes at " + std::to_string(offset) +
+                        " outside the channel's " + std::to_string(size_));
+  const std::uint64_t end = offset + length;
+  for (std::size_t q = 0; q < areas_.size(); ++q) {
+    const auto& a = areas_[q];
+    if (overlaps(offset, end, a.header, a.header + sizeof(SignalQueueHeader)))
+      throw ProtocolError("write at " + std::to_string(offset) + " touches queue " + std::to_string(q) +
+                          "'s header (indices move only by INDEX frames)");
+    if (a.producer == side_ && overlaps(offset, end, a.slots_begin, a.slots_end))
+      throw ProtocolError("write at " + std::to_string(offset) + " touches the slots of queue " + std::to_string(q) +
+                          ", which this side produces");
+  }
+}
+
+void TcpEndpoint::check_index(const Index& ix) const {
+  for (const auto& a : areas_) {
+    const bool head = a.producer != side_ && ix.index_offset == a.header + kHeadAt && ix.counter_offset == a.header + kSentAt;
+    const bool tail = a.producer == side_ && ix.index_offset == a.header + kTailAt && ix.counter_offset == a.header + kReceivedAt;
+    if (head || tail) {
+      if (ix.index >= a.max_slots)
+        throw ProtocolError("index " + std::to_string(ix.index) + " >= max_slots " + std::to_string(a.max_slots));
+      return;
+    }
+  }
+  throw ProtocolError("index at " + std::to_string(ix.index_offset) + " is not one the peer owns");
+}
+
+void TcpEndpoint::apply(const Frame& frame) {
+  std::byte* base = apply_view_.bytes().data();
+  if (const auto* w = std::get_if<Write>(&frame)) {
+    if (w->image) throw ProtocolError("IMAGE chunk outside establishment");
+    check_write(w->offset, w->bytes.size());
+    std::memcpy(base + w->offset, w->bytes.data(), w->bytes.size());
+  } else if (const auto* ix = std::get_if<Index>(&frame)) {
+    check_index(*ix);
+    // Bytes first (already applied, in order), then the counter, then the
+    // index with release: the local reader that sees the index sees the slot.
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + ix->counter_offset))
+        .store(ix->counter, std::memory_order_relaxed);
+    std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base + ix->index_offset))
+        .store(ix->index, std::memory_order_release);
+  } else if (const auto* ev = std::get_if<TransportEvent>(&frame)) {
+    lose_peer(ev->code, ev->reason);
+  } else if (!std::holds_alternative<Heartbeat>(frame)) {
+    throw ProtocolError("unexpected establishment frame on a live link");
+  }
+}
+
+void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
+  {
+    std::lock_guard lock(send_mutex_);
+    if (!connected_) return;
+    connected_ = false;
+    pending_.clear();
+    peer_.close();
+  }
+  state_changed_.notify_all();
+  if (on_event_) on_event_(Event{code, reason});
+}
+
+// ---- replication (called by the channel's users) ----------------------------
+
+void TcpEndpoint::flush_locked() noexcept {
+  if (pending_.empty()) return;
+  if (connected_) {
+    try {
+      peer_.send_all(pending_, options_.detect_timeout);
+      last_tx_ = Clock::now();
+    } catch (const std::exception& e) {
+      // The link thread sees the broken socket and raises the transport event.
+      spdlog::warn("channel {}: send failed: {}", name_, e.what());
+      ::shutdown(peer_.fd(), SHUT_RDWR);
+    }
+  }
+  pending_.clear();
+}
+
+void TcpEndpoint::wrote(std::uint64_t offset, std::uint64_t length) noexcept {
+  std::lock_guard lock(send_mutex_);
+  if (!connected_) return;  // a survivor re-sends what it owns on re-attach
+  const std::byte* base = apply_view_.bytes().data();
+  for (std::uint64_t done = 0; done < length; done += kChunk)
+    encode_write(offset + done, base + offset + done, std::min<std::uint64_t>(kChunk, length - done), pending_);
+}
+
+Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const {
+  std::byte* base = apply_view_.bytes().data();
+  Index ix;
+  ix.counter_offset = counter_offset;
+  ix.counter = std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + counter_offset))
+                   .load(std::memory_order_relaxed);
+  ix.index_offset = index_offset;
+  ix.index = std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base + index_offset))
+                 .load(std::memory_order_relaxed);
+  return ix;
+}
+
+void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept {
+  std::lock_guard lock(send_mutex_);
+  if (!connected_) return;
+  encode(index_at(counter_offset, index_offset), pending_);
+  flush_locked();
+}
+
+}  // namespace visorlab::channel::tcp

@@ -1,0 +1,146 @@
+// One end of a TCP-backed channel (issue: cross-host channels). Each end holds
+// a full copy of the channel bytes in its own memory; what a side writes is
+// shipped in order and becomes visible on the peer at the signal (index move)
+// that refers to it — RDMA WRITE then doorbell, over TCP. The code above sees
+// an ordinary Channel: same queues, same -EIO/-EAGAIN, same counters.
+//
+// Roles: the end that outlives the other serves (the guest: its service
+// partition may crash and come back, maybe on another host); the other
+// attaches. A first attach, or an attach by a restarted process, receives the
+// server's image, which is authoritative. A surviving client that re-attaches
+// after a network cut resyncs: each side re-sends what it owns.
+//
+// The link speaks CRQ-style frames (frame.hpp): INIT / INIT_COMPLETE, then
+// capabilities; a mismatch refuses the channel with a reason. Peer failure
+// reaches the owner as a transport event: killed or reset → partner failed
+// (0x01); clean close → deregistered (0x02); silence past the detection bound
+// → partner failed. Malformed or out-of-bounds input drops the connection
+// with a logged reason and a partner-failed event.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "channel/channel.hpp"
+#include "channel/memory.hpp"
+#include "channel/replicator.hpp"
+#include "channel/tcp/frame.hpp"
+#include "channel/tcp/socket.hpp"
+
+namespace visorlab::channel::tcp {
+
+struct LinkOptions {
+  std::chrono::milliseconds heartbeat_interval{10};
+  std::chrono::milliseconds detect_timeout{80};  // silent peer → partner failed
+  std::chrono::milliseconds handshake_timeout{2000};
+};
+
+struct Event {
+  EventCode code;
+  std::string reason;
+};
+
+// Which side produces each queue; the other side consumes it.
+using QueueProducers = std::vector<Side>;
+
+class HandshakeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class TcpEndpoint final : public Replicator {
+ public:
+  using EventHandler = std::function<void(const Event&)>;
+
+  // Formats a channel in local memory and listens on `at` for its peer.
+  static std::unique_ptr<TcpEndpoint> serve(const Address& at, const std::string& name, const ChannelSpec& spec,
+                                            Side side, QueueProducers producers, LinkOptions options = {},
+                                            EventHandler on_event = {});
+  // Connects, receives the server's image and validates it as `expect` says
+  // (throws HandshakeError naming what differed, or ChannelError).
+  static std::unique_ptr<TcpEndpoint> attach(const Address& to, const std::string& name, const Expect& expect,
+                                             Side side, QueueProducers producers, LinkOptions options = {},
+                                             EventHandler on_event = {});
+
+  ~TcpEndpoint() override;  // a clean close: the peer sees deregistered
+
+  Channel& channel() { return *channel_; }
+  Address address() const { return address_; }  // where a server listens
+  bool connected() const { return connected_.load(std::memory_order_acquire); }
+  // Waits until a peer is attached (server) or returns false at the deadline.
+  bool wait_connected(std::chrono::milliseconds timeout);
+
+  // Client: attach again after a transport event — the server restarted the
+  // link, or a cut network healed. Retries until `timeout`.
+  void reattach(const Address& to, std::chrono::milliseconds timeout);
+
+  // Replicator: called by the channel on local writes and signal boundaries.
+  void wrote(std::uint64_t offset, std::uint64_t length) noexcept override;
+  void publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept override;
+
+ private:
+  struct QueueArea {
+    std::uint64_t header;
+    std::uint64_t slots_begin, slots_end;
+    std::uint32_t max_slots;
+    Side producer;
+  };
+
+  TcpEndpoint(Side side, std::string name, QueueProducers producers, LinkOptions options, EventHandler on_event);
+  void adopt(Region region, Channel channel);
+
+  // Handshake, run by whichever thread holds the new socket.
+  void handshake_as_client(Socket& s, const Expect* expect, bool has_image);
+  bool handshake_as_server(Socket& s);  // false: refused, peer told why
+  Capabilities capabilities() const;
+  void send_image(Socket& s, bool owned_only);
+  void receive_image(Socket& s, Decoder& d, bool owned_only);
+  void send_frame(Socket& s, const Frame& f);
+  Frame expect_frame(Socket& s, Decoder& d, const char* what);
+
+  void link_loop();
+  bool pump(std::chrono::steady_clock::time_point& last_rx);  // false: link lost
+  void apply(const Frame& frame);
+  void check_write(std::uint64_t offset, std::uint64_t length) const;
+  void check_index(const Index& index) const;
+  void lose_peer(EventCode code, const std::string& reason);
+  void flush_locked() noexcept;
+  Index index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const;
+
+  const Side side_;
+  const std::string name_;
+  const QueueProducers producers_;
+  const LinkOptions options_;
+  EventHandler on_event_;
+
+  std::optional<Region> region_;
+  Mapping apply_view_;  // the link's own view: never paused, the peer's writes land here
+  std::unique_ptr<Channel> channel_;
+  std::vector<QueueArea> areas_;
+  std::uint64_t size_ = 0;
+
+  Socket listener_;
+  Address address_;
+  bool fresh_ = true;  // server: no peer has attached yet
+
+  std::mutex send_mutex_;  // guards peer_ writes and pending_
+  Socket peer_;
+  std::vector<std::byte> pending_;
+  std::chrono::steady_clock::time_point last_tx_;
+  Decoder decoder_;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex state_mutex_;
+  std::condition_variable state_changed_;
+  std::thread thread_;
+};
+
+}  // namespace visorlab::channel::tcp

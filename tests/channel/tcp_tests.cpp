@@ -1,0 +1,354 @@
+// TCP-backed channels on loopback: same semantics as shared memory, transport
+// events for each way a peer can go, handshake refusals, hostile input.
+// Every wait is bounded.
+#define BOOST_TEST_MODULE channel_tcp
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "channel/channel_types.hpp"
+#include "channel/tcp/tcp_endpoint.hpp"
+
+namespace ch = visorlab::channel;
+namespace tcp = visorlab::channel::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint32_t kCmd = 0, kRsp = 1;  // guest → service, service → guest
+
+struct Signal {
+  std::uint64_t seq;
+  std::uint8_t fill[56];
+};
+
+Signal make(std::uint64_t seq) {
+  Signal s{};
+  s.seq = seq;
+  std::memset(s.fill, static_cast<int>(seq & 0xFF), sizeof s.fill);
+  return s;
+}
+
+bool intact(const Signal& s) {
+  for (auto b : s.fill)
+    if (b != (s.seq & 0xFF)) return false;
+  return true;
+}
+
+const ch::Guid kType = ch::Guid::make(0x11112222, 0x3333, 0x4444, {5, 5, 6, 6, 7, 7, 8, 8});
+
+ch::ChannelSpec spec(std::uint32_t slots = 64) {
+  ch::ChannelSpec s;
+  s.type = kType;
+  s.version_id = 1;
+  s.queues = {{64, slots}, {64, slots}};
+  s.min_size = 16384;  // room for a data area after the slots
+  return s;
+}
+
+ch::Expect expect() { return ch::Expect{.type = kType, .version_id = 1, .queue_count = 2, .signal_size = 64}; }
+
+const tcp::QueueProducers kProducers = {tcp::Side::guest, tcp::Side::service};
+const tcp::Address kLoopback{"127.0.0.1", 0};
+
+// Transport events seen by one endpoint, waitable from the test thread.
+struct Events {
+  std::mutex m;
+  std::vector<tcp::Event> seen;
+  Clock::time_point first_at;
+  tcp::TcpEndpoint::EventHandler handler() {
+    return [this](const tcp::Event& e) {
+      std::lock_guard lock(m);
+      if (seen.empty()) first_at = Clock::now();
+      seen.push_back(e);
+    };
+  }
+  std::optional<tcp::Event> wait(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      {
+        std::lock_guard lock(m);
+        if (!seen.empty()) return seen.front();
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return std::nullopt;
+  }
+};
+
+bool insert_until(ch::SignalQueue& q, const Signal& s, Clock::time_point deadline) {
+  while (q.insert(&s) != 0)
+    if (Clock::now() > deadline) return false;
+  return true;
+}
+
+bool remove_until(ch::SignalQueue& q, Signal& s, Clock::time_point deadline) {
+  while (q.remove(&s) != 0) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// The service side's work: echo every command back as a response.
+int echo(ch::Channel& c, std::uint64_t count, Clock::time_point deadline) {
+  Signal s;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (!remove_until(c.queue(kCmd), s, deadline)) return 2;
+    if (s.seq != i || !intact(s)) return 1;
+    if (!insert_until(c.queue(kRsp), s, deadline)) return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(streaming)
+
+BOOST_AUTO_TEST_CASE(numbered_signals_cross_and_come_back_in_order) {
+  constexpr std::uint64_t kCount = 20000;
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "g0/vhba0", spec(), tcp::Side::guest, kProducers);
+  auto service = tcp::TcpEndpoint::attach(guest->address(), "g0/vhba0", expect(), tcp::Side::service, kProducers);
+  BOOST_REQUIRE(guest->wait_connected(2s));
+  const auto deadline = Clock::now() + 60s;
+
+  std::atomic<int> echo_result{-1};
+  std::thread server([&] { echo_result = echo(service->channel(), kCount, deadline); });
+  std::uint64_t received = 0, errors = 0;
+  Signal s;
+  for (std::uint64_t sent = 0; (sent < kCount || received < kCount) && Clock::now() < deadline;) {
+    if (sent < kCount) {
+      const Signal out = make(sent);
+      if (guest->channel().queue(kCmd).insert(&out) == 0) ++sent;
+    }
+    while (guest->channel().queue(kRsp).remove(&s) == 0) {
+      if (s.seq != received || !intact(s)) ++errors;
+      ++received;
+    }
+  }
+  server.join();
+  BOOST_TEST(echo_result == 0);
+  BOOST_TEST(received == kCount);
+  BOOST_TEST(errors == 0u);
+  // Counters converge on both copies once the last index arrived.
+  const auto until = Clock::now() + 2s;
+  while ((guest->channel().queue_header(kCmd).num_received != kCount ||
+          service->channel().queue_header(kRsp).num_received != kCount) &&
+         Clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  BOOST_TEST(+guest->channel().queue_header(kCmd).num_received == kCount);
+  BOOST_TEST(+service->channel().queue_header(kRsp).num_received == kCount);
+  BOOST_TEST(+service->channel().queue_header(kCmd).num_sent == kCount);
+}
+
+BOOST_AUTO_TEST_CASE(full_and_empty_answer_as_in_shared_memory) {
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "c", spec(8), tcp::Side::guest, kProducers);
+  auto service = tcp::TcpEndpoint::attach(guest->address(), "c", expect(), tcp::Side::service, kProducers);
+  BOOST_REQUIRE(guest->wait_connected(2s));
+  Signal s = make(0);
+  BOOST_TEST(service->channel().queue(kCmd).remove(&s) == -EAGAIN);
+  for (std::uint64_t i = 0; i < 7; ++i) {
+    s = make(i);
+    BOOST_REQUIRE(guest->channel().queue(kCmd).insert(&s) == 0);
+  }
+  BOOST_TEST(guest->channel().queue(kCmd).insert(&s) == -EIO);  // the peer has consumed nothing
+  BOOST_TEST(+guest->channel().queue_header(kCmd).num_overflows == 1u);
+  Signal got;
+  BOOST_REQUIRE(remove_until(service->channel().queue(kCmd), got, Clock::now() + 2s));
+  BOOST_TEST(got.seq == 0u);
+  // The tail came back: the guest can insert again.
+  const auto until = Clock::now() + 2s;
+  const Signal marker = make(100);
+  while (guest->channel().queue(kCmd).insert(&marker) != 0 && Clock::now() < until) std::this_thread::sleep_for(1ms);
+  BOOST_TEST((Clock::now() < until));
+
+  do {  // drain 1..6 and the marker
+    BOOST_REQUIRE(remove_until(service->channel().queue(kCmd), got, Clock::now() + 2s));
+  } while (got.seq != 100);
+
+  // A data-area write is visible to the peer no later than the next signal.
+  const char note[] = "hello";
+  BOOST_REQUIRE(guest->channel().write(12000, note, sizeof note) == 0);
+  const Signal after = make(101);
+  const auto until2 = Clock::now() + 2s;
+  while (guest->channel().queue(kCmd).insert(&after) != 0 && Clock::now() < until2) std::this_thread::sleep_for(1ms);
+  BOOST_REQUIRE(remove_until(service->channel().queue(kCmd), got, Clock::now() + 2s));
+  BOOST_TEST(got.seq == 101u);
+  char seen[sizeof note] = {};
+  BOOST_REQUIRE(service->channel().read(12000, seen, sizeof seen) == 0);
+  BOOST_TEST(std::string(seen) == "hello");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(transport_events)
+
+BOOST_AUTO_TEST_CASE(clean_close_is_deregistered) {
+  Events events;
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "c", spec(), tcp::Side::guest, kProducers, {}, events.handler());
+  auto service = tcp::TcpEndpoint::attach(guest->address(), "c", expect(), tcp::Side::service, kProducers);
+  BOOST_REQUIRE(guest->wait_connected(2s));
+  service.reset();
+  const auto e = events.wait(2s);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(static_cast<int>(e->code) == 0x02);
+  BOOST_TEST(!guest->connected());
+}
+
+// The service partition is another process, killed with SIGKILL mid-stream;
+// a restarted one re-attaches, gets the guest's image, and the signals the
+// guest had queued and nobody consumed are still there.
+BOOST_AUTO_TEST_CASE(killed_peer_is_partner_failed_and_a_restart_reattaches) {
+  Events events;
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "g1/vhba0", spec(), tcp::Side::guest, kProducers, {},
+                                       events.handler());
+  const auto address = guest->address();
+  auto start_service = [&](std::uint64_t echo_count, bool stall_after) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      int code = 3;
+      try {
+        auto service = tcp::TcpEndpoint::attach(address, "g1/vhba0", expect(), tcp::Side::service, kProducers);
+        code = echo(service->channel(), echo_count, Clock::now() + 30s);
+        while (stall_after) pause();  // wait to be killed
+      } catch (...) {
+      }
+      _exit(code);
+    }
+    return pid;
+  };
+
+  // First service partition echoes 10 commands, then sits until killed.
+  pid_t first = start_service(10, true);
+  BOOST_REQUIRE(guest->wait_connected(5s));
+  const auto deadline = Clock::now() + 30s;
+  Signal s;
+  for (std::uint64_t i = 0; i < 10; ++i) BOOST_REQUIRE(insert_until(guest->channel().queue(kCmd), make(i), deadline));
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    BOOST_REQUIRE(remove_until(guest->channel().queue(kRsp), s, deadline));
+    BOOST_REQUIRE(s.seq == i);
+  }
+  // Five more commands queued that the dying partition never takes.
+  for (std::uint64_t i = 10; i < 15; ++i) BOOST_REQUIRE(insert_until(guest->channel().queue(kCmd), make(i), deadline));
+  std::this_thread::sleep_for(20ms);
+  const auto killed_at = Clock::now();
+  kill(first, SIGKILL);
+  waitpid(first, nullptr, 0);
+  const auto e = events.wait(2s);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(static_cast<int>(e->code) == 0x01);
+  const auto detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(events.first_at - killed_at).count();
+  BOOST_TEST_MESSAGE("kill -9 detected after " << detect_ms << " ms: " << e->reason);
+  BOOST_TEST(detect_ms < 1000);
+
+  // A restarted partition re-attaches and continues from the guest's image:
+  // commands 10..14 were queued before the crash and must still arrive, then 15..19.
+  pid_t second = fork();
+  if (second == 0) {
+    int code = 3;
+    try {
+      auto service = tcp::TcpEndpoint::attach(address, "g1/vhba0", expect(), tcp::Side::service, kProducers);
+      Signal in;
+      code = 0;
+      for (std::uint64_t i = 10; i < 20 && code == 0; ++i) {
+        if (!remove_until(service->channel().queue(kCmd), in, Clock::now() + 20s)) code = 2;
+        else if (in.seq != i || !intact(in)) code = 1;
+        else if (!insert_until(service->channel().queue(kRsp), in, Clock::now() + 20s)) code = 2;
+      }
+      std::this_thread::sleep_for(100ms);  // let the last index leave
+    } catch (...) {
+    }
+    _exit(code);
+  }
+  BOOST_REQUIRE(guest->wait_connected(5s));
+  for (std::uint64_t i = 15; i < 20; ++i) BOOST_REQUIRE(insert_until(guest->channel().queue(kCmd), make(i), deadline));
+  for (std::uint64_t i = 10; i < 20; ++i) {
+    BOOST_REQUIRE(remove_until(guest->channel().queue(kRsp), s, deadline));
+    BOOST_TEST(s.seq == i);
+  }
+  int status = 0;
+  BOOST_REQUIRE(waitpid(second, &status, 0) == second);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+// A frozen peer (SIGSTOP) says nothing: the heartbeat timeout declares it failed.
+BOOST_AUTO_TEST_CASE(silent_peer_is_partner_failed_after_the_heartbeat_timeout) {
+  Events events;
+  tcp::LinkOptions options;
+  options.detect_timeout = 80ms;
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "c", spec(), tcp::Side::guest, kProducers, options, events.handler());
+  const auto address = guest->address();
+  const pid_t child = fork();
+  if (child == 0) {
+    try {
+      auto service = tcp::TcpEndpoint::attach(address, "c", expect(), tcp::Side::service, kProducers);
+      for (;;) pause();
+    } catch (...) {
+    }
+    _exit(3);
+  }
+  BOOST_REQUIRE(guest->wait_connected(5s));
+  std::this_thread::sleep_for(300ms);  // heartbeats flow: no event yet
+  BOOST_TEST(!events.wait(0ms));
+  const auto stopped_at = Clock::now();
+  kill(child, SIGSTOP);
+  const auto e = events.wait(2s);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(static_cast<int>(e->code) == 0x01);
+  BOOST_TEST(e->reason.find("no heartbeat") != std::string::npos, e->reason);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(events.first_at - stopped_at).count();
+  BOOST_TEST_MESSAGE("frozen peer detected after " << ms << " ms");
+  BOOST_TEST(ms >= 70);  // not before the timeout: no false alarm
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(handshake)
+
+BOOST_AUTO_TEST_CASE(wrong_type_name_and_second_peer_are_refused_with_reasons) {
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "g0/vnic0", spec(), tcp::Side::guest, kProducers);
+  auto other = expect();
+  other.type = ch::guids::vnic;
+  try {
+    tcp::TcpEndpoint::attach(guest->address(), "g0/vnic0", other, tcp::Side::service, kProducers);
+    BOOST_FAIL("attach with the wrong type succeeded");
+  } catch (const tcp::HandshakeError& e) {
+    BOOST_TEST(std::string(e.what()).find("channel type") != std::string::npos, e.what());
+  }
+  try {
+    tcp::TcpEndpoint::attach(guest->address(), "g9/vnic0", expect(), tcp::Side::service, kProducers);
+    BOOST_FAIL("attach by the wrong name succeeded");
+  } catch (const tcp::HandshakeError& e) {
+    BOOST_TEST(std::string(e.what()).find("no channel named 'g9/vnic0'") != std::string::npos, e.what());
+  }
+  try {
+    tcp::TcpEndpoint::attach(guest->address(), "g0/vnic0", expect(), tcp::Side::guest, kProducers);
+    BOOST_FAIL("two guests on one channel");
+  } catch (const tcp::HandshakeError& e) {
+    BOOST_TEST(std::string(e.what()).find("same side") != std::string::npos, e.what());
+  }
+  auto first = tcp::TcpEndpoint::attach(guest->address(), "g0/vnic0", expect(), tcp::Side::service, kProducers);
+  BOOST_REQUIRE(guest->wait_connected(2s));
+  try {
+    tcp::TcpEndpoint::attach(guest->address(), "g0/vnic0", expect(), tcp::Side::service, kProducers);
+    BOOST_FAIL("a second live peer was accepted");
+  } catch (const tcp::HandshakeError& e) {
+    BOOST_TEST(std::string(e.what()).find("already has a live peer") != std::string::npos, e.what());
+  }
+  BOOST_TEST(guest->connected());  // the first peer is untouched
+}
+
+BOOST_AUTO_TEST_SUITE_END()
