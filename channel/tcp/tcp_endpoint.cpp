@@ -232,6 +232,7 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
   std::lock_guard lock(send_mutex_);
   peer_ = std::move(s);
   last_tx_ = Clock::now();
+  broken_ = false;
   connected_ = true;
   if (has_image) send_image(peer_, true);  // a survivor: re-send what we own
   flush_locked();
@@ -273,6 +274,7 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
     peer_ = std::move(s);
     decoder_ = std::move(d);  // frames the client sent after CAP stay queued
     last_tx_ = Clock::now();
+    broken_ = false;
     connected_ = true;
     fresh_ = false;
   } catch (const std::exception& e) {
@@ -454,13 +456,15 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
 
 void TcpEndpoint::flush_locked() noexcept {
   if (pending_.empty()) return;
-  if (connected_) {
+  if (connected_ && !broken_) {
     try {
       peer_.send_all(pending_, options_.detect_timeout);
       last_tx_ = Clock::now();
     } catch (const std::exception& e) {
-      // The link thread sees the broken socket and raises the transport event.
+      // The link thread sees the broken socket and raises the transport
+      // event; until then further writes are dropped (a re-attach resyncs).
       spdlog::warn("channel {}: send failed: {}", name_, e.what());
+      broken_ = true;
       ::shutdown(peer_.fd(), SHUT_RDWR);
     }
   }

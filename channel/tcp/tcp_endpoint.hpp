@@ -134,6 +134,7 @@ class TcpEndpoint final : public Replicator {
   Socket peer_;
   std::vector<std::byte> pending_;
   std::chrono::steady_clock::time_point last_tx_;
+  bool broken_ = false;  // a send failed; the link thread will raise the event
   Decoder decoder_;
 
   std::atomic<bool> connected_{false};
