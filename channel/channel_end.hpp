@@ -1,0 +1,52 @@
+// One end of a channel, wherever its peer is. Placement picks the backing —
+// the same host gets POSIX shared memory, different hosts a TCP-backed copy —
+// and the code above sees only a Channel.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "channel/channel.hpp"
+#include "channel/tcp/tcp_endpoint.hpp"
+
+namespace visorlab::channel {
+
+class ChannelEnd {
+ public:
+  virtual ~ChannelEnd() = default;
+  virtual Channel& channel() = 0;
+  // "shm" or "tcp": for logs and metrics, never for behaviour.
+  virtual std::string_view backing() const = 0;
+};
+
+struct Placement {
+  std::string guest_host;    // where the guest (driver) end lives
+  std::string service_host;  // where the service partition end lives
+  // With different hosts: where the guest end listens ("0.0.0.0:0" is not
+  // allowed by default; pass the guest host's address, port 0 for any).
+  tcp::Address guest_listen{"127.0.0.1", 0};
+  bool same_host() const { return guest_host == service_host; }
+};
+
+using TransportHandler = tcp::TcpEndpoint::EventHandler;
+
+// The guest end: creates and formats the channel. Over TCP, `address()` of the
+// returned end's TcpEndpoint tells the service end where to attach.
+std::unique_ptr<ChannelEnd> open_guest_end(const Placement& placement, const std::string& name,
+                                           const ChannelSpec& spec, tcp::QueueProducers producers,
+                                           TransportHandler on_event = {});
+// The service end: attaches to the guest's channel (validating it) — by
+// shared-memory name, or over TCP at `guest_at`.
+std::unique_ptr<ChannelEnd> open_service_end(const Placement& placement, const std::string& name,
+                                             const Expect& expect, tcp::QueueProducers producers,
+                                             const tcp::Address& guest_at = {}, TransportHandler on_event = {});
+
+// The address a TCP guest end listens on (nullopt for shared memory).
+std::optional<tcp::Address> listen_address(ChannelEnd& end);
+
+// The POSIX shared memory name of a channel ("g0/vhba0" → "visorlab-g0_vhba0").
+std::string shm_name(std::string_view channel_name);
+
+}  // namespace visorlab::channel
