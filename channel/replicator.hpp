@@ -23,6 +23,12 @@ class Replicator {
   // counter at `counter_offset` (num_sent or num_received): ship what is
   // pending, then the counter, then the index.
   virtual void publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept = 0;
+
+  // The local side found a queue empty (or full) and is waiting on the peer:
+  // take in whatever has arrived now, on this thread, instead of waiting for a
+  // background thread to be scheduled (an RDMA backing polls its completion
+  // queue here).
+  virtual void pull() noexcept {}
 };
 
 }  // namespace visorlab::channel

@@ -42,6 +42,7 @@ std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, in
     };
     std::size_t room = free_slots();
     if (room < count) {
+      if (replicator_) replicator_->pull();
       if (!reload_tail()) {
         result = -EFAULT;
         room = 0;
@@ -79,6 +80,7 @@ std::size_t SignalQueue::remove_batch(void* out, std::size_t count, int* status)
     auto ready = [&] { return (consumer_.head_cache + max_slots_ - consumer_.tail) % max_slots_; };
     std::size_t available = ready();
     if (available < count) {
+      if (replicator_) replicator_->pull();
       if (!reload_head()) {
         result = -EFAULT;
         available = 0;

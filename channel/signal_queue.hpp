@@ -132,6 +132,7 @@ inline int SignalQueue::insert(const void* signal) noexcept {
   if (guard_->revoked()) return refused("insert");
   const std::uint32_t h = next(producer_.head);
   if (h == producer_.tail_cache) {
+    if (replicator_) replicator_->pull();
     if (!reload_tail()) return -EFAULT;
     if (h == producer_.tail_cache) return overflow();
   }
@@ -147,6 +148,7 @@ inline int SignalQueue::remove(void* signal) noexcept {
   if (guard_->revoked()) return refused("remove");
   const std::uint32_t t = next(consumer_.tail);
   if (consumer_.tail == consumer_.head_cache) {
+    if (replicator_) replicator_->pull();
     if (!reload_head()) return -EFAULT;
     if (consumer_.tail == consumer_.head_cache) {
       // An idle consumer is latency-bound: ask for the next slot's line now so

@@ -1,9 +1,11 @@
 #include "channel/tcp/tcp_endpoint.hpp"
 
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace visorlab::channel::tcp {
@@ -175,9 +177,9 @@ Frame TcpEndpoint::expect_frame(Socket& s, Decoder& d, const char* what) {
 }
 
 void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_image) {
-  decoder_ = Decoder{};
+  Decoder d;
   send_frame(s, Init{false, kMajorVersion, kMinorVersion, side_, has_image, false, name_});
-  const Frame f = expect_frame(s, decoder_, "INIT_COMPLETE");
+  const Frame f = expect_frame(s, d, "INIT_COMPLETE");
   const auto* init = std::get_if<Init>(&f);
   if (!init || !init->complete) throw HandshakeError("expected INIT_COMPLETE");
   auto refuse = [&](const std::string& why) {
@@ -195,7 +197,7 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
     ours.type = expect->type;
   }
   send_frame(s, ours);
-  const Frame r = expect_frame(s, decoder_, "CAP_RESP");
+  const Frame r = expect_frame(s, d, "CAP_RESP");
   const auto* theirs = std::get_if<Capabilities>(&r);
   if (!theirs || !theirs->response) throw HandshakeError("expected CAP_RESP");
   if (theirs->status != 0) throw HandshakeError("capabilities refused with status " + std::to_string(theirs->status));
@@ -211,7 +213,7 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
     Region region = Region::anonymous(theirs->size);
     Mapping view = region.map();
     for (;;) {
-      const Frame img = expect_frame(s, decoder_, "the channel image");
+      const Frame img = expect_frame(s, d, "the channel image");
       if (std::holds_alternative<ImageDone>(img)) {
         if (std::get<ImageDone>(img).size != theirs->size) throw HandshakeError("image size differs from capabilities");
         break;
@@ -229,12 +231,17 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
       refuse(std::string("channel image refused: ") + e.what());
     }
   }
-  std::lock_guard lock(send_mutex_);
+  std::lock_guard rx(rx_mutex_);
+  std::lock_guard tx(send_mutex_);
+  decoder_ = std::move(d);  // frames the server sent after the image stay queued
+  stashed_.reset();
+  last_rx_ns_ = Clock::now().time_since_epoch().count();
   peer_ = std::move(s);
   last_tx_ = Clock::now();
   broken_ = false;
   connected_ = true;
   if (has_image) send_image(peer_, true);  // a survivor: re-send what we own
+  mark_tails_shipped_locked();
   flush_locked();
 }
 
@@ -264,7 +271,8 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
     ours.response = true;
     send_frame(s, ours);
 
-    std::lock_guard lock(send_mutex_);
+    std::lock_guard rx(rx_mutex_);
+    std::lock_guard tx(send_mutex_);
     send_image(s, init->has_image);  // full image to a newcomer, owned ranges to a survivor
     if (!init->has_image) {
       std::vector<std::byte> done;
@@ -273,10 +281,13 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
     }
     peer_ = std::move(s);
     decoder_ = std::move(d);  // frames the client sent after CAP stay queued
+    stashed_.reset();
+    last_rx_ns_ = Clock::now().time_since_epoch().count();
     last_tx_ = Clock::now();
     broken_ = false;
     connected_ = true;
     fresh_ = false;
+    mark_tails_shipped_locked();
   } catch (const std::exception& e) {
     spdlog::warn("channel {}: handshake failed: {}", name_, e.what());
     return false;
@@ -324,15 +335,14 @@ bool TcpEndpoint::wait_connected(std::chrono::milliseconds timeout) {
 // ---- steady state ------------------------------------------------------------
 
 void TcpEndpoint::link_loop() {
-  auto last_rx = Clock::now();
   while (!stop_) {
     if (!connected_) {
       if (!listener_) return;  // client: reattach() starts a new link
       Socket s = accept_from(listener_, options_.heartbeat_interval);
-      if (s && handshake_as_server(s)) last_rx = Clock::now();
+      if (s) handshake_as_server(s);
       continue;
     }
-    pump(last_rx);
+    pump();
     if (listener_ && connected_) {
       // One live peer per channel: a second attach is refused, not adopted.
       Socket extra = accept_from(listener_, milliseconds(0));
@@ -348,46 +358,85 @@ void TcpEndpoint::link_loop() {
   }
 }
 
-bool TcpEndpoint::pump(Clock::time_point& last_rx) {
-  try {
-    auto room = decoder_.prepare();
-    const long n = peer_.receive(room, options_.heartbeat_interval);
-    if (n == 0) {
-      lose_peer(EventCode::partner_failed, "connection closed without deregistering");
-      return false;
-    }
-    if (n > 0) {
-      decoder_.commit(static_cast<std::size_t>(n));
-      last_rx = Clock::now();
-      while (auto f = decoder_.next()) {
-        apply(*f);
-        if (!connected_) return false;
-      }
-    }
-  } catch (const DecodeError& e) {
-    spdlog::warn("channel {}: dropping the link: malformed frame: {}", name_, e.what());
-    lose_peer(EventCode::partner_failed, std::string("malformed frame: ") + e.what());
-    return false;
-  } catch (const ProtocolError& e) {
-    spdlog::warn("channel {}: dropping the link: {}", name_, e.what());
-    lose_peer(EventCode::partner_failed, e.what());
-    return false;
-  } catch (const std::system_error& e) {
-    lose_peer(EventCode::partner_failed, e.what());
-    return false;
+// The link thread's tick: it sleeps until the peer hangs up or a heartbeat
+// interval passes — data does not wake it, the waiting side pulls that —
+// then takes in what nobody pulled, checks liveness, sends the heartbeat and
+// the tails not yet shipped.
+void TcpEndpoint::pump() {
+  pollfd p{peer_.fd(), POLLRDHUP, 0};
+  ::poll(&p, 1, static_cast<int>(options_.heartbeat_interval.count()));
+  Rx result;
+  std::optional<Event> why;
+  {
+    std::lock_guard rx(rx_mutex_);
+    result = drain_locked();
+    why = stashed_;
+  }
+  if (result == Rx::closed) {
+    lose_peer(EventCode::partner_failed, "connection closed without deregistering");
+    return;
+  }
+  if (result == Rx::failed) {
+    lose_peer(why ? why->code : EventCode::partner_failed, why ? why->reason : "link failed");
+    return;
   }
   const auto now = Clock::now();
-  if (now - last_rx > options_.detect_timeout) {
+  const auto silent = now - Clock::time_point(Clock::duration(last_rx_ns_.load()));
+  if (silent > options_.detect_timeout) {
     lose_peer(EventCode::partner_failed,
-              "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(now - last_rx).count()) + " ms");
-    return false;
+              "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
+    return;
   }
-  std::lock_guard lock(send_mutex_);
-  if (connected_ && now - last_tx_ >= options_.heartbeat_interval) {
-    encode(Heartbeat{}, pending_);
-    flush_locked();
+  std::lock_guard tx(send_mutex_);
+  if (!connected_) return;
+  ship_tails_locked();
+  if (now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, pending_);
+  flush_locked();
+}
+
+void TcpEndpoint::pull() noexcept {
+  if (!connected_) return;
+  std::unique_lock rx(rx_mutex_, std::try_to_lock);
+  if (rx) drain_locked();  // a failure is stashed for the link thread to raise
+}
+
+TcpEndpoint::Rx TcpEndpoint::drain_locked() {
+  if (!connected_ || !peer_) return Rx::ok;
+  if (stashed_) return Rx::failed;
+  auto fail = [&](EventCode code, std::string reason) {
+    spdlog::warn("channel {}: dropping the link: {}", name_, reason);
+    stashed_ = Event{code, std::move(reason)};
+    ::shutdown(peer_.fd(), SHUT_RDWR);
+    return Rx::failed;
+  };
+  // Bounded: a peer streaming faster than we apply cannot keep us here.
+  for (int reads = 0; reads < 16; ++reads) {
+    auto room = decoder_.prepare();
+    const ssize_t n = ::recv(peer_.fd(), room.data(), room.size(), MSG_DONTWAIT);
+    if (n == 0) return Rx::closed;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Rx::ok;
+      return fail(EventCode::partner_failed, std::string("recv: ") + std::strerror(errno));
+    }
+    decoder_.commit(static_cast<std::size_t>(n));
+    last_rx_ns_ = Clock::now().time_since_epoch().count();
+    try {
+      while (auto f = decoder_.next()) {
+        if (const auto* ev = std::get_if<TransportEvent>(&*f)) {
+          stashed_ = Event{ev->code, ev->reason};
+          ::shutdown(peer_.fd(), SHUT_RDWR);
+          return Rx::failed;
+        }
+        apply(*f);
+      }
+    } catch (const DecodeError& e) {
+      return fail(EventCode::partner_failed, std::string("malformed frame: ") + e.what());
+    } catch (const ProtocolError& e) {
+      return fail(EventCode::partner_failed, e.what());
+    }
+    if (static_cast<std::size_t>(n) < room.size()) return Rx::ok;  // drained
   }
-  return true;
+  return Rx::ok;
 }
 
 void TcpEndpoint::check_write(std::uint64_t offset, std::uint64_t length) const {
@@ -433,20 +482,22 @@ void TcpEndpoint::apply(const Frame& frame) {
         .store(ix->counter, std::memory_order_relaxed);
     std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base + ix->index_offset))
         .store(ix->index, std::memory_order_release);
-  } else if (const auto* ev = std::get_if<TransportEvent>(&frame)) {
-    lose_peer(ev->code, ev->reason);
   } else if (!std::holds_alternative<Heartbeat>(frame)) {
     throw ProtocolError("unexpected establishment frame on a live link");
   }
 }
 
+// Link thread only: it is the one that closes sockets, so no other thread can
+// ever read from a descriptor number that was closed and reused.
 void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
   {
-    std::lock_guard lock(send_mutex_);
+    std::lock_guard rx(rx_mutex_);
+    std::lock_guard tx(send_mutex_);
     if (!connected_) return;
     connected_ = false;
     pending_.clear();
     peer_.close();
+    stashed_.reset();
   }
   state_changed_.notify_all();
   if (on_event_) on_event_(Event{code, reason});
@@ -494,8 +545,37 @@ Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_of
 void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept {
   std::lock_guard lock(send_mutex_);
   if (!connected_) return;
-  encode(index_at(counter_offset, index_offset), pending_);
+  bool tail = false;
+  for (auto& a : areas_) {
+    if (a.producer != side_ && index_offset == a.header + kTailAt) {
+      // Our tail: ship it only when the producer could start to need it.
+      const std::uint32_t freed = (tail_of(a) + a.max_slots - a.shipped_tail) % a.max_slots;
+      if (freed < std::max<std::uint32_t>(1, (a.max_slots - 1) / 4)) return;
+      tail = true;
+      break;
+    }
+  }
+  ship_tails_locked();  // unshipped tails ride along with this frame
+  if (!tail) encode(index_at(counter_offset, index_offset), pending_);
   flush_locked();
+}
+
+void TcpEndpoint::ship_tails_locked() {
+  for (auto& a : areas_) {
+    if (a.producer == side_ || tail_of(a) == a.shipped_tail) continue;
+    const Index ix = index_at(a.header + kReceivedAt, a.header + kTailAt);
+    encode(ix, pending_);
+    a.shipped_tail = ix.index;
+  }
+}
+
+std::uint32_t TcpEndpoint::tail_of(const QueueArea& a) const {
+  return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(apply_view_.bytes().data() + a.header + kTailAt))
+      .load(std::memory_order_relaxed);
+}
+
+void TcpEndpoint::mark_tails_shipped_locked() {
+  for (auto& a : areas_) a.shipped_tail = tail_of(a);
 }
 
 }  // namespace visorlab::channel::tcp

@@ -84,6 +84,7 @@ class TcpEndpoint final : public Replicator {
   // Replicator: called by the channel on local writes and signal boundaries.
   void wrote(std::uint64_t offset, std::uint64_t length) noexcept override;
   void publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept override;
+  void pull() noexcept override;
 
  private:
   struct QueueArea {
@@ -91,7 +92,13 @@ class TcpEndpoint final : public Replicator {
     std::uint64_t slots_begin, slots_end;
     std::uint32_t max_slots;
     Side producer;
+    // We consume this queue: the tail the peer last got from us (guarded by
+    // send_mutex_). The producer needs our tail only before it runs out of
+    // room, so it ships once a quarter of the queue was freed, with the next
+    // frame out, or on the link tick.
+    std::uint32_t shipped_tail = 0;
   };
+  enum class Rx { ok, closed, failed };
 
   TcpEndpoint(Side side, std::string name, QueueProducers producers, LinkOptions options, EventHandler on_event);
   void adopt(Region region, Channel channel);
@@ -106,8 +113,12 @@ class TcpEndpoint final : public Replicator {
   Frame expect_frame(Socket& s, Decoder& d, const char* what);
 
   void link_loop();
-  bool pump(std::chrono::steady_clock::time_point& last_rx);  // false: link lost
+  void pump();
+  Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
   void apply(const Frame& frame);
+  void ship_tails_locked();
+  void mark_tails_shipped_locked();
+  std::uint32_t tail_of(const QueueArea& a) const;
   void check_write(std::uint64_t offset, std::uint64_t length) const;
   void check_index(const Index& index) const;
   void lose_peer(EventCode code, const std::string& reason);
@@ -130,12 +141,17 @@ class TcpEndpoint final : public Replicator {
   Address address_;
   bool fresh_ = true;  // server: no peer has attached yet
 
-  std::mutex send_mutex_;  // guards peer_ writes and pending_
+  // Lock order: rx_mutex_, then send_mutex_. Only the link thread closes peer_.
+  std::mutex rx_mutex_;  // guards receiving on peer_, decoder_ and stashed_
+  Decoder decoder_;
+  std::optional<Event> stashed_;  // why the link broke, found by whoever received
+  std::atomic<std::int64_t> last_rx_ns_{0};
+
+  std::mutex send_mutex_;  // guards sends on peer_, pending_ and the tail counts
   Socket peer_;
   std::vector<std::byte> pending_;
   std::chrono::steady_clock::time_point last_tx_;
   bool broken_ = false;  // a send failed; the link thread will raise the event
-  Decoder decoder_;
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> stop_{false};
