@@ -365,12 +365,17 @@ void TcpEndpoint::link_loop() {
 void TcpEndpoint::pump() {
   pollfd p{peer_.fd(), POLLRDHUP, 0};
   ::poll(&p, 1, static_cast<int>(options_.heartbeat_interval.count()));
-  Rx result;
+  Rx result = Rx::ok;
   std::optional<Event> why;
   {
-    std::lock_guard rx(rx_mutex_);
-    result = drain_locked();
-    why = stashed_;
+    // Never wait for the receive lock: whoever holds it is receiving, and a
+    // consumer spinning on pull() would starve us (std::mutex is not fair) —
+    // no heartbeats, and the peer would declare us dead.
+    std::unique_lock rx(rx_mutex_, std::try_to_lock);
+    if (rx) {
+      result = drain_locked();
+      why = stashed_;
+    }
   }
   if (result == Rx::closed) {
     lose_peer(EventCode::partner_failed, "connection closed without deregistering");
@@ -381,7 +386,15 @@ void TcpEndpoint::pump() {
     return;
   }
   const auto now = Clock::now();
-  const auto silent = now - Clock::time_point(Clock::duration(last_rx_ns_.load()));
+  auto silent = now - Clock::time_point(Clock::duration(last_rx_ns_.load()));
+  if (silent > options_.detect_timeout) {
+    // Bytes waiting unread mean the peer did speak; we were just slow to look.
+    pollfd readable{peer_.fd(), POLLIN, 0};
+    if (::poll(&readable, 1, 0) == 1 && (readable.revents & POLLIN)) {
+      last_rx_ns_ = now.time_since_epoch().count();
+      silent = Clock::duration::zero();
+    }
+  }
   if (silent > options_.detect_timeout) {
     lose_peer(EventCode::partner_failed,
               "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
