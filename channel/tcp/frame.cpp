@@ -234,6 +234,7 @@ std::span<std::byte> Decoder::prepare(std::size_t want) {
 void Decoder::commit(std::size_t n) { end_ += n; }
 
 void Decoder::feed(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;  // memcpy with a null source is undefined even for 0 bytes
   auto room = prepare(bytes.size());
   std::memcpy(room.data(), bytes.data(), bytes.size());
   commit(bytes.size());

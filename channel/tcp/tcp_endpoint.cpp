@@ -87,8 +87,14 @@ void TcpEndpoint::adopt(Region region, Channel channel) {
   if (producers_.size() != channel_->queue_count())
     throw std::invalid_argument("queue producers given for " + std::to_string(producers_.size()) +
                                 " queues, the channel has " + std::to_string(channel_->queue_count()));
+  if (channel_->queue_count() > kMaxQueues)
+    throw std::invalid_argument("a TCP-backed channel carries at most " + std::to_string(kMaxQueues) + " queues");
+  caps_.type = h.chtype;
+  caps_.size = size_;
+  caps_.ch_space_offset = h.ch_space_offset;
   for (std::uint32_t q = 0; q < channel_->queue_count(); ++q) {
     const SignalQueueHeader qh = channel_->queue_header(q);
+    caps_.queues.push_back({qh.signal_size, qh.max_slots, qh.sig_base_offset});
     const std::uint64_t at = h.ch_space_offset + q * sizeof(SignalQueueHeader);
     const std::uint64_t slots = at + qh.sig_base_offset;
     areas_.push_back({at, slots, slots + std::uint64_t{qh.max_slots} * qh.signal_size, qh.max_slots, producers_[q]});
@@ -96,18 +102,7 @@ void TcpEndpoint::adopt(Region region, Channel channel) {
   channel_->set_replicator(this);
 }
 
-Capabilities TcpEndpoint::capabilities() const {
-  Capabilities c;
-  const ChannelHeader h = channel_->header();
-  c.type = h.chtype;
-  c.size = size_;
-  c.ch_space_offset = h.ch_space_offset;
-  for (std::uint32_t q = 0; q < channel_->queue_count(); ++q) {
-    const SignalQueueHeader qh = channel_->queue_header(q);
-    c.queues.push_back({qh.signal_size, qh.max_slots, qh.sig_base_offset});
-  }
-  return c;
-}
+Capabilities TcpEndpoint::capabilities() const { return caps_; }
 
 // ---- establishment ---------------------------------------------------------
 
@@ -130,6 +125,7 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::attach(const Address& to, const std::s
   std::unique_ptr<TcpEndpoint> e(new TcpEndpoint(side, name, std::move(producers), options, std::move(on_event)));
   Socket s = connect_to(to, options.handshake_timeout);
   e->handshake_as_client(s, &expect, false);
+  e->announce_connected();
   e->thread_ = std::thread([p = e.get()] { p->link_loop(); });
   return e;
 }
@@ -142,6 +138,7 @@ void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout)
     try {
       Socket s = connect_to(to, options_.handshake_timeout);
       handshake_as_client(s, nullptr, true);
+      announce_connected();
       break;
     } catch (const std::exception& e) {
       // The server may not have noticed the old link's death yet, or may still
@@ -160,8 +157,8 @@ void TcpEndpoint::send_frame(Socket& s, const Frame& f) {
   s.send_all(out, options_.handshake_timeout);
 }
 
-Frame TcpEndpoint::expect_frame(Socket& s, Decoder& d, const char* what) {
-  const auto deadline = Clock::now() + options_.handshake_timeout;
+Frame TcpEndpoint::expect_frame(Socket& s, Decoder& d, const char* what, std::optional<milliseconds> timeout) {
+  const auto deadline = Clock::now() + timeout.value_or(options_.handshake_timeout);
   for (;;) {
     if (auto f = d.next()) {
       if (auto* ev = std::get_if<TransportEvent>(&*f)) throw HandshakeError(ev->reason);
@@ -245,10 +242,17 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
   flush_locked();
 }
 
+void TcpEndpoint::announce_connected() {
+  { std::lock_guard lock(state_mutex_); }  // a waiter is either asleep or will see connected_
+  state_changed_.notify_all();
+}
+
 bool TcpEndpoint::handshake_as_server(Socket& s) {
   Decoder d;
   try {
-    const Frame f = expect_frame(s, d, "INIT");
+    // INIT comes right after connect: a silent socket must not hold the
+    // listener (and every peer queued behind it) for the whole handshake.
+    const Frame f = expect_frame(s, d, "INIT", std::min(options_.handshake_timeout, milliseconds(500)));
     const auto* init = std::get_if<Init>(&f);
     auto refuse = [&](const std::string& why) {
       spdlog::warn("channel {}: refused a peer: {}", name_, why);
@@ -292,7 +296,7 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
     spdlog::warn("channel {}: handshake failed: {}", name_, e.what());
     return false;
   }
-  state_changed_.notify_all();
+  announce_connected();
   return true;
 }
 
@@ -429,7 +433,7 @@ TcpEndpoint::Rx TcpEndpoint::drain_locked() {
     if (n == 0) return Rx::closed;
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Rx::ok;
-      return fail(EventCode::partner_failed, std::string("recv: ") + std::strerror(errno));
+      return fail(EventCode::partner_failed, std::string("connection lost: ") + std::strerror(errno));
     }
     decoder_.commit(static_cast<std::size_t>(n));
     last_rx_ns_ = Clock::now().time_since_epoch().count();
@@ -457,6 +461,10 @@ void TcpEndpoint::check_write(std::uint64_t offset, std::uint64_t length) const 
     throw ProtocolError("write of " + std::to_string(length) + " bytes at " + std::to_string(offset) +
                         " outside the channel's " + std::to_string(size_));
   const std::uint64_t end = offset + length;
+  // signature .. zone_guid say what the channel is; the state fields after them stay writable.
+  constexpr std::uint64_t kIdentityEnd = offsetof(ChannelHeader, cli_str_offset);
+  if (overlaps(offset, end, 0, kIdentityEnd))
+    throw ProtocolError("write at " + std::to_string(offset) + " touches the channel header's identity fields");
   for (std::size_t q = 0; q < areas_.size(); ++q) {
     const auto& a = areas_[q];
     if (overlaps(offset, end, a.header, a.header + sizeof(SignalQueueHeader)))
@@ -512,7 +520,7 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
     peer_.close();
     stashed_.reset();
   }
-  state_changed_.notify_all();
+  announce_connected();  // wakes waiters on any state change
   if (on_event_) on_event_(Event{code, reason});
 }
 

@@ -110,7 +110,8 @@ class TcpEndpoint final : public Replicator {
   void send_image(Socket& s, bool owned_only);
   void receive_image(Socket& s, Decoder& d, bool owned_only);
   void send_frame(Socket& s, const Frame& f);
-  Frame expect_frame(Socket& s, Decoder& d, const char* what);
+  Frame expect_frame(Socket& s, Decoder& d, const char* what,
+                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
   void link_loop();
   void pump();
@@ -122,6 +123,7 @@ class TcpEndpoint final : public Replicator {
   void check_write(std::uint64_t offset, std::uint64_t length) const;
   void check_index(const Index& index) const;
   void lose_peer(EventCode code, const std::string& reason);
+  void announce_connected();  // wakes wait_connected()
   void flush_locked() noexcept;
   Index index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const;
 
@@ -136,6 +138,7 @@ class TcpEndpoint final : public Replicator {
   std::unique_ptr<Channel> channel_;
   std::vector<QueueArea> areas_;
   std::uint64_t size_ = 0;
+  Capabilities caps_;  // as validated at adopt(): the peer cannot rewrite what we announce
 
   Socket listener_;
   Address address_;
