@@ -36,11 +36,7 @@ std::string shm_name(std::string_view channel_name) {
 std::unique_ptr<ChannelEnd> open_guest_end(const Placement& placement, const std::string& name,
                                            const ChannelSpec& spec, tcp::QueueProducers producers,
                                            TransportHandler on_event) {
-  if (placement.same_host()) {
-    Region region = Region::create_shared(shm_name(name), channel_size(spec));
-    Channel channel = Channel::format(region.map(), spec);
-    return std::make_unique<SharedMemoryEnd>(std::move(region), std::move(channel));
-  }
+  if (placement.same_host()) return create_shared_end(name, spec);
   return std::make_unique<TcpEnd>(tcp::TcpEndpoint::serve(placement.guest_listen, name, spec, tcp::Side::guest,
                                                           std::move(producers), {}, std::move(on_event)));
 }
@@ -48,13 +44,21 @@ std::unique_ptr<ChannelEnd> open_guest_end(const Placement& placement, const std
 std::unique_ptr<ChannelEnd> open_service_end(const Placement& placement, const std::string& name,
                                              const Expect& expect, tcp::QueueProducers producers,
                                              const tcp::Address& guest_at, TransportHandler on_event) {
-  if (placement.same_host()) {
-    Region region = Region::open_shared(shm_name(name));
-    Channel channel = Channel::attach(region.map(), expect);
-    return std::make_unique<SharedMemoryEnd>(std::move(region), std::move(channel));
-  }
+  if (placement.same_host()) return attach_shared_end(name, expect);
   return std::make_unique<TcpEnd>(tcp::TcpEndpoint::attach(guest_at, name, expect, tcp::Side::service,
                                                            std::move(producers), {}, std::move(on_event)));
+}
+
+std::unique_ptr<ChannelEnd> create_shared_end(const std::string& name, const ChannelSpec& spec) {
+  Region region = Region::create_shared(shm_name(name), channel_size(spec));
+  Channel channel = Channel::format(region.map(), spec);
+  return std::make_unique<SharedMemoryEnd>(std::move(region), std::move(channel));
+}
+
+std::unique_ptr<ChannelEnd> attach_shared_end(const std::string& name, const Expect& expect) {
+  Region region = Region::open_shared(shm_name(name));
+  Channel channel = Channel::attach(region.map(), expect);
+  return std::make_unique<SharedMemoryEnd>(std::move(region), std::move(channel));
 }
 
 std::optional<tcp::Address> listen_address(ChannelEnd& end) {

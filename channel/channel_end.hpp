@@ -43,6 +43,12 @@ std::unique_ptr<ChannelEnd> open_service_end(const Placement& placement, const s
                                              const Expect& expect, tcp::QueueProducers producers,
                                              const tcp::Address& guest_at = {}, TransportHandler on_event = {});
 
+// Shared-memory ends by name, whichever side creates: `create_shared_end`
+// formats the channel (and removes the name when closed), `attach_shared_end`
+// validates it as `expect` says.
+std::unique_ptr<ChannelEnd> create_shared_end(const std::string& name, const ChannelSpec& spec);
+std::unique_ptr<ChannelEnd> attach_shared_end(const std::string& name, const Expect& expect);
+
 // The address a TCP guest end listens on (nullopt for shared memory).
 std::optional<tcp::Address> listen_address(ChannelEnd& end);
 

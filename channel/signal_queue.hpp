@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "channel/channel_header.hpp"
 #include "channel/pause_guard.hpp"
@@ -36,6 +37,19 @@ class SignalQueue {
 
   int insert(const void* signal) noexcept;
   int remove(void* signal) noexcept;
+
+  // Typed forms: -EINVAL unless T is exactly one signal, so a buffer of the
+  // wrong size can never be over-read or over-written.
+  template <typename T>
+  int insert_signal(const T& signal) noexcept {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return sizeof(T) == signal_size_ ? insert_n(&signal, Fixed<sizeof(T)>{}) : -EINVAL;
+  }
+  template <typename T>
+  int remove_signal(T& signal) noexcept {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return sizeof(T) == signal_size_ ? remove_n(&signal, Fixed<sizeof(T)>{}) : -EINVAL;
+  }
 
   // Inserts up to `count` signals laid out back to back (signal_size apart),
   // exactly as repeated insert() calls stopping at the first failure would,
@@ -84,14 +98,15 @@ class SignalQueue {
       replicator_->publish(header_offset_ + offsetof(SignalQueueHeader, num_received),
                            header_offset_ + offsetof(SignalQueueHeader, tail));
   }
-  // One signal's bytes. 64-byte signals (one cache line) get a fixed-size copy
-  // the compiler inlines instead of a libc call.
-  void copy(void* to, const void* from) const noexcept {
-    if (signal_size_ == 64)
-      std::memcpy(to, from, 64);
-    else
-      std::memcpy(to, from, signal_size_);
-  }
+  // The copy size as a type: a compile-time size lets the compiler inline the
+  // copy (no libc call for a 64-byte, one-cache-line signal).
+  template <std::size_t N>
+  using Fixed = std::integral_constant<std::size_t, N>;
+  template <typename Size>
+  int insert_n(const void* signal, Size size) noexcept;
+  template <typename Size>
+  int remove_n(void* signal, Size size) noexcept;
+  void copy(void* to, const void* from) const noexcept { std::memcpy(to, from, signal_size_); }
   // Reload the peer's index; false if it is out of range.
   bool reload_tail() noexcept;
   bool reload_head() noexcept;
@@ -129,6 +144,15 @@ class SignalQueue {
 // the producer writes that line once instead of taking it back from a consumer
 // that read the index in between. A reader sees num_sent at most one ahead.
 inline int SignalQueue::insert(const void* signal) noexcept {
+  return signal_size_ == 64 ? insert_n(signal, Fixed<64>{}) : insert_n(signal, std::size_t{signal_size_});
+}
+
+inline int SignalQueue::remove(void* signal) noexcept {
+  return signal_size_ == 64 ? remove_n(signal, Fixed<64>{}) : remove_n(signal, std::size_t{signal_size_});
+}
+
+template <typename Size>
+inline int SignalQueue::insert_n(const void* signal, Size size) noexcept {
   if (guard_->revoked()) return refused("insert");
   const std::uint32_t h = next(producer_.head);
   if (h == producer_.tail_cache) {
@@ -136,7 +160,7 @@ inline int SignalQueue::insert(const void* signal) noexcept {
     if (!reload_tail()) return -EFAULT;
     if (h == producer_.tail_cache) return overflow();
   }
-  copy(slot(h), signal);
+  std::memcpy(slot(h), signal, size);
   field<std::uint64_t>(offsetof(SignalQueueHeader, num_sent)).store(++producer_.sent, std::memory_order_relaxed);
   head_ref().store(h, std::memory_order_release);  // publishes the slot
   producer_.head = h;
@@ -144,7 +168,8 @@ inline int SignalQueue::insert(const void* signal) noexcept {
   return 0;
 }
 
-inline int SignalQueue::remove(void* signal) noexcept {
+template <typename Size>
+inline int SignalQueue::remove_n(void* signal, Size size) noexcept {
   if (guard_->revoked()) return refused("remove");
   const std::uint32_t t = next(consumer_.tail);
   if (consumer_.tail == consumer_.head_cache) {
@@ -160,7 +185,7 @@ inline int SignalQueue::remove(void* signal) noexcept {
     }
   }
   consumer_.empty_polls = 0;
-  copy(signal, slot(t));
+  std::memcpy(signal, slot(t), size);
   field<std::uint64_t>(offsetof(SignalQueueHeader, num_received))
       .store(++consumer_.received, std::memory_order_relaxed);
   tail_ref().store(t, std::memory_order_release);  // hands the slot back
