@@ -46,6 +46,7 @@ ChannelSpec ChannelType::spec() const {
       s.ch_space_offset = offsetof(io::IoChannel, cmd_q);
       s.slots_offset = io::kSlotsOffset;
       s.queues.assign(io::kQueueCount, QueueSpec{io::kSignalSize, kIoSlots});
+      if (kind == ChannelKind::vhba) s.min_size = channel_size(s) + io::kVhbaBufferPool;
       break;
     case ChannelKind::keyboard:
     case ChannelKind::mouse:

@@ -262,6 +262,12 @@ static_assert(sizeof(CmdRsp) == 1185);
 inline constexpr std::uint32_t kSignalSize = 1216;
 static_assert(kSignalSize == (sizeof(CmdRsp) + 63) / 64 * 64);
 
+// vhba data buffers: the I/O channel's data area after the slots holds one
+// buffer of kVhbaBufferSize per command visorhba may have pending; a command's
+// gpi_list entry is {byte offset in the channel, length}.
+inline constexpr std::uint32_t kVhbaBufferSize = 64 * 1024;
+inline constexpr std::uint64_t kVhbaBufferPool = kMaxPendingScsi * kVhbaBufferSize;
+
 // Slots follow the fixed part, 64-aligned (the kernel's SIZEOF_PROTOCOL).
 inline constexpr std::uint64_t kSlotsOffset = 1472;
 static_assert(kSlotsOffset == (sizeof(IoChannel) + 63) / 64 * 64);

@@ -38,17 +38,18 @@ class SignalQueue {
   int insert(const void* signal) noexcept;
   int remove(void* signal) noexcept;
 
-  // Typed forms: -EINVAL unless T is exactly one signal, so a buffer of the
-  // wrong size can never be over-read or over-written.
+  // Typed forms: copy sizeof(T) bytes, -EINVAL if T does not fit in a slot,
+  // so neither the slot nor the object can be overrun. (A uiscmdrsp is 1185
+  // bytes in a 1216-byte slot, as in the kernel.)
   template <typename T>
   int insert_signal(const T& signal) noexcept {
     static_assert(std::is_trivially_copyable_v<T>);
-    return sizeof(T) == signal_size_ ? insert_n(&signal, Fixed<sizeof(T)>{}) : -EINVAL;
+    return sizeof(T) <= signal_size_ ? insert_n(&signal, Fixed<sizeof(T)>{}) : -EINVAL;
   }
   template <typename T>
   int remove_signal(T& signal) noexcept {
     static_assert(std::is_trivially_copyable_v<T>);
-    return sizeof(T) == signal_size_ ? remove_n(&signal, Fixed<sizeof(T)>{}) : -EINVAL;
+    return sizeof(T) <= signal_size_ ? remove_n(&signal, Fixed<sizeof(T)>{}) : -EINVAL;
   }
 
   // Inserts up to `count` signals laid out back to back (signal_size apart),

@@ -146,6 +146,23 @@ BOOST_AUTO_TEST_CASE(batches_wrap_and_mix_with_single_operations) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(typed_signals_must_fit_in_a_slot) {
+  Fixture f(8);
+  auto& q = f.channel.queue(0);
+  struct Big {
+    std::uint8_t bytes[65];
+  } big{};
+  struct Small {
+    std::uint64_t seq;
+  } small{42};
+  BOOST_TEST(q.insert_signal(big) == -EINVAL);  // would overrun the 64-byte slot
+  BOOST_TEST(q.insert_signal(small) == 0);
+  BOOST_TEST(q.remove_signal(big) == -EINVAL);  // nothing consumed by a refused call
+  Small out{};
+  BOOST_TEST(q.remove_signal(out) == 0);
+  BOOST_TEST(out.seq == 42u);
+}
+
 BOOST_AUTO_TEST_CASE(peek_reads_pending_in_order_without_consuming) {
   Fixture f(8);
   auto& q = f.channel.queue(0);

@@ -1,0 +1,35 @@
+#include "actors/service/vhba_backend.hpp"
+
+namespace visorlab::service {
+
+namespace io = channel::io;
+
+std::size_t VhbaBackend::poll(std::size_t max_commands) {
+  auto& rsp = channel_.queue(io::from_iopart);
+  while (!backlog_.empty() && rsp.insert_signal(backlog_.front()) == 0) backlog_.pop_front();
+
+  std::size_t done = 0;
+  io::CmdRsp cmd{};
+  // Stop taking commands while responses are backed up: the guest is not
+  // draining, and the cmd queue is its flow control.
+  while (done < max_commands && backlog_.empty() && channel_.queue(io::to_iopart).remove_signal(cmd) == 0) {
+    switch (cmd.cmdtype) {
+      case io::CmdType::scsi:
+        target_.execute(cmd, channel_);
+        break;
+      case io::CmdType::scsitaskmgmt:
+        // Commands run to completion as they are taken, so an ABORT or a
+        // reset finds nothing in flight here: it succeeds.
+        cmd.scsitaskmgmt.result = 0;
+        break;
+      default:
+        continue;  // not a vhba command: dropped, as the IO partition would
+    }
+    ++done;
+    ++executed_;
+    if (rsp.insert_signal(cmd) != 0) backlog_.push_back(cmd);
+  }
+  return done;
+}
+
+}  // namespace visorlab::service

@@ -1,0 +1,31 @@
+// The IO partition's end of one vhba channel: takes commands from the cmd
+// queue (IOCHAN_TO_IOPART), executes SCSI ones on the device's SCSI target,
+// answers task management, and puts every response on the rsp queue
+// (IOCHAN_FROM_IOPART). A response that does not fit waits, in order.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+
+#include "actors/service/scsi_target.hpp"
+#include "channel/channel.hpp"
+
+namespace visorlab::service {
+
+class VhbaBackend {
+ public:
+  VhbaBackend(channel::Channel& channel, ScsiTarget& target) : channel_(channel), target_(target) {}
+
+  // Serves what is waiting; returns how many commands were executed.
+  std::size_t poll(std::size_t max_commands = 64);
+
+  std::uint64_t executed() const { return executed_; }
+
+ private:
+  channel::Channel& channel_;
+  ScsiTarget& target_;
+  std::deque<channel::io::CmdRsp> backlog_;  // responses the rsp queue had no room for
+  std::uint64_t executed_ = 0;
+};
+
+}  // namespace visorlab::service
