@@ -30,11 +30,11 @@ std::string channel_name(std::uint64_t addr) { return "test" + std::to_string(ge
 struct Guest {
   Guest()
       : controlvm(format_controlvm()),
+        input([this](const visorlab::bus::Device&, const ch::input::Report& r) { seen.push_back(r.seq_no); }),
         bus([](const cvm::CreateDevice& p, const ch::Expect& expect) {
           return ch::attach_shared_end(channel_name(p.channel_addr), expect);
         }),
-        chipset(controlvm, bus),
-        input([this](const visorlab::bus::Device&, const ch::input::Report& r) { seen.push_back(r.seq_no); }) {
+        chipset(controlvm, bus) {
     bus.register_driver(input);
   }
 
@@ -77,10 +77,10 @@ struct Guest {
   }
 
   ch::Channel controlvm;
+  std::vector<std::uint64_t> seen;
+  VisorInput input;  // drivers outlive the bus that calls them
   VirtualBus bus;
   Chipset chipset;
-  std::vector<std::uint64_t> seen;
-  VisorInput input;
   std::uint64_t handle = 0;
 };
 

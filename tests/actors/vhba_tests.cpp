@@ -39,9 +39,9 @@ struct World {
         target((dir / "d0.img").string(), kDisk),
         backend(io_end->channel(), target),
         controlvm(format_controlvm()),
+        hba(timeout),
         bus([](const cvm::CreateDevice&, const ch::Expect& e) { return ch::attach_shared_end(channel_name(), e); }),
-        chipset(controlvm, bus),
-        hba(timeout) {
+        chipset(controlvm, bus) {
     bus.register_driver(hba);
     cvm::Packet p{};
     p.create_bus.bus_no = 2;  // bus 2: the IO partition's
@@ -116,9 +116,9 @@ struct World {
   visorlab::service::ScsiTarget target;
   visorlab::service::VhbaBackend backend;
   ch::Channel controlvm;
+  VisorHba hba;  // drivers outlive the bus that calls them
   visorlab::bus::VirtualBus bus;
   visorlab::chipset::Chipset chipset;
-  VisorHba hba;
   visorlab::bus::Device* device = nullptr;
   std::uint64_t handle = 0;
 };
