@@ -273,4 +273,27 @@ inline void report(const Result& r, const Options& o) {
   std::fflush(stdout);
 }
 
+// One benchmark: its metric and one round of each side.
+struct Bench {
+  Metric metric;
+  std::function<double()> baseline, candidate;
+};
+
+// Runs every bench (or those matching --only) and prints them; returns the
+// process exit status (1 if setting a round up threw: ChannelError,
+// system_error).
+inline int run_benches(const char* tool, const Options& opt, const std::vector<Bench>& benches) {
+  try {
+    print_table_header(opt);
+    for (const auto& b : benches) {
+      if (!opt.only.empty() && b.metric.name.find(opt.only) == std::string::npos) continue;
+      report(measure(b.metric, opt.rounds, b.baseline, b.candidate), opt);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", tool, e.what());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace visorlab::bench

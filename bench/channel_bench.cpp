@@ -397,11 +397,7 @@ int main(int argc, char** argv) {
   const std::uint64_t n = opt.signals ? opt.signals : kDefaultSignals;
   const std::uint64_t trips = std::max<std::uint64_t>(1, n / kTripDivisor);
 
-  struct Bench {
-    Metric metric;
-    std::function<double()> baseline, candidate;
-  };
-  const Bench benches[] = {
+  const std::vector<Bench> benches = {
       {{"channel_throughput_inprocess", "signals/s", "boost_spsc_queue", true, 1.0},
        [&] { return boost_inprocess_round(n); }, [&] { return visorlab_inprocess_round(n); }},
       {{"channel_throughput_crossprocess", "signals/s", "visorlab_inprocess", true, 0.9},
@@ -412,16 +408,5 @@ int main(int argc, char** argv) {
        [&] { return visorlab_inprocess_round(n); }, [&] { return visorlab_batch_round(n); }},
   };
 
-  try {
-    print_table_header(opt);
-    for (const auto& b : benches) {
-      if (!opt.only.empty() && b.metric.name.find(opt.only) == std::string::npos) continue;
-      report(measure(b.metric, opt.rounds, b.baseline, b.candidate), opt);
-    }
-  } catch (const std::exception& e) {
-    // Setting up a channel or shared memory failed (ChannelError, system_error).
-    std::fprintf(stderr, "channel_bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return run_benches("channel_bench", opt, benches);
 }

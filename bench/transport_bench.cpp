@@ -248,11 +248,7 @@ int main(int argc, char** argv) {
   const std::uint64_t messages = std::max<std::uint64_t>(1000, n / 10);
   const std::uint64_t bytes = std::max<std::uint64_t>(1 << 20, n * 64);
 
-  struct Bench {
-    Metric metric;
-    std::function<double()> baseline, candidate;
-  };
-  const Bench benches[] = {
+  const std::vector<Bench> benches = {
       {{"transport_stream_batch32", "signals/s", "raw_tcp_batch32", true, 0.8},
        [&] { return raw_tcp_stream_round(n, 32); }, [&] { return channel_stream_round(n, 32); }},
       {{"transport_stream_single", "signals/s", "raw_tcp_batch1", true, 0.8},
@@ -267,15 +263,5 @@ int main(int argc, char** argv) {
       {{"transport_bytes_4k", "bytes/s", "raw_tcp_4k_writes", true, 0.8},
        [&] { return raw_tcp_bytes_round(bytes, kChunk); }, [&] { return channel_bytes_round(bytes); }},
   };
-  try {
-    print_table_header(opt);
-    for (const auto& b : benches) {
-      if (!opt.only.empty() && b.metric.name.find(opt.only) == std::string::npos) continue;
-      report(measure(b.metric, opt.rounds, b.baseline, b.candidate), opt);
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "transport_bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return run_benches("transport_bench", opt, benches);
 }
