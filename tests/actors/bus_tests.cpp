@@ -12,14 +12,17 @@
 
 #include "actors/bus/virtual_bus.hpp"
 #include "actors/chipset/chipset.hpp"
+#include "actors/command/command_partition.hpp"
 #include "actors/drivers/visorinput.hpp"
 #include "channel/channel_types.hpp"
+#include "tests/actors/guest_harness.hpp"
 
 namespace ch = visorlab::channel;
 namespace cvm = visorlab::channel::controlvm;
 using visorlab::bus::DeviceState;
 using visorlab::bus::VirtualBus;
 using visorlab::chipset::Chipset;
+using visorlab::command::CommandPartition;
 using visorlab::drivers::VisorInput;
 
 namespace {
@@ -29,59 +32,32 @@ std::string channel_name(std::uint64_t addr) { return "test" + std::to_string(ge
 
 struct Guest {
   Guest()
-      : controlvm(format_controlvm()),
-        input([this](const visorlab::bus::Device&, const ch::input::Report& r) { seen.push_back(r.seq_no); }),
+      : input([this](const visorlab::bus::Device&, const ch::input::Report& r) { seen.push_back(r.seq_no); }),
         bus([](const cvm::CreateDevice& p, const ch::Expect& expect) {
           return ch::attach_shared_end(channel_name(p.channel_addr), expect);
         }),
-        chipset(controlvm, bus) {
+        chipset(controlvm.guest_end, bus),
+        commands(controlvm.command_end) {
     bus.register_driver(input);
   }
 
-  static ch::Channel format_controlvm() {
-    static std::vector<std::vector<std::byte>> memory;
-    const auto spec = ch::type_of(ch::ChannelKind::controlvm).spec();
-    memory.emplace_back(ch::channel_size(spec));
-    return ch::Channel::format(ch::Mapping::borrow(memory.back()), spec);
-  }
-
-  // One controlvm command from the command partition; returns its completion status.
+  // One controlvm command from the command partition; its completion status.
   std::uint32_t command(cvm::Id id, cvm::Packet p) {
-    cvm::Message m{};
-    m.hdr.id = static_cast<std::uint32_t>(id);
-    m.hdr.flags = cvm::flag::response_expected;
-    m.hdr.message_handle = ++handle;
-    m.cmd = p;
-    BOOST_REQUIRE(controlvm.queue(cvm::event).insert_signal(m) == 0);
-    chipset.poll();
-    cvm::Message r{};
-    BOOST_REQUIRE(controlvm.queue(cvm::request).remove_signal(r) == 0);
-    BOOST_REQUIRE(r.hdr.message_handle == handle);
-    return r.hdr.completion_status;
+    return visorlab::test::run_command(commands, chipset, id, p).status;
   }
   std::uint32_t create_device(std::uint32_t bus_no, std::uint32_t dev_no, ch::Guid type, std::uint64_t addr) {
-    cvm::Packet p{};
-    p.create_device.bus_no = bus_no;
-    p.create_device.dev_no = dev_no;
-    p.create_device.data_type_guid = type;
-    p.create_device.channel_addr = addr;
-    p.create_device.channel_bytes = 4096;
-    return command(cvm::Id::device_create, p);
+    return command(cvm::Id::device_create, CommandPartition::device(bus_no, dev_no, type, addr, 4096));
   }
   std::uint32_t change_state(std::uint32_t bus_no, std::uint32_t dev_no, std::uint16_t state) {
-    cvm::Packet p{};
-    p.device_change_state.bus_no = bus_no;
-    p.device_change_state.dev_no = dev_no;
-    p.device_change_state.state = state;
-    return command(cvm::Id::device_changestate, p);
+    return command(cvm::Id::device_changestate, CommandPartition::change_state(bus_no, dev_no, state));
   }
 
-  ch::Channel controlvm;
+  visorlab::test::ControlvmPair controlvm;
   std::vector<std::uint64_t> seen;
   VisorInput input;  // drivers outlive the bus that calls them
   VirtualBus bus;
   Chipset chipset;
-  std::uint64_t handle = 0;
+  CommandPartition commands;
 };
 
 void produce(ch::Channel& keyboard, std::uint64_t from, std::uint64_t to) {
@@ -97,9 +73,7 @@ BOOST_AUTO_TEST_CASE(keyboard_is_probed_and_its_reports_keep_seq_no_across_a_pau
   // The console partition's end of the keyboard channel.
   auto console = ch::create_shared_end(channel_name(1), ch::type_of(ch::ChannelKind::keyboard).spec());
   Guest g;
-  cvm::Packet bus1{};
-  bus1.create_bus.bus_no = 1;  // bus 1: the console partition's
-  BOOST_TEST(g.command(cvm::Id::bus_create, bus1) == 0u);
+  BOOST_TEST(g.command(cvm::Id::bus_create, CommandPartition::bus(1)) == 0u);  // bus 1: the console partition's
   BOOST_TEST(g.create_device(1, 0, ch::guids::keyboard, 1) == 0u);
 
   auto* dev = g.bus.find(1, 0);
@@ -134,20 +108,14 @@ BOOST_AUTO_TEST_CASE(keyboard_is_probed_and_its_reports_keep_seq_no_across_a_pau
   BOOST_TEST(counts.lost == 0u);
   BOOST_TEST(counts.out_of_order == 0u);
 
-  BOOST_TEST(g.command(cvm::Id::device_destroy, [] {
-    cvm::Packet p{};
-    p.destroy_device.bus_no = 1;
-    return p;
-  }()) == 0u);
+  BOOST_TEST(g.command(cvm::Id::device_destroy, CommandPartition::device(1, 0)) == 0u);
   BOOST_TEST(!g.bus.find(1, 0));
 }
 
 BOOST_AUTO_TEST_CASE(a_driver_touching_a_paused_channel_is_a_recorded_violation) {
   auto console = ch::create_shared_end(channel_name(2), ch::type_of(ch::ChannelKind::mouse).spec());
   Guest g;
-  cvm::Packet bus1{};
-  bus1.create_bus.bus_no = 1;
-  g.command(cvm::Id::bus_create, bus1);
+  g.command(cvm::Id::bus_create, CommandPartition::bus(1));
   g.create_device(1, 1, ch::guids::mouse, 2);
   auto* dev = g.bus.find(1, 1);
   BOOST_REQUIRE(dev);
@@ -158,9 +126,7 @@ BOOST_AUTO_TEST_CASE(a_driver_touching_a_paused_channel_is_a_recorded_violation)
 
 BOOST_AUTO_TEST_CASE(unclaimed_types_and_channels_failing_the_check_are_created_without_a_driver) {
   Guest g;
-  cvm::Packet bus2{};
-  bus2.create_bus.bus_no = 2;
-  g.command(cvm::Id::bus_create, bus2);
+  g.command(cvm::Id::bus_create, CommandPartition::bus(2));
   // No driver for vhba is registered here: created, no driver, success.
   BOOST_TEST(g.create_device(2, 0, ch::guids::vhba, 3) == 0u);
   BOOST_TEST(g.bus.find(2, 0)->driver_name().empty());

@@ -11,12 +11,15 @@
 #include <set>
 
 #include "actors/chipset/chipset.hpp"
+#include "actors/command/command_partition.hpp"
 #include "channel/channel_types.hpp"
+#include "tests/actors/guest_harness.hpp"
 
 namespace ch = visorlab::channel;
 namespace cvm = visorlab::channel::controlvm;
 using visorlab::chipset::BusModel;
 using visorlab::chipset::Chipset;
+using visorlab::command::CommandPartition;
 using namespace std::chrono_literals;
 
 namespace {
@@ -58,14 +61,7 @@ struct RecordingBus : BusModel {
 };
 
 struct Fixture {
-  Fixture() : channel(format()), chipset(channel, bus) {}
-
-  static ch::Channel format() {
-    static std::vector<std::vector<std::byte>> memory;  // outlives each fixture's channel
-    const auto spec = ch::type_of(ch::ChannelKind::controlvm).spec();
-    memory.emplace_back(ch::channel_size(spec));
-    return ch::Channel::format(ch::Mapping::borrow(memory.back()), spec);
-  }
+  Fixture() : chipset(pair.guest_end, bus) {}
 
   // Sends a command as the command partition does and polls the chipset once.
   void send(cvm::Id id, cvm::Packet packet = {}, std::uint32_t flags = cvm::flag::response_expected) {
@@ -98,28 +94,8 @@ struct Fixture {
     return r->hdr.completion_status;
   }
 
-  static cvm::Packet bus_packet(std::uint32_t no) {
-    cvm::Packet p{};
-    p.create_bus.bus_no = no;
-    return p;
-  }
-  static cvm::Packet device_packet(std::uint32_t bus_no, std::uint32_t dev_no) {
-    cvm::Packet p{};
-    p.create_device.bus_no = bus_no;
-    p.create_device.dev_no = dev_no;
-    p.create_device.data_type_guid = ch::guids::vhba;
-    return p;
-  }
-  static cvm::Packet state_packet(std::uint32_t bus_no, std::uint32_t dev_no, std::uint16_t s, bool phys = false) {
-    cvm::Packet p{};
-    p.device_change_state.bus_no = bus_no;
-    p.device_change_state.dev_no = dev_no;
-    p.device_change_state.state = s;
-    p.device_change_state.flags = phys ? cvm::change_flag::phys_device : 0;
-    return p;
-  }
-
-  ch::Channel channel;
+  visorlab::test::ControlvmPair pair;
+  ch::Channel& channel = pair.command_end;  // the test plays the command partition
   RecordingBus bus;
   Chipset chipset;
   std::uint64_t handle = 0;
@@ -147,7 +123,7 @@ BOOST_AUTO_TEST_CASE(chipset_init_replies_features_and_a_second_init_is_already_
 }
 
 BOOST_AUTO_TEST_CASE(every_command_is_acked_before_dispatch_with_the_header_copied) {
-  send(cvm::Id::bus_create, bus_packet(2), cvm::flag::response_expected | cvm::flag::server);
+  send(cvm::Id::bus_create, CommandPartition::bus(2), cvm::flag::response_expected | cvm::flag::server);
   const auto a = ack();
   BOOST_REQUIRE(a);
   BOOST_TEST(+a->hdr.id == 0x101u);
@@ -156,37 +132,37 @@ BOOST_AUTO_TEST_CASE(every_command_is_acked_before_dispatch_with_the_header_copi
   BOOST_TEST(+a->cmd.create_bus.bus_no == 0u);  // payload zeroed
   BOOST_TEST(status() == kSuccess);
   // Without response_expected: acked, done, no response.
-  send(cvm::Id::bus_create, bus_packet(1), 0);
+  send(cvm::Id::bus_create, CommandPartition::bus(1), 0);
   BOOST_TEST(ack().has_value());
   BOOST_TEST(!response().has_value());
   BOOST_TEST(bus.buses.contains(1u));
 }
 
 BOOST_AUTO_TEST_CASE(test_messages_get_no_ack_and_no_response) {
-  send(cvm::Id::bus_create, bus_packet(5), cvm::flag::response_expected | cvm::flag::test_message);
+  send(cvm::Id::bus_create, CommandPartition::bus(5), cvm::flag::response_expected | cvm::flag::test_message);
   BOOST_TEST(!ack().has_value());
   BOOST_TEST(!response().has_value());
   BOOST_TEST(!bus.buses.contains(5u));
 }
 
 BOOST_AUTO_TEST_CASE(bus_and_device_errors) {
-  send(cvm::Id::bus_create, bus_packet(2));
+  send(cvm::Id::bus_create, CommandPartition::bus(2));
   BOOST_TEST(status() == kSuccess);
-  send(cvm::Id::bus_create, bus_packet(2));
+  send(cvm::Id::bus_create, CommandPartition::bus(2));
   BOOST_TEST(status() == kAlreadyDone);
-  send(cvm::Id::device_create, device_packet(9, 0));
+  send(cvm::Id::device_create, CommandPartition::device(9, 0, ch::guids::vhba));
   BOOST_TEST(status() == static_cast<std::uint32_t>(cvm::Response::bus_invalid));
-  send(cvm::Id::device_create, device_packet(2, 0));
+  send(cvm::Id::device_create, CommandPartition::device(2, 0, ch::guids::vhba));
   BOOST_TEST(status() == kSuccess);
-  send(cvm::Id::device_create, device_packet(2, 0));
+  send(cvm::Id::device_create, CommandPartition::device(2, 0, ch::guids::vhba));
   BOOST_TEST(status() == kAlreadyDone);  // duplicate device
-  send(cvm::Id::device_destroy, device_packet(2, 7));
+  send(cvm::Id::device_destroy, CommandPartition::device(2, 7, ch::guids::vhba));
   BOOST_TEST(status() == static_cast<std::uint32_t>(cvm::Response::device_invalid));
-  send(cvm::Id::device_configure, device_packet(2, 7));
+  send(cvm::Id::device_configure, CommandPartition::device(2, 7, ch::guids::vhba));
   BOOST_TEST(status() == static_cast<std::uint32_t>(cvm::Response::device_invalid));
-  send(cvm::Id::bus_destroy, bus_packet(9));
+  send(cvm::Id::bus_destroy, CommandPartition::bus(9));
   BOOST_TEST(status() == static_cast<std::uint32_t>(cvm::Response::bus_invalid));
-  send(cvm::Id::bus_destroy, bus_packet(2));
+  send(cvm::Id::bus_destroy, CommandPartition::bus(2));
   BOOST_TEST(status() == kSuccess);
   BOOST_TEST(!bus.device_exists(2, 0));  // its devices went with it
 }
@@ -202,19 +178,19 @@ BOOST_AUTO_TEST_CASE(unknown_id_is_id_unknown) {
 }
 
 BOOST_AUTO_TEST_CASE(pause_answers_when_the_driver_calls_back_and_overlaps_are_refused) {
-  send(cvm::Id::bus_create, bus_packet(2));
+  send(cvm::Id::bus_create, CommandPartition::bus(2));
   status();
-  send(cvm::Id::device_create, device_packet(2, 1));
+  send(cvm::Id::device_create, CommandPartition::device(2, 1, ch::guids::vhba));
   status();
-  send(cvm::Id::device_changestate, state_packet(2, 1, cvm::segment::standby));
+  send(cvm::Id::device_changestate, CommandPartition::change_state(2, 1, cvm::segment::standby));
   BOOST_TEST(!response().has_value());  // pending until the driver finishes
   BOOST_REQUIRE(bus.changes.size() == 1u);
   BOOST_TEST(bus.changes[0].first);  // a pause
   const auto pause_handle = handle;
 
-  send(cvm::Id::device_changestate, state_packet(2, 1, cvm::segment::running));
+  send(cvm::Id::device_changestate, CommandPartition::change_state(2, 1, cvm::segment::running));
   BOOST_TEST(status() == static_cast<std::uint32_t>(EBUSY));  // resume while pause in flight
-  send(cvm::Id::device_destroy, device_packet(2, 1));
+  send(cvm::Id::device_destroy, CommandPartition::device(2, 1, ch::guids::vhba));
   BOOST_TEST(status() == static_cast<std::uint32_t>(EIO));  // another command meanwhile
 
   bus.changes[0].second(0);  // the driver paused
@@ -225,7 +201,7 @@ BOOST_AUTO_TEST_CASE(pause_answers_when_the_driver_calls_back_and_overlaps_are_r
   BOOST_TEST(+r->cmd.device_change_state.state == cvm::segment::standby);
   BOOST_TEST(+r->cmd.device_change_state.dev_no == 1u);
 
-  send(cvm::Id::device_changestate, state_packet(2, 1, cvm::segment::running));
+  send(cvm::Id::device_changestate, CommandPartition::change_state(2, 1, cvm::segment::running));
   BOOST_REQUIRE(bus.changes.size() == 2u);
   BOOST_TEST(!bus.changes[1].first);  // a resume
   bus.changes[1].second(0);
@@ -236,15 +212,15 @@ BOOST_AUTO_TEST_CASE(pause_answers_when_the_driver_calls_back_and_overlaps_are_r
 
 BOOST_AUTO_TEST_CASE(a_driver_that_calls_back_at_once_and_bad_states) {
   bus.complete_at_once = true;
-  send(cvm::Id::bus_create, bus_packet(1));
+  send(cvm::Id::bus_create, CommandPartition::bus(1));
   status();
-  send(cvm::Id::device_create, device_packet(1, 0));
+  send(cvm::Id::device_create, CommandPartition::device(1, 0, ch::guids::vhba));
   status();
-  send(cvm::Id::device_changestate, state_packet(1, 0, cvm::segment::standby));
+  send(cvm::Id::device_changestate, CommandPartition::change_state(1, 0, cvm::segment::standby));
   BOOST_TEST(status() == kSuccess);
-  send(cvm::Id::device_changestate, state_packet(1, 0, cvm::segment::paused));  // alive, not operating
+  send(cvm::Id::device_changestate, CommandPartition::change_state(1, 0, cvm::segment::paused));  // alive, not operating
   BOOST_TEST(status() == static_cast<std::uint32_t>(cvm::Response::payload_invalid));
-  send(cvm::Id::device_changestate, state_packet(1, 5, cvm::segment::standby));
+  send(cvm::Id::device_changestate, CommandPartition::change_state(1, 5, cvm::segment::standby));
   BOOST_TEST(status() == static_cast<std::uint32_t>(cvm::Response::device_invalid));
 }
 
@@ -252,13 +228,13 @@ BOOST_AUTO_TEST_CASE(parahotplug_enable_at_once_disable_waits_or_expires) {
   std::vector<std::pair<std::uint32_t, bool>> raised;
   chipset.on_parahotplug([&](std::uint32_t id, bool enable, std::uint32_t, std::uint32_t) { raised.push_back({id, enable}); });
   const std::uint16_t active = 1u << 1;
-  send(cvm::Id::device_changestate, state_packet(2, 3, active, true));  // enable
+  send(cvm::Id::device_changestate, CommandPartition::change_state(2, 3, active, true));  // enable
   auto r = response();
   BOOST_REQUIRE(r);
   BOOST_TEST(+r->hdr.completion_status == 0u);
   BOOST_TEST((r->cmd.device_change_state.flags & cvm::change_flag::phys_device) != 0u);
 
-  send(cvm::Id::device_changestate, state_packet(2, 3, 0, true));  // disable: waits for the guest
+  send(cvm::Id::device_changestate, CommandPartition::change_state(2, 3, 0, true));  // disable: waits for the guest
   BOOST_TEST(!response().has_value());
   BOOST_REQUIRE(raised.size() == 2u);
   BOOST_TEST(raised[0].first == 1u);  // ids count from 1
@@ -267,7 +243,7 @@ BOOST_AUTO_TEST_CASE(parahotplug_enable_at_once_disable_waits_or_expires) {
   BOOST_TEST(status() == kSuccess);
   BOOST_TEST(!chipset.parahotplug_done(raised[1].first));  // only once
 
-  send(cvm::Id::device_changestate, state_packet(2, 3, 0, true));  // disable, never acknowledged
+  send(cvm::Id::device_changestate, CommandPartition::change_state(2, 3, 0, true));  // disable, never acknowledged
   chipset.poll(now + 1999ms);
   BOOST_TEST(!response().has_value());
   chipset.poll(now + 2000ms);

@@ -10,6 +10,7 @@
 #include "actors/chipset/chipset.hpp"
 #include "actors/command/command_partition.hpp"
 #include "channel/channel_types.hpp"
+#include "tests/actors/guest_harness.hpp"
 
 namespace ch = visorlab::channel;
 namespace cvm = visorlab::channel::controlvm;
@@ -21,14 +22,11 @@ namespace {
 
 struct Fixture {
   Fixture()
-      : memory(ch::channel_size(ch::type_of(ch::ChannelKind::controlvm).spec())),
-        command_end(ch::Channel::format(ch::Mapping::borrow(memory), ch::type_of(ch::ChannelKind::controlvm).spec())),
-        guest_end(ch::Channel::attach(ch::Mapping::borrow(memory), ch::type_of(ch::ChannelKind::controlvm).expect())),
-        bus([](const cvm::CreateDevice&, const ch::Expect&) -> std::unique_ptr<ch::ChannelEnd> {
+      : bus([](const cvm::CreateDevice&, const ch::Expect&) -> std::unique_ptr<ch::ChannelEnd> {
           throw std::runtime_error("no device channels in this test");
         }),
-        chipset(guest_end, bus),
-        command(command_end, 100ms) {}
+        chipset(pair.guest_end, bus),
+        command(pair.command_end, 100ms) {}
 
   // Send, let the guest run once, collect the answer to that handle.
   Answer round_trip(cvm::Id id, const cvm::Packet& p, std::uint32_t flags = cvm::flag::response_expected) {
@@ -41,9 +39,7 @@ struct Fixture {
     return {};
   }
 
-  std::vector<std::byte> memory;
-  ch::Channel command_end;
-  ch::Channel guest_end;
+  visorlab::test::ControlvmPair pair;
   visorlab::bus::VirtualBus bus;
   visorlab::chipset::Chipset chipset;
   CommandPartition command;

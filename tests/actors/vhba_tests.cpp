@@ -13,13 +13,16 @@
 
 #include "actors/bus/virtual_bus.hpp"
 #include "actors/chipset/chipset.hpp"
+#include "actors/command/command_partition.hpp"
 #include "actors/drivers/visorhba.hpp"
 #include "actors/service/vhba_backend.hpp"
 #include "channel/channel_types.hpp"
+#include "tests/actors/guest_harness.hpp"
 
 namespace ch = visorlab::channel;
 namespace cvm = visorlab::channel::controlvm;
 namespace io = visorlab::channel::io;
+using visorlab::command::CommandPartition;
 using visorlab::drivers::ScsiRequest;
 using visorlab::drivers::ScsiResult;
 using visorlab::drivers::VisorHba;
@@ -38,18 +41,13 @@ struct World {
                 ch::create_shared_end(channel_name(), ch::type_of(ch::ChannelKind::vhba).spec()))),
         target((dir / "d0.img").string(), kDisk),
         backend(io_end->channel(), target),
-        controlvm(format_controlvm()),
         hba(timeout),
         bus([](const cvm::CreateDevice&, const ch::Expect& e) { return ch::attach_shared_end(channel_name(), e); }),
-        chipset(controlvm, bus) {
+        chipset(controlvm.guest_end, bus),
+        commands(controlvm.command_end) {
     bus.register_driver(hba);
-    cvm::Packet p{};
-    p.create_bus.bus_no = 2;  // bus 2: the IO partition's
-    BOOST_REQUIRE(command(cvm::Id::bus_create, p) == 0u);
-    p = {};
-    p.create_device.bus_no = 2;
-    p.create_device.data_type_guid = ch::guids::vhba;
-    BOOST_REQUIRE(command(cvm::Id::device_create, p) == 0u);
+    BOOST_REQUIRE(command(cvm::Id::bus_create, CommandPartition::bus(2)) == 0u);  // bus 2: the IO partition's
+    BOOST_REQUIRE(command(cvm::Id::device_create, CommandPartition::device(2, 0, ch::guids::vhba)) == 0u);
     device = bus.find(2, 0);
     BOOST_REQUIRE(device);
     BOOST_REQUIRE(device->driver_name() == "visorhba");
@@ -59,30 +57,11 @@ struct World {
     std::filesystem::remove_all(dir, ec);
   }
 
-  static ch::Channel format_controlvm() {
-    static std::vector<std::vector<std::byte>> memory;
-    const auto spec = ch::type_of(ch::ChannelKind::controlvm).spec();
-    memory.emplace_back(ch::channel_size(spec));
-    return ch::Channel::format(ch::Mapping::borrow(memory.back()), spec);
-  }
-
   std::uint32_t command(cvm::Id id, cvm::Packet p) {
-    cvm::Message m{};
-    m.hdr.id = static_cast<std::uint32_t>(id);
-    m.hdr.flags = cvm::flag::response_expected;
-    m.hdr.message_handle = ++handle;
-    m.cmd = p;
-    BOOST_REQUIRE(controlvm.queue(cvm::event).insert_signal(m) == 0);
-    chipset.poll();
-    cvm::Message r{};
-    BOOST_REQUIRE(controlvm.queue(cvm::request).remove_signal(r) == 0);
-    return r.hdr.completion_status;
+    return visorlab::test::run_command(commands, chipset, id, p).status;
   }
   std::uint32_t change_state(std::uint16_t state) {
-    cvm::Packet p{};
-    p.device_change_state.bus_no = 2;
-    p.device_change_state.state = state;
-    return command(cvm::Id::device_changestate, p);
+    return command(cvm::Id::device_changestate, CommandPartition::change_state(2, 0, state));
   }
 
   // Guest and IO partition take turns until `done` holds (bounded).
@@ -115,12 +94,12 @@ struct World {
   std::unique_ptr<ch::ChannelEnd> io_end;
   visorlab::service::ScsiTarget target;
   visorlab::service::VhbaBackend backend;
-  ch::Channel controlvm;
+  visorlab::test::ControlvmPair controlvm;
   VisorHba hba;  // drivers outlive the bus that calls them
   visorlab::bus::VirtualBus bus;
   visorlab::chipset::Chipset chipset;
+  CommandPartition commands;
   visorlab::bus::Device* device = nullptr;
-  std::uint64_t handle = 0;
 };
 
 }  // namespace
