@@ -12,6 +12,8 @@ using Action = std::function<int()>;
 
 // Registers `channel create` and `channel inspect` under `app`.
 void add_channel_commands(CLI::App& app, Action& action);
+// Registers `service-partition` (the service partition process).
+void add_service_command(CLI::App& app, Action& action);
 // Registers `drill`.
 void add_drill_command(CLI::App& app, Action& action);
 

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   Action action;
   add_channel_commands(app, action);
   add_drill_command(app, action);
+  add_service_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -55,6 +55,10 @@ class CommandPartition {
                             std::uint64_t channel_addr = 0, std::uint64_t channel_bytes = 0);
   static cvm::Packet change_state(std::uint32_t bus_no, std::uint32_t dev_no, std::uint16_t state,
                                   bool phys_device = false);
+  // Parahotplug (SR-IOV) around a recovery: the guest sees only the active bit.
+  static cvm::Packet parahotplug(std::uint32_t bus_no, std::uint32_t dev_no, bool enable) {
+    return change_state(bus_no, dev_no, enable ? cvm::segment::running : 0, true);
+  }
 
  private:
   struct Outstanding {

@@ -4,6 +4,13 @@ namespace visorlab::service {
 
 namespace io = channel::io;
 
+namespace {
+bool is_write(const io::CmdRsp& cmd) {
+  const std::uint8_t op = cmd.scsi.cmnd[0];
+  return op == 0x2A || op == 0x8A || op == 0xAA;  // WRITE(10), (16), (12)
+}
+}  // namespace
+
 std::size_t VhbaBackend::poll(std::size_t max_commands) {
   auto& rsp = channel_.queue(io::from_iopart);
   while (!backlog_.empty() && rsp.insert_signal(backlog_.front()) == 0) backlog_.pop_front();
@@ -15,6 +22,11 @@ std::size_t VhbaBackend::poll(std::size_t max_commands) {
   while (done < max_commands && backlog_.empty() && channel_.queue(io::to_iopart).remove_signal(cmd) == 0) {
     switch (cmd.cmdtype) {
       case io::CmdType::scsi:
+        if (drop_nth_ && is_write(cmd) && ++writes_ % drop_nth_ == 0) {
+          cmd.scsi.linuxstat = 0;  // the lie: "written"
+          cmd.scsi.scsistat = 0;
+          break;
+        }
         target_.execute(cmd, channel_);
         break;
       case io::CmdType::scsitaskmgmt:

@@ -21,11 +21,16 @@ class VhbaBackend {
 
   std::uint64_t executed() const { return executed_; }
 
+  // Test-only fault: acknowledge every nth WRITE without writing it (0: off),
+  // so a test can prove the drill's checker catches a lost write.
+  void drop_every_nth_write(std::uint64_t n) { drop_nth_ = n; }
+
  private:
   channel::Channel& channel_;
   ScsiTarget& target_;
   std::deque<channel::io::CmdRsp> backlog_;  // responses the rsp queue had no room for
   std::uint64_t executed_ = 0;
+  std::uint64_t drop_nth_ = 0, writes_ = 0;
 };
 
 }  // namespace visorlab::service

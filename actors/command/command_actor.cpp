@@ -1,0 +1,104 @@
+#include "actors/command/command_actor.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "actors/runtime/device_channels.hpp"
+
+namespace visorlab::command {
+namespace {
+
+using namespace visorlab::actors;
+
+struct GuestLink {
+  std::unique_ptr<channel::ChannelEnd> end;
+  std::unique_ptr<CommandPartition> commands;
+  std::map<std::uint64_t, caf::typed_response_promise<CommandResult>> waiting;
+};
+
+struct State {
+  std::map<std::string, GuestLink> guests;
+  bool ticking = false;
+  static inline const char* name = "visorlab.command";
+};
+
+void start_ticking(command_actor::stateful_pointer<State> self) {
+  if (self->state.ticking) return;
+  self->state.ticking = true;
+  self->send(self, tick_atom::value);
+}
+
+command_actor::behavior_type command_behavior(command_actor::stateful_pointer<State> self,
+                                              CommandActorOptions options) {
+  return {
+      [=](tick_atom) {
+        std::size_t outstanding = 0;
+        for (auto& [name, g] : self->state.guests) {
+          for (const Answer& a : g.commands->poll()) {
+            auto it = g.waiting.find(a.handle);
+            if (it == g.waiting.end()) continue;
+            it->second.deliver(CommandResult{a.handle, a.acked, a.timed_out, a.failed, a.status,
+                                             a.packet.device_change_state.state});
+            g.waiting.erase(it);
+          }
+          outstanding += g.commands->outstanding();
+        }
+        self->state.ticking = outstanding > 0;
+        if (self->state.ticking) self->delayed_send(self, options.poll_interval, tick_atom::value);
+      },
+      [=](guest_atom, const std::string& guest) -> caf::result<Locator> {
+        if (self->state.guests.contains(guest))
+          return caf::make_error(caf::sec::runtime_error, "guest " + guest + " already has a controlvm channel");
+        try {
+          Locator at;
+          GuestLink link;
+          link.end = create_controlvm(guest, at);
+          link.commands = std::make_unique<CommandPartition>(link.end->channel(), options.timeout);
+          self->state.guests.emplace(guest, std::move(link));
+          return at;
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, "controlvm channel for " + guest + ": " + e.what());
+        }
+      },
+      [=](command_atom, const CommandRequest& request) -> caf::result<CommandResult> {
+        auto it = self->state.guests.find(request.guest);
+        if (it == self->state.guests.end())
+          return caf::make_error(caf::sec::runtime_error, "unknown guest " + request.guest);
+        cvm::Packet packet{};
+        if (request.packet.size() > sizeof packet)
+          return caf::make_error(caf::sec::runtime_error, "controlvm packet larger than the message's");
+        std::memcpy(&packet, request.packet.data(), request.packet.size());
+        const auto handle =
+            it->second.commands->send(static_cast<cvm::Id>(request.id), packet, request.flags);
+        if (!handle) return caf::make_error(caf::sec::runtime_error, "controlvm EVENT queue of " + request.guest +
+                                                                          " is full");
+        if (request.flags & (cvm::flag::test_message)) return CommandResult{*handle, false, false, false, 0, 0};
+        auto promise = self->make_response_promise<CommandResult>();
+        it->second.waiting.emplace(*handle, promise);
+        start_ticking(self);
+        return promise;
+      },
+  };
+}
+
+}  // namespace
+
+command_actor spawn_command_partition(caf::actor_system& sys, CommandActorOptions options) {
+  return sys.spawn(command_behavior, options);
+}
+
+CommandRequest make_request(const std::string& guest, cvm::Id id, const cvm::Packet& packet, std::uint32_t flags) {
+  CommandRequest r;
+  r.guest = guest;
+  r.id = static_cast<std::uint32_t>(id);
+  r.flags = flags;
+  r.packet.resize(sizeof packet);
+  std::memcpy(r.packet.data(), &packet, sizeof packet);
+  return r;
+}
+
+}  // namespace visorlab::command

@@ -1,0 +1,103 @@
+#include "actors/guest/guest.hpp"
+
+#include <stdexcept>
+
+namespace visorlab::guest {
+
+Guest::Guest(GuestOptions options, std::unique_ptr<channel::ChannelEnd> controlvm, EventSink on_event)
+    : options_(std::move(options)),
+      on_event_(std::move(on_event)),
+      controlvm_(std::move(controlvm)),
+      hba_(options_.hba_timeout),
+      bus_([this](const cvm::CreateDevice& p, const channel::Expect& e) { return take(p, e); }),
+      chipset_(controlvm_->channel(), bus_) {
+  bus_.register_driver(hba_);
+  bus_.register_driver(input_);
+  chipset_.on_parahotplug([this](std::uint32_t id, bool enable, std::uint32_t, std::uint32_t) {
+    // udev acknowledges a disable (devicedisabled); enable needs no answer.
+    if (!enable && options_.acknowledge_hotplug) hotplug_acks_.push_back(id);
+  });
+}
+
+Guest::~Guest() = default;
+
+actors::Locator Guest::offer(const actors::ChannelOffer& offer) {
+  if (prepared_.contains(offer.addr))
+    throw std::invalid_argument("channel_addr " + std::to_string(offer.addr) + " already offered");
+  auto handler = [sink = on_event_, device = offer.device](const channel::tcp::Event& e) {
+    if (sink) sink({device, static_cast<std::uint32_t>(e.code), e.reason});
+  };
+  auto opened = actors::open_device_guest_end(offer, options_.host, handler);
+  auto& p = prepared_[offer.addr];
+  p.offer = offer;
+  p.locator = opened.locator;
+  p.end = std::move(opened.end);
+  return p.locator;
+}
+
+std::unique_ptr<channel::ChannelEnd> Guest::take(const cvm::CreateDevice& packet, const channel::Expect& expect) {
+  const auto it = prepared_.find(packet.channel_addr);
+  if (it == prepared_.end() || it->second.taken)
+    throw std::runtime_error("no channel offered at channel_addr " + std::to_string(packet.channel_addr));
+  Prepared& p = it->second;
+  if (p.offer.bus_no != packet.bus_no || p.offer.dev_no != packet.dev_no)
+    throw std::runtime_error("channel_addr " + std::to_string(packet.channel_addr) + " belongs to another device");
+  p.taken = true;
+  // Shared memory: the driver attaches a mapping of its own, validated as the
+  // kernel does (spec §1). TCP: the replicated copy is the only one.
+  if (p.locator.starts_with("shm:")) return channel::attach_shared_end(p.offer.device, expect);
+  return std::move(p.end);
+}
+
+bool Guest::poll(Clock::time_point now) {
+  for (std::uint32_t id : hotplug_acks_) chipset_.parahotplug_done(id);
+  hotplug_acks_.clear();
+  const bool handled = chipset_.poll(now) > 0;
+  bus_.poll();
+  if (now >= next_sweep_) {
+    forget_destroyed();
+    next_sweep_ = now + std::chrono::milliseconds(50);
+  }
+  bool in_flight = false;
+  for (const bus::Device* d : bus_.devices())
+    if (d->driver_name() == hba_.name() && drivers::VisorHba::pending(*d) > 0) in_flight = true;
+  const bool app_busy = app_ && app_->step(*this, now);
+  return handled || in_flight || app_busy || !hotplug_acks_.empty();
+}
+
+void Guest::forget_destroyed() {
+  // A destroyed device's channel memory goes with it (its shm name is then
+  // free for a device created again).
+  for (auto it = prepared_.begin(); it != prepared_.end();) {
+    const bool gone = it->second.taken && !bus_.device_exists(it->second.offer.bus_no, it->second.offer.dev_no);
+    it = gone ? prepared_.erase(it) : std::next(it);
+  }
+}
+
+std::vector<actors::DeviceInfo> Guest::devices() const {
+  std::vector<actors::DeviceInfo> out;
+  for (const bus::Device* d : bus_.devices()) {
+    actors::DeviceInfo info;
+    info.guest = options_.name;
+    for (const auto& [addr, p] : prepared_)
+      if (p.offer.bus_no == d->bus_no() && p.offer.dev_no == d->dev_no()) info.device = p.offer.device;
+    info.bus_name = d->name();
+    info.bus_no = d->bus_no();
+    info.dev_no = d->dev_no();
+    info.typeguid = d->typeguid().str();
+    info.type_name = d->type_name();
+    info.nbytes = d->nbytes();
+    info.driver = std::string(d->driver_name());
+    info.state = std::string(bus::state_name(d->state()));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+bus::Device* Guest::find(const std::string& device) {
+  for (const auto& [addr, p] : prepared_)
+    if (p.offer.device == device && p.taken) return bus_.find(p.offer.bus_no, p.offer.dev_no);
+  return nullptr;
+}
+
+}  // namespace visorlab::guest

@@ -1,0 +1,84 @@
+// One guest partition: its chipset polling the controlvm channel, its
+// visorbus, and the function drivers (visorhba, visorinput, …). Device
+// channels are prepared here before DEVICE_CREATE names them by channel_addr:
+// the guest end owns the channel's memory, so it outlives any restart of the
+// service partition on the other end.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/bus/virtual_bus.hpp"
+#include "actors/guest/application.hpp"
+#include "actors/chipset/chipset.hpp"
+#include "actors/drivers/visorhba.hpp"
+#include "actors/drivers/visorinput.hpp"
+#include "actors/runtime/device_channels.hpp"
+#include "actors/runtime/messages.hpp"
+
+namespace visorlab::guest {
+
+namespace cvm = visorlab::channel::controlvm;
+
+struct GuestOptions {
+  std::string name;         // "g0"
+  std::string host = "local";  // the host it runs on (placement of its channels)
+  std::chrono::milliseconds hba_timeout{30000};
+  bool acknowledge_hotplug = true;  // the guest's udev answers parahotplug requests
+};
+
+class Guest {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using EventSink = std::function<void(const actors::TransportEvent&)>;  // called from any thread
+
+  Guest(GuestOptions options, std::unique_ptr<channel::ChannelEnd> controlvm, EventSink on_event = {});
+  ~Guest();
+
+  // Prepares a device channel; returns where the service partition attaches.
+  actors::Locator offer(const actors::ChannelOffer& offer);
+
+  // Chipset, then every running device. Returns true if anything happened or
+  // is in flight (the caller polls again at once rather than backing off).
+  bool poll(Clock::time_point now = Clock::now());
+
+  // Runs `app` after every poll from now on (replacing any before).
+  void run(std::shared_ptr<Application> app) { app_ = std::move(app); }
+
+  std::vector<actors::DeviceInfo> devices() const;
+  bus::Device* find(const std::string& device);  // by "g0/vhba0"
+  const GuestOptions& options() const { return options_; }
+
+  drivers::VisorHba& hba() { return hba_; }
+  drivers::VisorInput& input() { return input_; }
+  bus::VirtualBus& bus() { return bus_; }
+
+ private:
+  struct Prepared {
+    actors::ChannelOffer offer;
+    actors::Locator locator;
+    std::unique_ptr<channel::ChannelEnd> end;  // the channel's memory (owner)
+    bool taken = false;                        // a DEVICE_CREATE used it
+  };
+  std::unique_ptr<channel::ChannelEnd> take(const cvm::CreateDevice& packet, const channel::Expect& expect);
+  void forget_destroyed();
+
+  GuestOptions options_;
+  EventSink on_event_;
+  std::unique_ptr<channel::ChannelEnd> controlvm_;
+  // Drivers outlive the bus that calls them.
+  drivers::VisorHba hba_;
+  drivers::VisorInput input_;
+  bus::VirtualBus bus_;
+  chipset::Chipset chipset_;
+  std::map<std::uint64_t, Prepared> prepared_;  // by channel_addr
+  std::vector<std::uint32_t> hotplug_acks_;     // udev's answers, given on the next poll
+  Clock::time_point next_sweep_{};
+  std::shared_ptr<Application> app_;
+};
+
+}  // namespace visorlab::guest

@@ -1,0 +1,61 @@
+#include "actors/guest/guest_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+
+namespace visorlab::guest {
+namespace {
+
+using namespace visorlab::actors;
+
+struct State {
+  std::shared_ptr<Guest> guest;  // handed over at spawn, then ours alone
+  std::chrono::microseconds idle{0};
+  static inline const char* name = "visorlab.guest";
+};
+
+guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> self, std::shared_ptr<Guest> guest,
+                                          std::chrono::microseconds idle_max) {
+  self->state.guest = std::move(guest);
+  self->send(self, tick_atom::value);
+  return {
+      [=](tick_atom) {
+        auto& st = self->state;
+        if (st.guest->poll()) {
+          st.idle = std::chrono::microseconds(0);
+          self->send(self, tick_atom::value);
+        } else {
+          // Exponential backoff keeps an idle guest cheap on a small machine.
+          st.idle = std::min(idle_max, std::max(std::chrono::microseconds(20), st.idle * 2));
+          self->delayed_send(self, st.idle, tick_atom::value);
+        }
+      },
+      [=](offer_atom, const ChannelOffer& offer) -> caf::result<Locator> {
+        try {
+          return self->state.guest->offer(offer);
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, std::string("offer ") + offer.device + ": " + e.what());
+        }
+      },
+      [=](devices_atom) { return self->state.guest->devices(); },
+  };
+}
+
+}  // namespace
+
+guest_actor spawn_guest(caf::actor_system& sys, GuestActorOptions options) {
+  caf::actor listener = options.listener;
+  auto sink = [listener](const TransportEvent& e) {
+    if (listener) caf::anon_send(listener, event_atom::value, e);
+  };
+  // Built here, not in the actor, so that a channel that cannot be attached
+  // is the caller's exception rather than a dead actor.
+  auto guest = std::make_shared<Guest>(options.guest, attach_controlvm(options.controlvm), sink);
+  if (options.application) guest->run(options.application);
+  return sys.spawn(guest_behavior, std::move(guest), options.idle_poll);
+}
+
+}  // namespace visorlab::guest

@@ -1,0 +1,25 @@
+// The guest as a CAF actor: it owns one Guest and polls it on its own ticks —
+// at once while work is in flight, backing off to `idle_poll` when quiet (the
+// kernel polls every 10 jiffies; visorlab wants lower recovery latency).
+#pragma once
+
+#include <caf/actor.hpp>
+
+#include "actors/guest/guest.hpp"
+#include "actors/runtime/interfaces.hpp"
+
+namespace visorlab::guest {
+
+struct GuestActorOptions {
+  GuestOptions guest;
+  actors::Locator controlvm;  // where the command partition put our controlvm channel
+  std::chrono::microseconds idle_poll{500};
+  caf::actor listener;  // receives (event_atom, TransportEvent); may be null
+  std::shared_ptr<Application> application;  // run on the guest's thread; may be null
+};
+
+// Attaches the controlvm channel, then spawns; throws (channel errors,
+// std::system_error) if the channel cannot be attached.
+actors::guest_actor spawn_guest(caf::actor_system& sys, GuestActorOptions options);
+
+}  // namespace visorlab::guest

@@ -1,0 +1,256 @@
+#include "actors/recovery/service_keeper.hpp"
+
+#include <signal.h>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "actors/command/command_actor.hpp"
+
+namespace visorlab::recovery {
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+using namespace visorlab::actors;
+namespace cvm = visorlab::channel::controlvm;
+using command::CommandPartition;
+using Self = keeper_actor::stateful_pointer<struct State>;
+
+struct Recovery {
+  RecoveryTimes times;
+  std::int64_t restart_at_ns = 0;  // crash: not before the kill + restart_after
+  std::optional<caf::typed_response_promise<RecoveryTimes>> promise;
+};
+
+struct State {
+  std::unique_ptr<service::ServiceProcess> process;
+  service_actor service;
+  std::vector<ServedDevice> devices;
+  std::optional<Recovery> recovery;  // one at a time
+  bool stopping = false;             // a down message we caused ourselves
+  static inline const char* name = "visorlab.keeper";
+};
+
+// Runs `request(i)` for i in [0, n) in parallel; `done` gets the first error
+// ("" if none) once every reply is in.
+template <class Issue>
+void all(std::size_t n, Issue issue, std::function<void(std::string)> done) {
+  if (n == 0) {
+    done("");
+    return;
+  }
+  struct Batch {
+    std::size_t left;
+    std::string error;
+    std::function<void(std::string)> done;
+  };
+  auto batch = std::make_shared<Batch>(Batch{n, "", std::move(done)});
+  auto finish = [batch](std::string error) {
+    if (batch->error.empty()) batch->error = std::move(error);
+    if (--batch->left == 0) batch->done(batch->error);
+  };
+  for (std::size_t i = 0; i < n; ++i) issue(i, finish);
+}
+
+// Sends one controlvm command per device (made by `packet`), in parallel.
+void command_all(Self self, const KeeperOptions& o, std::vector<ServedDevice> devices,
+                 std::function<cvm::Packet(const ServedDevice&)> packet, std::string what,
+                 std::function<void(std::string)> done) {
+  auto shared = std::make_shared<std::vector<ServedDevice>>(std::move(devices));
+  all(
+      shared->size(),
+      [=](std::size_t i, auto finish) {
+        const ServedDevice& d = (*shared)[i];
+        self->request(o.commands, o.command_timeout, command_atom::value,
+                      command::make_request(d.guest, cvm::Id::device_changestate, packet(d)))
+            .then(
+                [=](const CommandResult& r) {
+                  if (r.timed_out) return finish(what + " " + d.attach.device + ": no response (timed out)");
+                  if (r.failed || r.status != 0)
+                    return finish(what + " " + d.attach.device + ": failed with status " + std::to_string(r.status));
+                  finish("");
+                },
+                [=](const caf::error& e) { finish(what + " " + d.attach.device + ": " + self->system().render(e)); });
+      },
+      std::move(done));
+}
+
+void attach_all(Self self, const KeeperOptions& o, std::function<void(std::string)> done) {
+  auto devices = std::make_shared<std::vector<ServedDevice>>(self->state.devices);
+  auto service = self->state.service;
+  all(
+      devices->size(),
+      [=](std::size_t i, auto finish) {
+        const ServedDevice& d = (*devices)[i];
+        self->request(service, o.command_timeout, attach_atom::value, d.attach)
+            .then([=](const std::string& error) { finish(error.empty() ? "" : d.attach.device + ": " + error); },
+                  [=](const caf::error& e) { finish(d.attach.device + ": " + self->system().render(e)); });
+      },
+      std::move(done));
+}
+
+std::vector<ServedDevice> sriov_devices(const std::vector<ServedDevice>& devices) {
+  std::vector<ServedDevice> out;
+  for (const auto& d : devices)
+    if (d.sriov) out.push_back(d);
+  return out;
+}
+
+// Starts the process and connects; "" or why not.
+std::string start_process(Self self) {
+  try {
+    self->state.service = self->state.process->start();
+    self->monitor(self->state.service);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+void finish(Self self, const KeeperOptions& o, std::string error) {
+  auto& st = self->state;
+  Recovery r = std::move(*st.recovery);
+  st.recovery.reset();
+  r.times.ok = error.empty();
+  r.times.error = std::move(error);
+  if (r.times.ok)
+    spdlog::info("{}: {} done in {:.1f} ms", r.times.service, r.times.kind,
+                 (r.times.resumed_ns - r.times.start_ns) / 1e6);
+  else
+    spdlog::error("{}: {} failed: {}", r.times.service, r.times.kind, r.times.error);
+  if (r.promise)
+    r.promise->deliver(r.times);
+  else if (o.listener)
+    caf::anon_send(o.listener, event_atom::value, r.times);
+}
+
+// The phases after every served device is paused (and, for a crash, the
+// process is gone): restart, re-attach, resume, re-enable SR-IOV.
+void restart_and_resume(Self self, const KeeperOptions& o) {
+  auto& st = self->state;
+  st.stopping = true;
+  st.process->stop();  // planned: SIGTERM; crash: already reaped
+  const std::int64_t wait = st.recovery->restart_at_ns - now_ns();
+  if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+  st.stopping = false;
+  if (auto error = start_process(self); !error.empty()) return finish(self, o, "restart: " + error);
+  attach_all(self, o, [=](std::string error) {
+    if (!error.empty()) return finish(self, o, "re-attach: " + error);
+    self->state.recovery->times.restarted_ns = now_ns();
+    command_all(self, o, self->state.devices,
+                [](const ServedDevice& d) { return CommandPartition::change_state(d.bus_no, d.dev_no, cvm::segment::running); },
+                "resume", [=](std::string error) {
+                  if (!error.empty()) return finish(self, o, error);
+                  self->state.recovery->times.resumed_ns = now_ns();
+                  command_all(self, o, sriov_devices(self->state.devices),
+                              [](const ServedDevice& d) { return CommandPartition::parahotplug(d.bus_no, d.dev_no, true); },
+                              "sriov enable", [=](std::string error) { finish(self, o, error); });
+                });
+  });
+}
+
+// Disable SR-IOV devices (the guest acknowledges), then pause every device.
+void pause_then_restart(Self self, const KeeperOptions& o) {
+  command_all(self, o, sriov_devices(self->state.devices),
+              [](const ServedDevice& d) { return CommandPartition::parahotplug(d.bus_no, d.dev_no, false); },
+              "sriov disable", [=](std::string error) {
+                if (!error.empty()) return finish(self, o, error);
+                command_all(self, o, self->state.devices,
+                            [](const ServedDevice& d) {
+                              return CommandPartition::change_state(d.bus_no, d.dev_no, cvm::segment::standby);
+                            },
+                            "pause", [=](std::string error) {
+                              if (!error.empty()) return finish(self, o, error);
+                              self->state.recovery->times.paused_ns = now_ns();
+                              restart_and_resume(self, o);
+                            });
+              });
+}
+
+Recovery begin(Self self, const std::string& kind) {
+  Recovery r;
+  r.times.service = self->state.process->options().service.name;
+  r.times.kind = kind;
+  r.times.start_ns = now_ns();
+  r.times.devices = static_cast<std::uint32_t>(self->state.devices.size());
+  return r;
+}
+
+keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
+  self->state.process = std::make_unique<service::ServiceProcess>(self->system(), o.process);
+  self->set_down_handler([=](const caf::down_msg& down) {
+    auto& st = self->state;
+    if (down.source != caf::actor_cast<caf::actor_addr>(st.service) || st.stopping) return;
+    st.process->alive();  // reap it
+    if (st.recovery && st.recovery->times.kind == "crash" && st.recovery->times.detect_ns == 0) {
+      st.recovery->times.detect_ns = now_ns();  // the crash we injected, noticed
+    } else if (!st.recovery) {
+      spdlog::warn("{}: its process died unexpectedly; recovering", o.process.service.name);
+      st.recovery = begin(self, "crash");
+      st.recovery->times.detect_ns = st.recovery->times.start_ns;
+    } else {
+      return;  // died again mid-recovery: the running recovery's restart handles it
+    }
+    pause_then_restart(self, o);
+  });
+  return {
+      [=](start_atom) -> caf::result<ServiceStats> {
+        if (auto error = start_process(self); !error.empty())
+          return caf::make_error(caf::sec::runtime_error, error);
+        return self->delegate(self->state.service, stats_atom::value);
+      },
+      [=](attach_atom, const ServedDevice& d) -> caf::result<std::string> {
+        auto promise = self->make_response_promise<std::string>();
+        self->request(self->state.service, o.command_timeout, attach_atom::value, d.attach)
+            .then(
+                [=](const std::string& error) mutable {
+                  if (error.empty()) self->state.devices.push_back(d);
+                  promise.deliver(error);
+                },
+                [=](const caf::error& e) mutable { promise.deliver(self->system().render(e)); });
+        return promise;
+      },
+      [=](detach_atom, const std::string& device) -> caf::result<std::string> {
+        std::erase_if(self->state.devices, [&](const ServedDevice& d) { return d.attach.device == device; });
+        return self->delegate(self->state.service, detach_atom::value, device);
+      },
+      [=](recover_atom) -> caf::result<RecoveryTimes> {
+        if (self->state.recovery) return caf::make_error(caf::sec::runtime_error, "a recovery is already running");
+        auto promise = self->make_response_promise<RecoveryTimes>();
+        self->state.recovery = begin(self, "recover");
+        self->state.recovery->promise = promise;
+        pause_then_restart(self, o);
+        return promise;
+      },
+      [=](crash_atom, std::int64_t restart_after_ms) -> caf::result<RecoveryTimes> {
+        auto& st = self->state;
+        if (st.recovery) return caf::make_error(caf::sec::runtime_error, "a recovery is already running");
+        auto promise = self->make_response_promise<RecoveryTimes>();
+        st.recovery = begin(self, "crash");
+        st.recovery->promise = promise;
+        st.recovery->restart_at_ns = st.recovery->times.start_ns + restart_after_ms * 1'000'000;
+        ::kill(st.process->pid(), SIGKILL);  // detection is the down message's job
+        return promise;
+      },
+      [=](stats_atom) -> caf::result<ServiceStats> { return self->delegate(self->state.service, stats_atom::value); },
+  };
+}
+
+}  // namespace
+
+actors::keeper_actor spawn_keeper(caf::actor_system& sys, KeeperOptions options) {
+  return sys.spawn<caf::detached>(keeper, std::move(options));
+}
+
+}  // namespace visorlab::recovery

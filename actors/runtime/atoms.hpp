@@ -1,0 +1,27 @@
+// The atoms of visorlab's actor messages, in one place so that every typed
+// interface spells a verb the same way. CAF 0.17 atoms: at most 10 chars.
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace visorlab::actors {
+
+using tick_atom = caf::atom_constant<caf::atom("vl_tick")>;
+using offer_atom = caf::atom_constant<caf::atom("vl_offer")>;
+using devices_atom = caf::atom_constant<caf::atom("vl_devs")>;
+using hotplug_atom = caf::atom_constant<caf::atom("vl_hotplug")>;
+using attach_atom = caf::atom_constant<caf::atom("vl_attach")>;
+using detach_atom = caf::atom_constant<caf::atom("vl_detach")>;
+using pause_atom = caf::atom_constant<caf::atom("vl_pause")>;
+using resume_atom = caf::atom_constant<caf::atom("vl_resume")>;
+using stats_atom = caf::atom_constant<caf::atom("vl_stats")>;
+using guest_atom = caf::atom_constant<caf::atom("vl_guest")>;
+using command_atom = caf::atom_constant<caf::atom("vl_cmd")>;
+using start_atom = caf::atom_constant<caf::atom("vl_start")>;
+using stop_atom = caf::atom_constant<caf::atom("vl_stop")>;
+using kill_atom = caf::atom_constant<caf::atom("vl_kill")>;
+using recover_atom = caf::atom_constant<caf::atom("vl_recover")>;
+using crash_atom = caf::atom_constant<caf::atom("vl_crash")>;
+using event_atom = caf::atom_constant<caf::atom("vl_event")>;
+
+}  // namespace visorlab::actors

@@ -1,0 +1,80 @@
+#include "actors/runtime/device_channels.hpp"
+
+#include <stdexcept>
+
+namespace visorlab::actors {
+namespace {
+
+using channel::ChannelKind;
+using channel::tcp::Side;
+
+constexpr std::string_view kShm = "shm:";
+constexpr std::string_view kTcp = "tcp:";
+
+// Who writes each queue (spec §5): I/O channels carry guest commands in
+// queue 0 and service responses in queue 1; input channels carry reports
+// from the console partition.
+channel::tcp::QueueProducers producers(ChannelKind kind) {
+  switch (kind) {
+    case ChannelKind::vhba:
+    case ChannelKind::vnic: return {Side::guest, Side::service};
+    case ChannelKind::keyboard:
+    case ChannelKind::mouse: return {Side::service};
+    default: throw std::invalid_argument("no device channel of this kind");
+  }
+}
+
+channel::tcp::Address parse_tcp(const std::string& rest) {
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("bad tcp locator: " + rest);
+  return {rest.substr(0, colon), static_cast<std::uint16_t>(std::stoul(rest.substr(colon + 1)))};
+}
+
+}  // namespace
+
+ChannelKind device_kind(const std::string& kind) {
+  const channel::ChannelType* type = channel::find_type(kind);
+  if (!type || type->kind == ChannelKind::vbus) throw std::invalid_argument("unknown device kind '" + kind + "'");
+  return type->kind;
+}
+
+GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& guest_host,
+                               channel::TransportHandler on_event) {
+  const ChannelKind kind = device_kind(offer.kind);
+  channel::Placement placement{guest_host, offer.service_host, {offer.listen_host, 0}};
+  GuestEnd out;
+  out.end = channel::open_guest_end(placement, offer.device, channel::type_of(kind).spec(), producers(kind),
+                                    std::move(on_event));
+  if (const auto at = channel::listen_address(*out.end))
+    out.locator = std::string(kTcp) + at->host + ":" + std::to_string(at->port);
+  else
+    out.locator = std::string(kShm) + offer.device;
+  return out;
+}
+
+std::unique_ptr<channel::ChannelEnd> open_device_service_end(const DeviceAttach& attach,
+                                                             channel::TransportHandler on_event) {
+  const ChannelKind kind = device_kind(attach.kind);
+  const channel::Expect expect = channel::type_of(kind).expect();
+  if (attach.channel.starts_with(kShm)) return channel::attach_shared_end(attach.channel.substr(kShm.size()), expect);
+  if (attach.channel.starts_with(kTcp)) {
+    channel::Placement placement{"guest", "service", {}};
+    return channel::open_service_end(placement, attach.device, expect, producers(kind),
+                                     parse_tcp(attach.channel.substr(kTcp.size())), std::move(on_event));
+  }
+  throw std::invalid_argument("bad channel locator '" + attach.channel + "'");
+}
+
+std::unique_ptr<channel::ChannelEnd> create_controlvm(const std::string& guest, Locator& locator) {
+  const std::string name = "controlvm/" + guest;
+  locator = std::string(kShm) + name;
+  return channel::create_shared_end(name, channel::type_of(ChannelKind::controlvm).spec());
+}
+
+std::unique_ptr<channel::ChannelEnd> attach_controlvm(const Locator& locator) {
+  if (!locator.starts_with(kShm)) throw std::invalid_argument("bad controlvm locator '" + locator + "'");
+  return channel::attach_shared_end(locator.substr(kShm.size()),
+                                    channel::type_of(ChannelKind::controlvm).expect());
+}
+
+}  // namespace visorlab::actors

@@ -1,0 +1,35 @@
+// Opening a device's channel from either side, given what the topology says
+// about placement: the guest end creates it (shared memory when the service
+// partition is on the same host, a TCP listener otherwise) and names it with
+// a Locator; the service end attaches by that Locator. Only this file knows
+// which queue each side produces.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "actors/runtime/messages.hpp"
+#include "channel/channel_end.hpp"
+#include "channel/channel_types.hpp"
+
+namespace visorlab::actors {
+
+// vhba, vnic, keyboard, mouse, controlvm; throws std::invalid_argument.
+channel::ChannelKind device_kind(const std::string& kind);
+
+struct GuestEnd {
+  std::unique_ptr<channel::ChannelEnd> end;
+  Locator locator;
+};
+
+GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& guest_host,
+                               channel::TransportHandler on_event = {});
+std::unique_ptr<channel::ChannelEnd> open_device_service_end(const DeviceAttach& attach,
+                                                             channel::TransportHandler on_event = {});
+
+// The controlvm channel of a guest: the command partition creates it, the
+// guest attaches (shared memory; both sit on hosts the agent reaches).
+std::unique_ptr<channel::ChannelEnd> create_controlvm(const std::string& guest, Locator& locator);
+std::unique_ptr<channel::ChannelEnd> attach_controlvm(const Locator& locator);
+
+}  // namespace visorlab::actors

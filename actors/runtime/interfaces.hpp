@@ -1,0 +1,53 @@
+// The typed interfaces of visorlab's partition actors — the only way one
+// folder's actors talk to another's. I/O never rides on these messages: it
+// goes through channels (DESIGN.md, data plane).
+#pragma once
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/runtime/atoms.hpp"
+#include "actors/runtime/messages.hpp"
+
+namespace visorlab::actors {
+
+// A guest: its chipset polling the controlvm channel, its bus and drivers.
+// offer: prepare a device's channel (returns where the service attaches);
+// devices: the bus tree.
+using guest_actor = caf::typed_actor<                      //
+    caf::reacts_to<tick_atom>,                             //
+    caf::replies_to<offer_atom, ChannelOffer>::with<Locator>,  //
+    caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>>;
+
+// The command partition: one controlvm channel per guest (guest_atom creates
+// it and returns where the guest attaches) and the commands sent into it.
+// Every command is answered — by the guest's response or as timed out.
+using command_actor = caf::typed_actor<                         //
+    caf::reacts_to<tick_atom>,                                  //
+    caf::replies_to<guest_atom, std::string>::with<Locator>,    //
+    caf::replies_to<command_atom, CommandRequest>::with<CommandResult>>;
+
+// A service partition (IO or console), in its own process. Replies are ""
+// on success, else what went wrong.
+using service_actor = caf::typed_actor<                             //
+    caf::reacts_to<tick_atom>,                                      //
+    caf::replies_to<attach_atom, DeviceAttach>::with<std::string>,  //
+    caf::replies_to<detach_atom, std::string>::with<std::string>,   //
+    caf::replies_to<pause_atom, std::string>::with<std::string>,    //
+    caf::replies_to<resume_atom, std::string>::with<std::string>,   //
+    caf::replies_to<stats_atom>::with<ServiceStats>>;
+
+// The agent's keeper of one service partition: it runs the partition's
+// process, attaches the devices it serves, and recovers it — planned
+// (recover) or after a crash, whether injected (crash, with the delay before
+// the restart in ms) or noticed (its process died: the keeper recovers on its
+// own and tells its listener (event_atom, RecoveryTimes)).
+using keeper_actor = caf::typed_actor<                                  //
+    caf::replies_to<start_atom>::with<ServiceStats>,                    //
+    caf::replies_to<attach_atom, ServedDevice>::with<std::string>,      //
+    caf::replies_to<detach_atom, std::string>::with<std::string>,       //
+    caf::replies_to<recover_atom>::with<RecoveryTimes>,                 //
+    caf::replies_to<crash_atom, std::int64_t>::with<RecoveryTimes>,     //
+    caf::replies_to<stats_atom>::with<ServiceStats>>;
+
+}  // namespace visorlab::actors

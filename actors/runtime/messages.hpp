@@ -1,0 +1,158 @@
+// The values actors exchange across folder boundaries. Each has inspect() so
+// CAF can carry it between processes (agent ↔ service partition, later
+// orchestrator ↔ agent); runtime/config.hpp announces them.
+#pragma once
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace visorlab::actors {
+
+// A device's channel, prepared on the guest's side before DEVICE_CREATE names
+// it by `addr` (in s-Par the channel is guest memory the command partition
+// hands out; here the guest end creates it where placement says).
+struct ChannelOffer {
+  std::uint64_t addr = 0;      // DEVICE_CREATE's channel_addr
+  std::string device;          // "g0/vhba0"
+  std::string kind;            // channel type name: vhba, vnic, keyboard, mouse
+  std::uint32_t bus_no = 0;
+  std::uint32_t dev_no = 0;
+  std::string service_host;    // where the service partition's end lives
+  std::string listen_host = "127.0.0.1";  // TCP: where the guest end listens
+};
+
+// Where a service partition finds a channel: "shm:<channel name>" or
+// "tcp:<ip>:<port>".
+using Locator = std::string;
+
+// What a service partition needs to serve one device.
+struct DeviceAttach {
+  std::string device;  // "g0/vhba0"
+  std::string kind;    // vhba, vnic, keyboard, mouse
+  Locator channel;
+  std::string disk_path;  // vhba: the backing file
+  std::uint64_t disk_bytes = 0;
+  std::string switch_name;  // vnic
+};
+
+// A device a service partition serves, with what recovery needs to pause,
+// re-attach and resume it.
+struct ServedDevice {
+  std::string guest;
+  std::uint32_t bus_no = 0;
+  std::uint32_t dev_no = 0;
+  bool sriov = false;  // parahotplug around recovery
+  DeviceAttach attach;
+};
+
+// A device as the guest's bus shows it (sysfs attributes plus visorlab's).
+struct DeviceInfo {
+  std::string guest;
+  std::string device;  // "g0/vhba0", "" if the offer is unknown
+  std::string bus_name;  // "vbus2:dev0"
+  std::uint32_t bus_no = 0;
+  std::uint32_t dev_no = 0;
+  std::string typeguid;
+  std::string type_name;
+  std::uint64_t nbytes = 0;
+  std::string driver;
+  std::string state;
+};
+
+// One controlvm command for a guest, and what came back.
+struct CommandRequest {
+  std::string guest;
+  std::uint32_t id = 0;     // controlvm::Id
+  std::uint32_t flags = 1;  // controlvm::flag::response_expected
+  std::vector<std::uint8_t> packet;  // a controlvm::Packet's bytes (≤ its size)
+};
+
+struct CommandResult {
+  std::uint64_t handle = 0;
+  bool acked = false;
+  bool timed_out = false;
+  bool failed = false;
+  std::uint32_t status = 0;  // completion_status
+  std::uint16_t state = 0;   // device_change_state.state of the response
+};
+
+// A transport event seen by one end of a device channel.
+struct TransportEvent {
+  std::string device;
+  std::uint32_t code = 0;  // tcp::EventCode: 1 partner failed, 2 deregistered
+  std::string reason;
+};
+
+// One recovery of a service partition, phase by phase (steady-clock ns; 0 =
+// the phase did not happen).
+struct RecoveryTimes {
+  std::string service;
+  std::string kind;  // "recover" (planned) or "crash"
+  std::int64_t start_ns = 0;     // recover requested, or the process killed
+  std::int64_t detect_ns = 0;    // crash noticed (crash only)
+  std::int64_t paused_ns = 0;    // every served device paused
+  std::int64_t restarted_ns = 0; // the new process serves every device again
+  std::int64_t resumed_ns = 0;   // every device resumed
+  std::uint32_t devices = 0;
+  bool ok = false;
+  std::string error;  // why not ok
+};
+
+// What a service partition process serves and has done.
+struct ServiceStats {
+  std::string name;
+  std::string kind;  // io, console
+  std::int64_t pid = 0;
+  std::uint32_t devices = 0;
+  std::uint64_t commands = 0;  // SCSI commands executed
+  std::uint64_t frames = 0;    // vnic frames forwarded
+  std::uint64_t reports = 0;   // input reports delivered
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ServiceStats& x) {
+  return f(caf::meta::type_name("visorlab.ServiceStats"), x.name, x.kind, x.pid, x.devices, x.commands, x.frames,
+           x.reports);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ChannelOffer& x) {
+  return f(caf::meta::type_name("visorlab.ChannelOffer"), x.addr, x.device, x.kind, x.bus_no, x.dev_no,
+           x.service_host, x.listen_host);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, DeviceAttach& x) {
+  return f(caf::meta::type_name("visorlab.DeviceAttach"), x.device, x.kind, x.channel, x.disk_path, x.disk_bytes,
+           x.switch_name);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ServedDevice& x) {
+  return f(caf::meta::type_name("visorlab.ServedDevice"), x.guest, x.bus_no, x.dev_no, x.sriov, x.attach);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, DeviceInfo& x) {
+  return f(caf::meta::type_name("visorlab.DeviceInfo"), x.guest, x.device, x.bus_name, x.bus_no, x.dev_no,
+           x.typeguid, x.type_name, x.nbytes, x.driver, x.state);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, CommandRequest& x) {
+  return f(caf::meta::type_name("visorlab.CommandRequest"), x.guest, x.id, x.flags, x.packet);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, CommandResult& x) {
+  return f(caf::meta::type_name("visorlab.CommandResult"), x.handle, x.acked, x.timed_out, x.failed, x.status,
+           x.state);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, TransportEvent& x) {
+  return f(caf::meta::type_name("visorlab.TransportEvent"), x.device, x.code, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RecoveryTimes& x) {
+  return f(caf::meta::type_name("visorlab.RecoveryTimes"), x.service, x.kind, x.start_ns, x.detect_ns, x.paused_ns,
+           x.restarted_ns, x.resumed_ns, x.devices, x.ok, x.error);
+}
+
+}  // namespace visorlab::actors

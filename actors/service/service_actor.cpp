@@ -1,0 +1,72 @@
+#include "actors/service/service_actor.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace visorlab::service {
+namespace {
+
+using namespace visorlab::actors;
+
+struct State {
+  std::unique_ptr<ServicePartition> partition;
+  std::chrono::microseconds idle{0};
+  static inline const char* name = "visorlab.service";
+};
+
+service_actor::behavior_type service_behavior(service_actor::stateful_pointer<State> self, ServiceOptions options,
+                                              std::chrono::microseconds idle_max) {
+  self->state.partition = std::make_unique<ServicePartition>(options);
+  self->send(self, tick_atom::value);
+  auto guarded = [](auto&& what) -> std::string {
+    try {
+      return what();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  };
+  return {
+      [=](tick_atom) {
+        auto& st = self->state;
+        if (st.partition->poll()) {
+          st.idle = std::chrono::microseconds(0);
+          self->send(self, tick_atom::value);
+        } else {
+          st.idle = std::min(idle_max, std::max(std::chrono::microseconds(10), st.idle * 2));
+          self->delayed_send(self, st.idle, tick_atom::value);
+        }
+      },
+      [=](attach_atom, const DeviceAttach& device) {
+        return guarded([&] {
+          const std::string service = self->state.partition->options().name;
+          self->state.partition->attach(device, [service, name = device.device](const channel::tcp::Event& e) {
+            spdlog::warn("{}: {} transport event {}: {}", service, name, static_cast<int>(e.code), e.reason);
+          });
+          return std::string();
+        });
+      },
+      [=](detach_atom, const std::string& device) {
+        return guarded([&] {
+          return self->state.partition->detach(device) ? std::string() : "unknown device " + device;
+        });
+      },
+      [=](pause_atom, const std::string& device) {
+        return self->state.partition->pause(device) ? std::string() : "unknown device " + device;
+      },
+      [=](resume_atom, const std::string& device) {
+        return self->state.partition->resume(device) ? std::string() : "unknown device " + device;
+      },
+      [=](stats_atom) { return self->state.partition->stats(); },
+  };
+}
+
+}  // namespace
+
+actors::service_actor spawn_service(caf::actor_system& sys, ServiceOptions options,
+                                    std::chrono::microseconds idle_poll) {
+  return sys.spawn(service_behavior, std::move(options), idle_poll);
+}
+
+}  // namespace visorlab::service

@@ -1,0 +1,101 @@
+#include "actors/service/service_partition.hpp"
+
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "actors/runtime/device_channels.hpp"
+
+namespace visorlab::service {
+
+ServicePartition::ServicePartition(ServiceOptions options) : options_(std::move(options)) {
+  if (options_.kind != "io" && options_.kind != "console")
+    throw std::invalid_argument("service kind must be io or console, not '" + options_.kind + "'");
+}
+
+ServicePartition::~ServicePartition() = default;
+
+void ServicePartition::attach(const actors::DeviceAttach& device, channel::TransportHandler on_event) {
+  if (vhba_.contains(device.device) || inputs_.contains(device.device))
+    throw std::invalid_argument(device.device + " is already attached to " + options_.name);
+  const channel::ChannelKind kind = actors::device_kind(device.kind);
+  const bool io_kind = kind == channel::ChannelKind::vhba || kind == channel::ChannelKind::vnic;
+  if (io_kind != (options_.kind == "io"))
+    throw std::invalid_argument(options_.name + " (" + options_.kind + ") cannot serve a " + device.kind);
+
+  if (kind == channel::ChannelKind::vhba) {
+    if (device.disk_path.empty() || device.disk_bytes == 0)
+      throw std::invalid_argument(device.device + ": a vhba needs a disk path and size");
+    Vhba v;
+    v.target = std::make_unique<ScsiTarget>(device.disk_path, device.disk_bytes);
+    v.end = actors::open_device_service_end(device, std::move(on_event));
+    v.backend = std::make_unique<VhbaBackend>(v.end->channel(), *v.target);
+    v.backend->drop_every_nth_write(options_.drop_every_nth_write);
+    vhba_.emplace(device.device, std::move(v));
+    return;
+  }
+  if (kind == channel::ChannelKind::vnic) throw std::invalid_argument(device.device + ": vnic not served yet");
+  Input in;
+  in.end = actors::open_device_service_end(device, std::move(on_event));
+  InputBackend& backend = console_.attach(device.device, in.end->channel(), kind);
+  // Planned restart or crash alike: what the channel holds is authoritative,
+  // so the sequence continues after its last report.
+  backend.resume_from_channel();
+  inputs_.emplace(device.device, std::move(in));
+}
+
+bool ServicePartition::detach(const std::string& device) {
+  if (vhba_.erase(device)) return true;
+  if (inputs_.contains(device)) {
+    console_.detach(device);
+    inputs_.erase(device);
+    return true;
+  }
+  return false;
+}
+
+bool ServicePartition::pause(const std::string& device) {
+  if (vhba_.contains(device)) return true;  // the guest stops issuing; nothing to hold
+  return console_.pause(device);
+}
+
+bool ServicePartition::resume(const std::string& device) {
+  if (vhba_.contains(device)) return true;
+  return console_.resume(device);
+}
+
+bool ServicePartition::poll(Clock::time_point now) {
+  std::size_t moved = 0;
+  for (auto& [name, v] : vhba_) moved += v.backend->poll();
+  if (!inputs_.empty()) {
+    if (options_.input_rate > 0) {
+      // Produce at the configured rate, whatever the poll cadence.
+      if (last_produce_ != Clock::time_point{}) {
+        input_credit_ += options_.input_rate * std::chrono::duration<double>(now - last_produce_).count();
+        const auto n = static_cast<std::size_t>(input_credit_);
+        if (n > 0) {
+          console_.produce_all(n);
+          input_credit_ -= static_cast<double>(n);
+        }
+      }
+      last_produce_ = now;
+    }
+    const std::size_t delivered = console_.poll();
+    reports_ += delivered;
+    moved += delivered;
+  }
+  return moved > 0;
+}
+
+actors::ServiceStats ServicePartition::stats() const {
+  actors::ServiceStats s;
+  s.name = options_.name;
+  s.kind = options_.kind;
+  s.pid = getpid();
+  s.devices = static_cast<std::uint32_t>(vhba_.size() + inputs_.size());
+  for (const auto& [name, v] : vhba_) s.commands += v.backend->executed();
+  s.reports = reports_;
+  return s;
+}
+
+}  // namespace visorlab::service

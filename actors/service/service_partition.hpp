@@ -1,0 +1,69 @@
+// A service partition's devices, whatever its kind: the IO partition serves
+// vhba (a SCSI target over a backing file per disk) and vnic (a software
+// switch); the console partition serves keyboard and mouse. It attaches to
+// channels the guests created, so a restarted partition picks up the same
+// channels — with their queued signals — where the old one left them.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "actors/runtime/messages.hpp"
+#include "actors/service/console_partition.hpp"
+#include "actors/service/scsi_target.hpp"
+#include "actors/service/vhba_backend.hpp"
+#include "channel/channel_end.hpp"
+
+namespace visorlab::service {
+
+struct ServiceOptions {
+  std::string name;    // "io0"
+  std::string kind;    // "io" or "console"
+  double input_rate = 0;  // console: reports per second per device
+  // Test-only fault: acknowledge every Nth write without writing it (0: off).
+  // Lets a test prove the drill's checker catches a lost write.
+  std::uint64_t drop_every_nth_write = 0;
+};
+
+class ServicePartition {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit ServicePartition(ServiceOptions options);
+  ~ServicePartition();
+
+  // Serves a device; throws std::invalid_argument / std::runtime_error /
+  // channel errors saying why it cannot.
+  void attach(const actors::DeviceAttach& device, channel::TransportHandler on_event = {});
+  // false for an unknown device.
+  bool detach(const std::string& device);
+  bool pause(const std::string& device);
+  bool resume(const std::string& device);
+
+  // Serves what is waiting on every channel; true if anything moved.
+  bool poll(Clock::time_point now = Clock::now());
+
+  actors::ServiceStats stats() const;
+  const ServiceOptions& options() const { return options_; }
+
+ private:
+  struct Vhba {
+    std::unique_ptr<channel::ChannelEnd> end;
+    std::unique_ptr<ScsiTarget> target;
+    std::unique_ptr<VhbaBackend> backend;
+  };
+  struct Input {
+    std::unique_ptr<channel::ChannelEnd> end;
+  };
+
+  ServiceOptions options_;
+  std::map<std::string, Vhba> vhba_;
+  std::map<std::string, Input> inputs_;
+  ConsolePartition console_;
+  std::uint64_t reports_ = 0;
+  Clock::time_point last_produce_{};
+  double input_credit_ = 0;
+};
+
+}  // namespace visorlab::service
