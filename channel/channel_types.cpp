@@ -47,6 +47,8 @@ ChannelSpec ChannelType::spec() const {
       s.slots_offset = io::kSlotsOffset;
       s.queues.assign(io::kQueueCount, QueueSpec{io::kSignalSize, kIoSlots});
       if (kind == ChannelKind::vhba) s.min_size = channel_size(s) + io::kVhbaBufferPool;
+      if (kind == ChannelKind::vnic)  // the pool starts on a page boundary
+        s.min_size = (channel_size(s) + io::kVnicPageSize - 1) / io::kVnicPageSize * io::kVnicPageSize + io::kVnicBufferPool;
       break;
     case ChannelKind::keyboard:
     case ChannelKind::mouse:

@@ -268,6 +268,16 @@ static_assert(kSignalSize == (sizeof(CmdRsp) + 63) / 64 * 64);
 inline constexpr std::uint32_t kVhbaBufferSize = 64 * 1024;
 inline constexpr std::uint64_t kVhbaBufferPool = kMaxPendingScsi * kVhbaBufferSize;
 
+// vnic data buffers: the data area after the slots, from the next page
+// boundary, holds one page per buffer: receive buffers (a post offers
+// kRcvPostBufSize of its page), then transmit buffers. A frag names a page as
+// {pi_pfn = byte offset in the channel / kVnicPageSize, pi_off, pi_len} and
+// never crosses it.
+inline constexpr std::uint64_t kVnicPageSize = 4096;
+inline constexpr std::uint32_t kVnicRcvBufs = 64;   // num_rcv_bufs a new vnic channel advertises
+inline constexpr std::uint32_t kVnicXmitBufs = 64;  // > visornic's max outstanding xmits for 64 rcv bufs (19)
+inline constexpr std::uint64_t kVnicBufferPool = (kVnicRcvBufs + kVnicXmitBufs) * kVnicPageSize;
+
 // Slots follow the fixed part, 64-aligned (the kernel's SIZEOF_PROTOCOL).
 inline constexpr std::uint64_t kSlotsOffset = 1472;
 static_assert(kSlotsOffset == (sizeof(IoChannel) + 63) / 64 * 64);
