@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -23,6 +24,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -42,12 +45,79 @@ inline std::int64_t now_ns() {
 // Set by the main thread only, while no worker thread is running.
 inline std::function<void()> on_fail;
 
+// ---- cleanup that must happen however the bench ends --------------------------
+//
+// Some benches leave things outside the process: network namespaces, a 64 MiB
+// scratch file. An ExitCleanup runs its action exactly once: from its
+// destructor (normal return, exceptions), from fail() (after on_fail has killed
+// the children), or from a SIGINT/SIGTERM/SIGHUP/SIGQUIT handler, after which
+// the process dies of that signal. Actions must therefore be async-signal-safe
+// (plain syscalls on paths prepared beforehand: unlink, rmdir, umount2). They
+// run only in the process that registered them: a forked child inherits the
+// handlers and the registry but never cleans up for its parent.
+namespace detail {
+struct CleanupSlot {
+  std::atomic<void (*)(void*)> fn{nullptr};
+  void* arg = nullptr;
+  pid_t owner = 0;
+};
+inline CleanupSlot cleanup_slots[8];
+
+inline void run_cleanup(CleanupSlot& slot) noexcept {
+  if (slot.owner != ::getpid()) return;
+  if (auto* fn = slot.fn.exchange(nullptr)) fn(slot.arg);
+}
+
+inline void run_all_cleanups() noexcept {
+  for (auto& slot : cleanup_slots) run_cleanup(slot);
+}
+
+inline void cleanup_signal_handler(int sig) {
+  const int saved = errno;
+  run_all_cleanups();
+  ::signal(sig, SIG_DFL);  // then die of the signal, as without the handler
+  ::raise(sig);
+  errno = saved;
+}
+}  // namespace detail
+
+class ExitCleanup {
+ public:
+  ExitCleanup(void (*fn)(void*), void* arg) {
+    static const bool handlers = [] {
+      struct sigaction sa {};
+      sa.sa_handler = detail::cleanup_signal_handler;
+      sigemptyset(&sa.sa_mask);
+      for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&sa.sa_mask, sig);
+      for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+      return true;
+    }();
+    (void)handlers;
+    for (auto& slot : detail::cleanup_slots) {
+      if (slot.fn.load() != nullptr && slot.owner == ::getpid()) continue;
+      slot.arg = arg;
+      slot.owner = ::getpid();
+      slot.fn.store(fn);  // last: a signal sees a complete slot or none
+      slot_ = &slot;
+      return;
+    }
+    throw std::runtime_error("bench: too many exit cleanups registered");
+  }
+  ~ExitCleanup() { detail::run_cleanup(*slot_); }
+  ExitCleanup(const ExitCleanup&) = delete;
+  ExitCleanup& operator=(const ExitCleanup&) = delete;
+
+ private:
+  detail::CleanupSlot* slot_ = nullptr;
+};
+
 // Fails loudly: a benchmark that cannot finish or sees a wrong signal must not
 // print a number. _Exit because workers may still be spinning in other threads.
 [[noreturn]] inline void fail(const std::string& what) {
   std::fprintf(stderr, "bench: FAILED: %s\n", what.c_str());
   std::fflush(stderr);
   if (on_fail) on_fail();
+  detail::run_all_cleanups();
   std::_Exit(2);
 }
 
@@ -123,6 +193,15 @@ struct Options {
   bool verbose = false;       // per-round figures on stderr
 };
 
+// A bench binary's own option, parsed with the common ones: `flag` alone
+// (takes_value false: set(nullptr)) or followed by a value. `set` may throw
+// std::invalid_argument with a message naming the flag.
+struct ExtraOption {
+  std::string flag;  // "--seconds"
+  bool takes_value;
+  std::function<void(const char* value)> set;
+};
+
 inline std::uint64_t parse_count(std::string_view flag, const char* text) {
   char* end = nullptr;
   errno = 0;
@@ -134,7 +213,17 @@ inline std::uint64_t parse_count(std::string_view flag, const char* text) {
 
 // --rounds below 5 is allowed because someone typed it (smoke tests); the
 // DESIGN.md contract is a median of >= 5, so we say so on stderr.
-inline Options parse_options(int argc, char** argv, const char* usage) {
+inline double parse_seconds(std::string_view flag, const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text, &end);
+  if (errno != 0 || end == text || *end != '\0' || !(v > 0) || v > 3600)
+    throw std::invalid_argument(std::string(flag) + " needs a positive number of seconds (at most 3600), got '" + text +
+                                "'");
+  return v;
+}
+
+inline Options parse_options(int argc, char** argv, const char* usage, const std::vector<ExtraOption>& extra = {}) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -159,6 +248,9 @@ inline Options parse_options(int argc, char** argv, const char* usage) {
     } else if (a == "--help" || a == "-h") {
       std::printf("%s", usage);
       std::exit(0);
+    } else if (const auto it = std::find_if(extra.begin(), extra.end(), [&](const ExtraOption& e) { return e.flag == a; });
+               it != extra.end()) {
+      it->set(it->takes_value ? value() : nullptr);
     } else {
       throw std::invalid_argument("unknown option '" + std::string(a) + "' (see --help)");
     }

@@ -1,5 +1,9 @@
 #include "channel/channel_end.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
 namespace visorlab::channel {
 namespace {
 
@@ -16,14 +20,36 @@ class SharedMemoryEnd final : public ChannelEnd {
 
 class TcpEnd final : public ChannelEnd {
  public:
-  explicit TcpEnd(std::unique_ptr<tcp::TcpEndpoint> endpoint) : endpoint_(std::move(endpoint)) {}
+  // `attached_to`: the guest's address for a service end; none for the guest
+  // end, which listens.
+  explicit TcpEnd(std::unique_ptr<tcp::TcpEndpoint> endpoint, std::optional<tcp::Address> attached_to = {})
+      : endpoint_(std::move(endpoint)), attached_to_(std::move(attached_to)) {}
   Channel& channel() override { return endpoint_->channel(); }
   std::string_view backing() const override { return "tcp"; }
   tcp::TcpEndpoint& endpoint() { return *endpoint_; }
 
+  bool reconnect(std::chrono::milliseconds timeout) override {
+    if (!attached_to_) return endpoint_->wait_connected(timeout);  // the peer comes back to us
+    if (endpoint_->connected()) return true;
+    try {
+      endpoint_->reattach(*attached_to_, timeout);
+      return true;
+    } catch (const std::exception& e) {
+      spdlog::warn("channel end: re-attach to {} failed: {}", attached_to_->str(), e.what());
+      return false;
+    }
+  }
+
  private:
   std::unique_ptr<tcp::TcpEndpoint> endpoint_;
+  std::optional<tcp::Address> attached_to_;
 };
+
+tcp::LinkOptions link_to(const std::string& peer_host) {
+  tcp::LinkOptions options;
+  options.peer_host = peer_host;
+  return options;
+}
 
 }  // namespace
 
@@ -38,7 +64,8 @@ std::unique_ptr<ChannelEnd> open_guest_end(const Placement& placement, const std
                                            TransportHandler on_event) {
   if (placement.same_host()) return create_shared_end(name, spec);
   return std::make_unique<TcpEnd>(tcp::TcpEndpoint::serve(placement.guest_listen, name, spec, tcp::Side::guest,
-                                                          std::move(producers), {}, std::move(on_event)));
+                                                          std::move(producers), link_to(placement.service_host),
+                                                          std::move(on_event)));
 }
 
 std::unique_ptr<ChannelEnd> open_service_end(const Placement& placement, const std::string& name,
@@ -46,7 +73,9 @@ std::unique_ptr<ChannelEnd> open_service_end(const Placement& placement, const s
                                              const tcp::Address& guest_at, TransportHandler on_event) {
   if (placement.same_host()) return attach_shared_end(name, expect);
   return std::make_unique<TcpEnd>(tcp::TcpEndpoint::attach(guest_at, name, expect, tcp::Side::service,
-                                                           std::move(producers), {}, std::move(on_event)));
+                                                           std::move(producers), link_to(placement.guest_host),
+                                                           std::move(on_event)),
+                                  guest_at);
 }
 
 std::unique_ptr<ChannelEnd> create_shared_end(const std::string& name, const ChannelSpec& spec) {

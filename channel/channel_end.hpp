@@ -3,6 +3,7 @@
 // and the code above sees only a Channel.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +20,17 @@ class ChannelEnd {
   virtual Channel& channel() = 0;
   // "shm" or "tcp": for logs and metrics, never for behaviour.
   virtual std::string_view backing() const = 0;
+  // After a transport event (partner failed: a cut network, a restarted
+  // link), brings the link back without the caller knowing the backing: the
+  // service end attaches again as a survivor — waiting out a cut until it heals
+  // or its lease runs out — and each side re-sends what it owns; the guest end
+  // waits for its peer to come back. True once connected (at once if the link
+  // is up); false at the deadline or on a refusal (logged), and always for
+  // shared memory, which has no link to lose. Not from the event handler.
+  virtual bool reconnect(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return false;
+  }
 };
 
 struct Placement {
@@ -33,7 +45,10 @@ struct Placement {
 using TransportHandler = tcp::TcpEndpoint::EventHandler;
 
 // The guest end: creates and formats the channel. Over TCP, `address()` of the
-// returned end's TcpEndpoint tells the service end where to attach.
+// returned end's TcpEndpoint tells the service end where to attach. Over TCP
+// each end registers its peer's host (service_host for the guest end,
+// guest_host for the service end) with tcp::LinkFaults, so an injected cut
+// between the two hosts cuts this channel.
 std::unique_ptr<ChannelEnd> open_guest_end(const Placement& placement, const std::string& name,
                                            const ChannelSpec& spec, tcp::QueueProducers producers,
                                            TransportHandler on_event = {});

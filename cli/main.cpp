@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   add_channel_commands(app, action);
   add_drill_command(app, action);
   add_service_command(app, action);
+  add_agent_commands(app, action);
+  add_orchestrator_command(app, action);
+  add_cluster_commands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

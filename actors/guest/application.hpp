@@ -4,6 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "channel/input_report.hpp"
 
 namespace visorlab::guest {
 
@@ -15,6 +20,13 @@ class Application {
   virtual ~Application() = default;
   // Returns true while it has work in flight (the guest then polls at once).
   virtual bool step(Guest& guest, Clock::time_point now) = 0;
+  // A control verb from outside ("start", "stop", "collect", …), answered
+  // with text; runs on the guest's thread like step().
+  virtual std::string control(Guest& guest, const std::string& verb) = 0;
+  // A frame the guest's vnic received, and an input report its keyboard or
+  // mouse delivered, named by device ("g0/vnic0").
+  virtual void on_frame(const std::string&, std::span<const std::byte>) {}
+  virtual void on_input(const std::string&, const channel::input::Report&) {}
 };
 
 }  // namespace visorlab::guest

@@ -9,10 +9,17 @@ Guest::Guest(GuestOptions options, std::unique_ptr<channel::ChannelEnd> controlv
       on_event_(std::move(on_event)),
       controlvm_(std::move(controlvm)),
       hba_(options_.hba_timeout),
+      input_([this](const bus::Device& d, const channel::input::Report& r) {
+        if (app_) app_->on_input(device_name(d.bus_no(), d.dev_no()), r);
+      }),
       bus_([this](const cvm::CreateDevice& p, const channel::Expect& e) { return take(p, e); }),
       chipset_(controlvm_->channel(), bus_) {
   bus_.register_driver(hba_);
   bus_.register_driver(input_);
+  bus_.register_driver(nic_);
+  nic_.on_receive([this](bus::Device& d, std::span<const std::byte> frame) {
+    if (app_) app_->on_frame(device_name(d.bus_no(), d.dev_no()), frame);
+  });
   chipset_.on_parahotplug([this](std::uint32_t id, bool enable, std::uint32_t, std::uint32_t) {
     // udev acknowledges a disable (devicedisabled); enable needs no answer.
     if (!enable && options_.acknowledge_hotplug) hotplug_acks_.push_back(id);
@@ -74,6 +81,11 @@ void Guest::forget_destroyed() {
   }
 }
 
+std::string Guest::control(const std::string& verb) {
+  if (!app_) throw std::runtime_error("guest " + options_.name + " runs no application");
+  return app_->control(*this, verb);
+}
+
 std::vector<actors::DeviceInfo> Guest::devices() const {
   std::vector<actors::DeviceInfo> out;
   for (const bus::Device* d : bus_.devices()) {
@@ -92,6 +104,13 @@ std::vector<actors::DeviceInfo> Guest::devices() const {
     out.push_back(std::move(info));
   }
   return out;
+}
+
+const std::string& Guest::device_name(std::uint32_t bus_no, std::uint32_t dev_no) const {
+  static const std::string none;
+  for (const auto& [addr, p] : prepared_)
+    if (p.taken && p.offer.bus_no == bus_no && p.offer.dev_no == dev_no) return p.offer.device;
+  return none;
 }
 
 bus::Device* Guest::find(const std::string& device) {

@@ -17,6 +17,7 @@
 #include "actors/chipset/chipset.hpp"
 #include "actors/drivers/visorhba.hpp"
 #include "actors/drivers/visorinput.hpp"
+#include "actors/drivers/visornic.hpp"
 #include "actors/runtime/device_channels.hpp"
 #include "actors/runtime/messages.hpp"
 
@@ -48,6 +49,8 @@ class Guest {
 
   // Runs `app` after every poll from now on (replacing any before).
   void run(std::shared_ptr<Application> app) { app_ = std::move(app); }
+  // Passes a control verb to the application; throws if there is none.
+  std::string control(const std::string& verb);
 
   std::vector<actors::DeviceInfo> devices() const;
   bus::Device* find(const std::string& device);  // by "g0/vhba0"
@@ -55,6 +58,7 @@ class Guest {
 
   drivers::VisorHba& hba() { return hba_; }
   drivers::VisorInput& input() { return input_; }
+  drivers::VisorNic& nic() { return nic_; }
   bus::VirtualBus& bus() { return bus_; }
 
  private:
@@ -66,6 +70,7 @@ class Guest {
   };
   std::unique_ptr<channel::ChannelEnd> take(const cvm::CreateDevice& packet, const channel::Expect& expect);
   void forget_destroyed();
+  const std::string& device_name(std::uint32_t bus_no, std::uint32_t dev_no) const;
 
   GuestOptions options_;
   EventSink on_event_;
@@ -73,6 +78,7 @@ class Guest {
   // Drivers outlive the bus that calls them.
   drivers::VisorHba hba_;
   drivers::VisorInput input_;
+  drivers::VisorNic nic_;
   bus::VirtualBus bus_;
   chipset::Chipset chipset_;
   std::map<std::uint64_t, Prepared> prepared_;  // by channel_addr

@@ -41,6 +41,13 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         }
       },
       [=](devices_atom) { return self->state.guest->devices(); },
+      [=](app_atom, const std::string& verb) -> caf::result<std::string> {
+        try {
+          return self->state.guest->control(verb);
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, e.what());
+        }
+      },
   };
 }
 

@@ -243,6 +243,14 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
         ::kill(st.process->pid(), SIGKILL);  // detection is the down message's job
         return promise;
       },
+      // The service side of a device pause: the console partition holds the
+      // device's reports until resume.
+      [=](pause_atom, const std::string& device) -> caf::result<std::string> {
+        return self->delegate(self->state.service, pause_atom::value, device);
+      },
+      [=](resume_atom, const std::string& device) -> caf::result<std::string> {
+        return self->delegate(self->state.service, resume_atom::value, device);
+      },
       [=](stats_atom) -> caf::result<ServiceStats> { return self->delegate(self->state.service, stats_atom::value); },
   };
 }

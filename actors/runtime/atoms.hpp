@@ -23,5 +23,10 @@ using kill_atom = caf::atom_constant<caf::atom("vl_kill")>;
 using recover_atom = caf::atom_constant<caf::atom("vl_recover")>;
 using crash_atom = caf::atom_constant<caf::atom("vl_crash")>;
 using event_atom = caf::atom_constant<caf::atom("vl_event")>;
+using app_atom = caf::atom_constant<caf::atom("vl_app")>;
+using register_atom = caf::atom_constant<caf::atom("vl_reg")>;
+using spawn_atom = caf::atom_constant<caf::atom("vl_spawn")>;
+using cut_atom = caf::atom_constant<caf::atom("vl_cut")>;
+using heal_atom = caf::atom_constant<caf::atom("vl_heal")>;
 
 }  // namespace visorlab::actors

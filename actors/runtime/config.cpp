@@ -20,6 +20,12 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<ServedDevice>("visorlab.ServedDevice");
   cfg.add_message_type<service_actor>("visorlab.service_actor");
   cfg.add_message_type<keeper_actor>("visorlab.keeper_actor");
+  cfg.add_message_type<WorkloadSpec>("visorlab.WorkloadSpec");
+  cfg.add_message_type<GuestSpec>("visorlab.GuestSpec");
+  cfg.add_message_type<ServiceSpec>("visorlab.ServiceSpec");
+  cfg.add_message_type<guest_actor>("visorlab.guest_actor");
+  cfg.add_message_type<command_actor>("visorlab.command_actor");
+  cfg.add_message_type<host_actor>("visorlab.host_actor");
 }
 
 Config::Config() {

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "actors/service/vnic_backend.hpp"
+
 namespace visorlab::actors {
 namespace {
 
@@ -32,6 +34,14 @@ channel::tcp::Address parse_tcp(const std::string& rest) {
 
 }  // namespace
 
+std::array<std::uint8_t, 6> mac_for(const std::string& device) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and hosts
+  for (char c : device) h = (h ^ static_cast<std::uint8_t>(c)) * 1099511628211ull;
+  std::array<std::uint8_t, 6> mac{0x02};  // locally administered, unicast
+  for (int i = 1; i < 6; ++i) mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
+  return mac;
+}
+
 ChannelKind device_kind(const std::string& kind) {
   const channel::ChannelType* type = channel::find_type(kind);
   if (!type || type->kind == ChannelKind::vbus) throw std::invalid_argument("unknown device kind '" + kind + "'");
@@ -45,6 +55,8 @@ GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& gue
   GuestEnd out;
   out.end = channel::open_guest_end(placement, offer.device, channel::type_of(kind).spec(), producers(kind),
                                     std::move(on_event));
+  // The creator configures a vnic before the guest's driver probes it.
+  if (kind == ChannelKind::vnic) service::write_vnic_config(out.end->channel(), mac_for(offer.device));
   if (const auto at = channel::listen_address(*out.end))
     out.locator = std::string(kTcp) + at->host + ":" + std::to_string(at->port);
   else
@@ -58,7 +70,9 @@ std::unique_ptr<channel::ChannelEnd> open_device_service_end(const DeviceAttach&
   const channel::Expect expect = channel::type_of(kind).expect();
   if (attach.channel.starts_with(kShm)) return channel::attach_shared_end(attach.channel.substr(kShm.size()), expect);
   if (attach.channel.starts_with(kTcp)) {
-    channel::Placement placement{"guest", "service", {}};
+    // The service end's peer is the guest's host: a cut of that host is ours.
+    const std::string guest_host = attach.guest_host.empty() ? "guest" : attach.guest_host;
+    channel::Placement placement{guest_host, guest_host + "~service", {}};
     return channel::open_service_end(placement, attach.device, expect, producers(kind),
                                      parse_tcp(attach.channel.substr(kTcp.size())), std::move(on_event));
   }

@@ -5,6 +5,7 @@
 // which queue each side produces.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,9 @@ namespace visorlab::actors {
 
 // vhba, vnic, keyboard, mouse, controlvm; throws std::invalid_argument.
 channel::ChannelKind device_kind(const std::string& kind);
+
+// A vnic's MAC, derived from its device name (unique per topology).
+std::array<std::uint8_t, 6> mac_for(const std::string& device);
 
 struct GuestEnd {
   std::unique_ptr<channel::ChannelEnd> end;

@@ -17,7 +17,8 @@ namespace visorlab::actors {
 using guest_actor = caf::typed_actor<                      //
     caf::reacts_to<tick_atom>,                             //
     caf::replies_to<offer_atom, ChannelOffer>::with<Locator>,  //
-    caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>>;
+    caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>,  //
+    caf::replies_to<app_atom, std::string>::with<std::string>>;
 
 // The command partition: one controlvm channel per guest (guest_atom creates
 // it and returns where the guest attaches) and the commands sent into it.
@@ -48,6 +49,20 @@ using keeper_actor = caf::typed_actor<                                  //
     caf::replies_to<detach_atom, std::string>::with<std::string>,       //
     caf::replies_to<recover_atom>::with<RecoveryTimes>,                 //
     caf::replies_to<crash_atom, std::int64_t>::with<RecoveryTimes>,     //
+    caf::replies_to<pause_atom, std::string>::with<std::string>,        //
+    caf::replies_to<resume_atom, std::string>::with<std::string>,       //
     caf::replies_to<stats_atom>::with<ServiceStats>>;
+
+// A host's partitions (agents/): the process that runs the command
+// partition, guests and service keepers the orchestrator places on a host. It
+// outlives its agent daemon, so an agent can be killed and restarted without
+// touching a guest.
+using host_actor = caf::typed_actor<                                                   //
+    caf::replies_to<spawn_atom, command_atom>::with<command_actor>,                    //
+    caf::replies_to<spawn_atom, GuestSpec>::with<guest_actor>,                         //
+    caf::replies_to<spawn_atom, ServiceSpec, command_actor>::with<keeper_actor>,       //
+    caf::replies_to<cut_atom, std::string, std::int64_t>::with<std::string>,           //
+    caf::replies_to<heal_atom, std::string>::with<std::string>,                        //
+    caf::replies_to<stop_atom>::with<std::string>>;
 
 }  // namespace visorlab::actors

@@ -36,6 +36,7 @@ struct DeviceAttach {
   std::string disk_path;  // vhba: the backing file
   std::uint64_t disk_bytes = 0;
   std::string switch_name;  // vnic
+  std::string guest_host;   // where the guest end lives (a cut of that host concerns this channel)
 };
 
 // A device a service partition serves, with what recovery needs to pause,
@@ -101,6 +102,35 @@ struct RecoveryTimes {
   std::string error;  // why not ok
 };
 
+// What the drill's workload does inside one guest (topology `workload`).
+struct WorkloadSpec {
+  std::uint64_t seed = 1;
+  std::uint32_t block_size = 4096;
+  std::uint32_t queue_depth = 8;
+  double read_ratio = 0.5;
+  bool verify = true;
+  std::uint32_t frame_size = 1500;
+  double net_rate = 0;    // frames/s per vnic
+  double input_rate = 0;  // reports/s per input device (produced by the console partition)
+};
+
+// A guest to run on a partition host.
+struct GuestSpec {
+  std::string name;
+  Locator controlvm;
+  bool acknowledge_hotplug = true;
+  bool workload = false;  // run the drill workload (started later by app_atom "start")
+  WorkloadSpec spec;
+};
+
+// A service partition to run on a partition host.
+struct ServiceSpec {
+  std::string name;
+  std::string kind;  // io, console
+  double input_rate = 0;
+  std::uint64_t drop_every_nth_write = 0;  // test-only fault
+};
+
 // What a service partition process serves and has done.
 struct ServiceStats {
   std::string name;
@@ -112,6 +142,19 @@ struct ServiceStats {
   std::uint64_t reports = 0;   // input reports delivered
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, WorkloadSpec& x) {
+  return f(caf::meta::type_name("visorlab.WorkloadSpec"), x.seed, x.block_size, x.queue_depth, x.read_ratio,
+           x.verify, x.frame_size, x.net_rate, x.input_rate);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, GuestSpec& x) {
+  return f(caf::meta::type_name("visorlab.GuestSpec"), x.name, x.controlvm, x.acknowledge_hotplug, x.workload, x.spec);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ServiceSpec& x) {
+  return f(caf::meta::type_name("visorlab.ServiceSpec"), x.name, x.kind, x.input_rate, x.drop_every_nth_write);
+}
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServiceStats& x) {
   return f(caf::meta::type_name("visorlab.ServiceStats"), x.name, x.kind, x.pid, x.devices, x.commands, x.frames,
@@ -125,7 +168,7 @@ typename Inspector::result_type inspect(Inspector& f, ChannelOffer& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, DeviceAttach& x) {
   return f(caf::meta::type_name("visorlab.DeviceAttach"), x.device, x.kind, x.channel, x.disk_path, x.disk_bytes,
-           x.switch_name);
+           x.switch_name, x.guest_host);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServedDevice& x) {

@@ -15,8 +15,25 @@ ServicePartition::ServicePartition(ServiceOptions options) : options_(std::move(
 
 ServicePartition::~ServicePartition() = default;
 
+channel::TransportHandler ServicePartition::watch(const Broken& broken, channel::TransportHandler also) {
+  return [broken, also = std::move(also)](const channel::tcp::Event& e) {
+    if (e.code == channel::tcp::EventCode::partner_failed) broken->store(true, std::memory_order_release);
+    if (also) also(e);
+  };
+}
+
+void ServicePartition::mend(const Broken& broken, channel::ChannelEnd& end) {
+  if (!broken->load(std::memory_order_acquire)) return;
+  // Short tries, so one broken channel does not stall the others' service.
+  try {
+    if (end.reconnect(std::chrono::milliseconds(2))) broken->store(false, std::memory_order_release);
+  } catch (const std::exception&) {
+    // still cut or the guest end is not back yet: the next poll tries again
+  }
+}
+
 void ServicePartition::attach(const actors::DeviceAttach& device, channel::TransportHandler on_event) {
-  if (vhba_.contains(device.device) || inputs_.contains(device.device))
+  if (vhba_.contains(device.device) || inputs_.contains(device.device) || vnics_.contains(device.device))
     throw std::invalid_argument(device.device + " is already attached to " + options_.name);
   const channel::ChannelKind kind = actors::device_kind(device.kind);
   const bool io_kind = kind == channel::ChannelKind::vhba || kind == channel::ChannelKind::vnic;
@@ -27,6 +44,8 @@ void ServicePartition::attach(const actors::DeviceAttach& device, channel::Trans
     if (device.disk_path.empty() || device.disk_bytes == 0)
       throw std::invalid_argument(device.device + ": a vhba needs a disk path and size");
     Vhba v;
+    v.broken = std::make_shared<std::atomic<bool>>(false);
+    on_event = watch(v.broken, std::move(on_event));
     v.target = std::make_unique<ScsiTarget>(device.disk_path, device.disk_bytes);
     v.end = actors::open_device_service_end(device, std::move(on_event));
     v.backend = std::make_unique<VhbaBackend>(v.end->channel(), *v.target);
@@ -34,8 +53,23 @@ void ServicePartition::attach(const actors::DeviceAttach& device, channel::Trans
     vhba_.emplace(device.device, std::move(v));
     return;
   }
-  if (kind == channel::ChannelKind::vnic) throw std::invalid_argument(device.device + ": vnic not served yet");
+  if (kind == channel::ChannelKind::vnic) {
+    if (device.switch_name.empty()) throw std::invalid_argument(device.device + ": a vnic needs a switch");
+    Vnic v;
+    v.broken = std::make_shared<std::atomic<bool>>(false);
+    on_event = watch(v.broken, std::move(on_event));
+    v.end = actors::open_device_service_end(device, std::move(on_event));
+    v.backend = std::make_unique<VnicBackend>(v.end->channel());
+    v.switch_name = device.switch_name;
+    auto& sw = switches_[device.switch_name];
+    if (!sw) sw = std::make_unique<SoftwareSwitch>(device.switch_name);
+    sw->attach(*v.backend);
+    vnics_.emplace(device.device, std::move(v));
+    return;
+  }
   Input in;
+  in.broken = std::make_shared<std::atomic<bool>>(false);
+  on_event = watch(in.broken, std::move(on_event));
   in.end = actors::open_device_service_end(device, std::move(on_event));
   InputBackend& backend = console_.attach(device.device, in.end->channel(), kind);
   // Planned restart or crash alike: what the channel holds is authoritative,
@@ -46,6 +80,11 @@ void ServicePartition::attach(const actors::DeviceAttach& device, channel::Trans
 
 bool ServicePartition::detach(const std::string& device) {
   if (vhba_.erase(device)) return true;
+  if (const auto v = vnics_.find(device); v != vnics_.end()) {
+    switches_.at(v->second.switch_name)->detach(*v->second.backend);
+    vnics_.erase(v);
+    return true;
+  }
   if (inputs_.contains(device)) {
     console_.detach(device);
     inputs_.erase(device);
@@ -55,18 +94,26 @@ bool ServicePartition::detach(const std::string& device) {
 }
 
 bool ServicePartition::pause(const std::string& device) {
-  if (vhba_.contains(device)) return true;  // the guest stops issuing; nothing to hold
+  if (vhba_.contains(device) || vnics_.contains(device)) return true;  // the guest stops issuing; nothing to hold
   return console_.pause(device);
 }
 
 bool ServicePartition::resume(const std::string& device) {
-  if (vhba_.contains(device)) return true;
+  if (vhba_.contains(device) || vnics_.contains(device)) return true;
   return console_.resume(device);
 }
 
 bool ServicePartition::poll(Clock::time_point now) {
   std::size_t moved = 0;
-  for (auto& [name, v] : vhba_) moved += v.backend->poll();
+  for (auto& [name, v] : vhba_) {
+    mend(v.broken, *v.end);
+    moved += v.backend->poll();
+  }
+  for (auto& [name, v] : vnics_) {
+    mend(v.broken, *v.end);
+    moved += v.backend->poll();
+  }
+  for (auto& [name, in] : inputs_) mend(in.broken, *in.end);
   if (!inputs_.empty()) {
     if (options_.input_rate > 0) {
       // Produce at the configured rate, whatever the poll cadence.
@@ -92,7 +139,8 @@ actors::ServiceStats ServicePartition::stats() const {
   s.name = options_.name;
   s.kind = options_.kind;
   s.pid = getpid();
-  s.devices = static_cast<std::uint32_t>(vhba_.size() + inputs_.size());
+  s.devices = static_cast<std::uint32_t>(vhba_.size() + inputs_.size() + vnics_.size());
+  for (const auto& [name, sw] : switches_) s.frames += sw->counts().frames;
   for (const auto& [name, v] : vhba_) s.commands += v.backend->executed();
   s.reports = reports_;
   return s;

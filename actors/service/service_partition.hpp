@@ -5,6 +5,7 @@
 // channels — with their queued signals — where the old one left them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -13,6 +14,8 @@
 #include "actors/runtime/messages.hpp"
 #include "actors/service/console_partition.hpp"
 #include "actors/service/scsi_target.hpp"
+#include "actors/service/software_switch.hpp"
+#include "actors/service/vnic_backend.hpp"
 #include "actors/service/vhba_backend.hpp"
 #include "channel/channel_end.hpp"
 
@@ -48,18 +51,34 @@ class ServicePartition {
   const ServiceOptions& options() const { return options_; }
 
  private:
+  // Set from a link thread when the channel's transport failed; the poll
+  // loop then re-attaches (a cut network healed, the guest end came back).
+  using Broken = std::shared_ptr<std::atomic<bool>>;
   struct Vhba {
+    Broken broken;
     std::unique_ptr<channel::ChannelEnd> end;
     std::unique_ptr<ScsiTarget> target;
     std::unique_ptr<VhbaBackend> backend;
   };
+  struct Vnic {
+    Broken broken;
+    std::unique_ptr<channel::ChannelEnd> end;
+    std::unique_ptr<VnicBackend> backend;
+    std::string switch_name;
+  };
   struct Input {
+    Broken broken;
     std::unique_ptr<channel::ChannelEnd> end;
   };
+
+  static channel::TransportHandler watch(const Broken& broken, channel::TransportHandler also);
+  static void mend(const Broken& broken, channel::ChannelEnd& end);
 
   ServiceOptions options_;
   std::map<std::string, Vhba> vhba_;
   std::map<std::string, Input> inputs_;
+  std::map<std::string, Vnic> vnics_;
+  std::map<std::string, std::unique_ptr<SoftwareSwitch>> switches_;  // made on first use
   ConsolePartition console_;
   std::uint64_t reports_ = 0;
   Clock::time_point last_produce_{};

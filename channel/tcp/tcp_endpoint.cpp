@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
+#include <thread>
 
 namespace visorlab::channel::tcp {
 namespace {
@@ -16,6 +18,9 @@ using std::chrono::milliseconds;
 
 constexpr std::uint64_t kMaxChannelBytes = std::uint64_t{1} << 30;
 constexpr std::size_t kChunk = 256 * 1024;  // image and large writes go in chunks below kMaxPayload
+// Frames queued while the peer host is cut, beyond which the link is dropped
+// at once (a re-attach resyncs): a real cut would block the sender long before.
+constexpr std::size_t kMaxQueuedWhileCut = 32u << 20;
 constexpr std::uint64_t kHeadAt = offsetof(SignalQueueHeader, head);
 constexpr std::uint64_t kTailAt = offsetof(SignalQueueHeader, tail);
 constexpr std::uint64_t kSentAt = offsetof(SignalQueueHeader, num_sent);
@@ -61,13 +66,15 @@ TcpEndpoint::TcpEndpoint(Side side, std::string name, QueueProducers producers, 
     : side_(side), name_(std::move(name)), producers_(std::move(producers)), options_(options),
       on_event_(std::move(on_event)) {
   if (name_.size() > kMaxName) throw std::invalid_argument("channel name longer than 255 bytes");
+  fault_ = LinkFaults::instance().register_endpoint(this, options_.peer_host);
 }
 
 TcpEndpoint::~TcpEndpoint() {
   stop_ = true;
+  const bool cut = link_cut();
   {
     std::lock_guard lock(send_mutex_);
-    if (connected_) {
+    if (connected_ && !cut) {
       // A clean close: the peer hears deregistered, not a failure.
       encode(TransportEvent{EventCode::deregistered, "channel " + name_ + " closed"}, pending_);
       flush_locked();
@@ -76,6 +83,21 @@ TcpEndpoint::~TcpEndpoint() {
   }
   if (thread_.joinable()) thread_.join();
   if (channel_) channel_->set_replicator(nullptr);
+  // Behind a cut nothing reaches the peer, not even our close: it sees a
+  // silent peer. The socket waits in the registry until the cut heals.
+  if (cut) LinkFaults::instance().park(options_.peer_host, std::move(peer_));
+}
+
+std::chrono::milliseconds TcpEndpoint::tick() const {
+  return std::max(options_.heartbeat_interval, milliseconds(1));
+}
+
+void TcpEndpoint::wait_out_cut(Clock::time_point deadline, const std::string& what) {
+  while (link_cut()) {
+    const auto now = Clock::now();
+    if (now >= deadline) throw HandshakeError(what + ": the link to host " + options_.peer_host + " is cut");
+    std::this_thread::sleep_for(std::min<Clock::duration>(tick(), deadline - now));
+  }
 }
 
 void TcpEndpoint::adopt(Region region, Channel channel) {
@@ -123,6 +145,8 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::attach(const Address& to, const std::s
                                                   Side side, QueueProducers producers, LinkOptions options,
                                                   EventHandler on_event) {
   std::unique_ptr<TcpEndpoint> e(new TcpEndpoint(side, name, std::move(producers), options, std::move(on_event)));
+  // A cut cable: the connection cannot be made (as a connect would time out).
+  e->wait_out_cut(Clock::now() + options.handshake_timeout, "attach to " + to.str());
   Socket s = connect_to(to, options.handshake_timeout);
   e->handshake_as_client(s, &expect, false);
   e->announce_connected();
@@ -132,9 +156,16 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::attach(const Address& to, const std::s
 
 void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout) {
   if (listener_) throw std::logic_error("reattach is for the attaching side");
+  if (connected_) return;  // the link is up: nothing to do (joining its thread would wait forever)
   if (thread_.joinable()) thread_.join();  // the old link ended with its transport event
   const auto deadline = Clock::now() + timeout;
   for (;;) {
+    if (link_cut()) {  // nothing gets through until the cut heals (or its lease runs out)
+      if (Clock::now() + tick() >= deadline)
+        throw HandshakeError("re-attach to " + to.str() + " failed: the link to host " + options_.peer_host + " is cut");
+      std::this_thread::sleep_for(tick());
+      continue;
+    }
     try {
       Socket s = connect_to(to, options_.handshake_timeout);
       handshake_as_client(s, nullptr, true);
@@ -236,6 +267,7 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
   peer_ = std::move(s);
   last_tx_ = Clock::now();
   broken_ = false;
+  drop_requested_ = false;
   connected_ = true;
   if (has_image) send_image(peer_, true);  // a survivor: re-send what we own
   mark_tails_shipped_locked();
@@ -289,6 +321,7 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
     last_rx_ns_ = Clock::now().time_since_epoch().count();
     last_tx_ = Clock::now();
     broken_ = false;
+    drop_requested_ = false;
     connected_ = true;
     fresh_ = false;
     mark_tails_shipped_locked();
@@ -342,12 +375,16 @@ void TcpEndpoint::link_loop() {
   while (!stop_) {
     if (!connected_) {
       if (!listener_) return;  // client: reattach() starts a new link
+      if (link_cut()) {  // nobody gets through a cut: connections wait in the backlog
+        std::this_thread::sleep_for(tick());
+        continue;
+      }
       Socket s = accept_from(listener_, options_.heartbeat_interval);
       if (s) handshake_as_server(s);
       continue;
     }
     pump();
-    if (listener_ && connected_) {
+    if (listener_ && connected_ && !link_cut()) {
       // One live peer per channel: a second attach is refused, not adopted.
       Socket extra = accept_from(listener_, milliseconds(0));
       if (extra) {
@@ -367,6 +404,10 @@ void TcpEndpoint::link_loop() {
 // then takes in what nobody pulled, checks liveness, sends the heartbeat and
 // the tails not yet shipped.
 void TcpEndpoint::pump() {
+  if (link_cut()) {
+    pump_cut();
+    return;
+  }
   pollfd p{peer_.fd(), POLLRDHUP, 0};
   ::poll(&p, 1, static_cast<int>(options_.heartbeat_interval.count()));
   Rx result = Rx::ok;
@@ -391,8 +432,9 @@ void TcpEndpoint::pump() {
   }
   const auto now = Clock::now();
   auto silent = now - Clock::time_point(Clock::duration(last_rx_ns_.load()));
-  if (silent > options_.detect_timeout) {
+  if (silent > options_.detect_timeout && !link_cut()) {
     // Bytes waiting unread mean the peer did speak; we were just slow to look.
+    // (Not behind a cut: what waits there never arrived.)
     pollfd readable{peer_.fd(), POLLIN, 0};
     if (::poll(&readable, 1, 0) == 1 && (readable.revents & POLLIN)) {
       last_rx_ns_ = now.time_since_epoch().count();
@@ -404,11 +446,50 @@ void TcpEndpoint::pump() {
               "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
     return;
   }
-  std::lock_guard tx(send_mutex_);
+  std::unique_lock tx(send_mutex_);
   if (!connected_) return;
+  if (drop_requested_) {
+    const std::string why = broken_reason_;
+    tx.unlock();
+    lose_peer(EventCode::partner_failed, why);
+    return;
+  }
   ship_tails_locked();
   if (now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, pending_);
   flush_locked();
+}
+
+// The link thread's tick while the peer host is cut: nothing in, nothing out,
+// not even a look at the socket (a hang-up must not show through either).
+// Only the silence counts, as with a pulled cable: past the detection bound
+// the link is dropped with partner failed.
+void TcpEndpoint::pump_cut() {
+  std::optional<Event> why;
+  {
+    // A failure taken in before the cut (a puller found it) still counts.
+    std::unique_lock rx(rx_mutex_, std::try_to_lock);
+    if (rx) why = stashed_;
+  }
+  if (why) {
+    lose_peer(why->code, why->reason);
+    return;
+  }
+  const auto last_rx = Clock::time_point(Clock::duration(last_rx_ns_.load()));
+  // Wake at the next tick, or just after the peer's silence crosses the bound.
+  std::this_thread::sleep_until(
+      std::min<Clock::time_point>(Clock::now() + tick(), last_rx + options_.detect_timeout + std::chrono::microseconds(200)));
+  const auto silent = Clock::now() - Clock::time_point(Clock::duration(last_rx_ns_.load()));
+  if (silent > options_.detect_timeout) {
+    lose_peer(EventCode::partner_failed,
+              "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
+    return;
+  }
+  std::unique_lock tx(send_mutex_);
+  if (connected_ && drop_requested_) {
+    const std::string why = broken_reason_;
+    tx.unlock();
+    lose_peer(EventCode::partner_failed, why);
+  }
 }
 
 void TcpEndpoint::pull() noexcept {
@@ -420,6 +501,7 @@ void TcpEndpoint::pull() noexcept {
 TcpEndpoint::Rx TcpEndpoint::drain_locked() {
   if (!connected_ || !peer_) return Rx::ok;
   if (stashed_) return Rx::failed;
+  if (link_cut()) return Rx::ok;  // nothing arrives through a cut; what waits in the socket stays there
   auto fail = [&](EventCode code, std::string reason) {
     spdlog::warn("channel {}: dropping the link: {}", name_, reason);
     stashed_ = Event{code, std::move(reason)};
@@ -517,7 +599,12 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
     if (!connected_) return;
     connected_ = false;
     pending_.clear();
-    peer_.close();
+    // Behind a cut even our close must not reach the peer: the socket waits
+    // in the registry, open, until the cut heals.
+    if (link_cut())
+      LinkFaults::instance().park(options_.peer_host, std::move(peer_));
+    else
+      peer_.close();
     stashed_.reset();
   }
   announce_connected();  // wakes waiters on any state change
@@ -528,19 +615,69 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
 
 void TcpEndpoint::flush_locked() noexcept {
   if (pending_.empty()) return;
-  if (connected_ && !broken_) {
-    try {
-      peer_.send_all(pending_, options_.detect_timeout);
-      last_tx_ = Clock::now();
-    } catch (const std::exception& e) {
-      // The link thread sees the broken socket and raises the transport
-      // event; until then further writes are dropped (a re-attach resyncs).
-      spdlog::warn("channel {}: send failed: {}", name_, e.what());
-      broken_ = true;
-      ::shutdown(peer_.fd(), SHUT_RDWR);
-    }
+  if (!connected_ || broken_) {
+    pending_.clear();
+    return;
   }
-  pending_.clear();
+  if (link_cut()) {
+    // A cut cable: frames wait here, in order, and go out if the link heals
+    // before it is dropped; dropping it clears them (a re-attach resyncs).
+    if (pending_.size() > kMaxQueuedWhileCut) {
+      spdlog::warn("channel {}: {} bytes queued behind a cut: dropping the link", name_, pending_.size());
+      broken_ = true;
+      drop_requested_ = true;  // the link thread drops the link, cut or not by then
+      broken_reason_ = "more than " + std::to_string(kMaxQueuedWhileCut) + " bytes queued behind a cut";
+      pending_.clear();
+    }
+    return;
+  }
+  try {
+    const std::size_t sent = send_pending_locked();
+    if (sent > 0) last_tx_ = Clock::now();
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
+  } catch (const std::exception& e) {
+    // The link thread sees the broken socket and raises the transport
+    // event; until then further writes are dropped (a re-attach resyncs).
+    spdlog::warn("channel {}: send failed: {}", name_, e.what());
+    broken_ = true;
+    ::shutdown(peer_.fd(), SHUT_RDWR);
+    pending_.clear();
+  }
+}
+
+// Sends pending_ from the front until it is all out, or until a cut begins
+// (what is left, maybe the end of a frame, stays queued for after the heal).
+// Gives up like Socket::send_all: nothing taken for detect_timeout.
+std::size_t TcpEndpoint::send_pending_locked() {
+  std::size_t sent = 0;
+  auto progress_at = Clock::now();
+  while (sent < pending_.size()) {
+    if (link_cut()) break;
+    const ssize_t n =
+        ::send(peer_.fd(), pending_.data() + sent, pending_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      progress_at = Clock::now();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const auto waited = Clock::now() - progress_at;
+      if (waited >= options_.detect_timeout)
+        throw std::system_error(ETIMEDOUT, std::generic_category(),
+                                "send: peer took nothing for " + std::to_string(options_.detect_timeout.count()) +
+                                    " ms");
+      // Wait for room; in slices when a cut could begin meanwhile.
+      auto wait = std::chrono::duration_cast<milliseconds>(options_.detect_timeout - waited) + milliseconds(1);
+      if (fault_) wait = std::min(wait, tick());
+      pollfd p{peer_.fd(), POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR)
+        throw std::system_error(errno, std::generic_category(), "poll");
+      continue;
+    }
+    throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "send");
+  }
+  return sent;
 }
 
 void TcpEndpoint::wrote(std::uint64_t offset, std::uint64_t length) noexcept {

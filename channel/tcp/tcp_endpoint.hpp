@@ -16,6 +16,10 @@
 // (0x01); clean close → deregistered (0x02); silence past the detection bound
 // → partner failed. Malformed or out-of-bounds input drops the connection
 // with a logged reason and a partner-failed event.
+//
+// An endpoint that knows its peer's host (LinkOptions::peer_host) can have its
+// link cut in-process (link_faults.hpp): while cut it sends and receives
+// nothing, exactly like a pulled cable.
 #pragma once
 
 #include <atomic>
@@ -24,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +37,7 @@
 #include "channel/memory.hpp"
 #include "channel/replicator.hpp"
 #include "channel/tcp/frame.hpp"
+#include "channel/tcp/link_faults.hpp"
 #include "channel/tcp/socket.hpp"
 
 namespace visorlab::channel::tcp {
@@ -40,6 +46,9 @@ struct LinkOptions {
   std::chrono::milliseconds heartbeat_interval{10};
   std::chrono::milliseconds detect_timeout{80};  // silent peer → partner failed
   std::chrono::milliseconds handshake_timeout{2000};
+  // The host the peer end lives on, as LinkFaults names it: a cut of that
+  // host cuts this link. Empty: never cut.
+  std::string peer_host;
 };
 
 struct Event {
@@ -78,8 +87,16 @@ class TcpEndpoint final : public Replicator {
   bool wait_connected(std::chrono::milliseconds timeout);
 
   // Client: attach again after a transport event — the server restarted the
-  // link, or a cut network healed. Retries until `timeout`.
+  // link, or a cut network healed. Retries until `timeout` (throws
+  // HandshakeError then), waiting out an injected cut of the peer host. Does
+  // nothing while still connected. Not from the event handler (it runs on the
+  // link thread this joins).
   void reattach(const Address& to, std::chrono::milliseconds timeout);
+
+  // The peer host this endpoint is registered under with LinkFaults (empty:
+  // none), and whether that host is cut now.
+  const std::string& peer_host() const { return options_.peer_host; }
+  bool link_cut() const noexcept { return fault_.cut(); }
 
   // Replicator: called by the channel on local writes and signal boundaries.
   void wrote(std::uint64_t offset, std::uint64_t length) noexcept override;
@@ -115,6 +132,12 @@ class TcpEndpoint final : public Replicator {
 
   void link_loop();
   void pump();
+  void pump_cut();  // the tick while the peer host is cut
+  std::chrono::milliseconds tick() const;
+  // Waits (bounded by `deadline`) until the peer host is not cut; throws
+  // HandshakeError saying so at the deadline.
+  void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
+  std::size_t send_pending_locked();  // sends pending_ from the front; stops early at a cut
   Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
   void apply(const Frame& frame);
   void ship_tails_locked();
@@ -132,6 +155,9 @@ class TcpEndpoint final : public Replicator {
   const QueueProducers producers_;
   const LinkOptions options_;
   EventHandler on_event_;
+  // Registered with LinkFaults for the endpoint's whole life (from the
+  // constructor; destroyed after every other member, so after the link thread).
+  LinkFaults::Registration fault_;
 
   std::optional<Region> region_;
   Mapping apply_view_;  // the link's own view: never paused, the peer's writes land here
@@ -155,6 +181,10 @@ class TcpEndpoint final : public Replicator {
   std::vector<std::byte> pending_;
   std::chrono::steady_clock::time_point last_tx_;
   bool broken_ = false;  // a send failed; the link thread will raise the event
+  // Too much queued behind a cut: the link thread drops the link (its drain
+  // cannot notice, nothing was shut down), for this reason.
+  bool drop_requested_ = false;
+  std::string broken_reason_;
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> stop_{false};

@@ -83,6 +83,8 @@ class DiskWriter final : public visorlab::guest::Application {
     return true;
   }
 
+  std::string control(Guest&, const std::string& verb) override { return "unknown verb " + verb; }
+
   static std::vector<std::uint8_t> contents(std::uint32_t block, std::uint64_t gen) {
     std::vector<std::uint8_t> data(kBlock);
     for (std::size_t i = 0; i + 16 <= data.size(); i += 16) {
@@ -157,7 +159,7 @@ struct World {
     k.listener = caf::actor_cast<caf::actor>(self);
     keeper = visorlab::recovery::spawn_keeper(sys, k);
     stats = ask<ServiceStats>(keeper, start_atom::value);
-    ServedDevice served{guest_name, 2, 0, sriov, {device, "vhba", channel, (dir / "d0.img").string(), kDisk, ""}};
+    ServedDevice served{guest_name, 2, 0, sriov, {device, "vhba", channel, (dir / "d0.img").string(), kDisk, "", ""}};
     BOOST_REQUIRE_EQUAL(ask<std::string>(keeper, attach_atom::value, served), "");
   }
   ~World() {

@@ -3,31 +3,87 @@
 #define BOOST_TEST_MODULE bench_contract
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include "tests/support/netns.hpp"
 #include "tests/support/run.hpp"
 
 using nlohmann::json;
 using visorlab::test::bin;
 using visorlab::test::run;
+using visorlab::test::RunResult;
 
-BOOST_AUTO_TEST_CASE(channel_bench_prints_one_contract_object_per_line) {
-  const auto r = run({bin("channel_bench"), "--json", "--rounds", "1", "--signals", "20000"});
-  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+namespace {
+
+// Checks every stdout line is one contract object and returns their names.
+std::set<std::string> contract_names(const RunResult& r) {
   std::istringstream lines(r.out);
   std::set<std::string> names;
   for (std::string line; std::getline(lines, line);) {
     const json j = json::parse(line);
     for (const char* key : {"name", "value", "unit", "baseline", "baseline_value", "ratio"})
       BOOST_TEST(j.contains(key), key << " missing in " << line);
+    BOOST_TEST(j.size() == 6u, "extra keys in " << line);
     BOOST_TEST(j["value"].get<double>() > 0);
     BOOST_TEST(j["baseline_value"].get<double>() > 0);
     BOOST_TEST(j["ratio"].get<double>() > 0);
-    names.insert(j["name"].get<std::string>());
+    BOOST_TEST(names.insert(j["name"].get<std::string>()).second, "name twice: " << line);
   }
+  return names;
+}
+
+bool in_path(const std::string& program) {
+  std::istringstream dirs(std::getenv("PATH") ? std::getenv("PATH") : "");
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(channel_bench_prints_one_contract_object_per_line) {
+  const auto r = run({bin("channel_bench"), "--json", "--rounds", "1", "--signals", "20000"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   const std::set<std::string> expected = {"channel_throughput_inprocess", "channel_throughput_crossprocess",
                                           "channel_pingpong_rtt", "channel_batch32"};
-  BOOST_TEST((names == expected));
+  BOOST_TEST((contract_names(r) == expected));
+}
+
+// fio is the baseline, measured in the same run: without it the bench must
+// say so and fail, not print a candidate-only number.
+BOOST_AUTO_TEST_CASE(io_bench_prints_the_vhba_line_against_fio) {
+  const auto r = run({bin("io_bench"), "--json", "--rounds", "1", "--seconds", "0.2", "--size", "8"});
+  if (!in_path("fio")) {
+    BOOST_TEST(r.exit_code != 0);
+    BOOST_TEST(r.out.empty(), r.out);
+    BOOST_TEST(r.err.find("fio not found") != std::string::npos, r.err);
+    return;
+  }
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST((contract_names(r) == std::set<std::string>{"vhba_iops_4k_randrw"}));
+  BOOST_TEST(r.out.find("\"unit\":\"IOPS\",\"baseline\":\"fio_psync\"") != std::string::npos, r.out);
+}
+
+// The _netns lines come only where network namespaces can be made (root).
+BOOST_AUTO_TEST_CASE(transport_bench_prints_loopback_and_netns_lines) {
+  const auto r = run({bin("transport_bench"), "--json", "--rounds", "1", "--signals", "20000"},
+                     std::chrono::seconds(100));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  std::set<std::string> expected;
+  for (const char* name : {"transport_stream_batch32", "transport_stream_single", "transport_pingpong_p50",
+                           "transport_vs_caf", "transport_bytes_4k"}) {
+    expected.insert(name);
+    if (visorlab::test::TestHosts::available()) expected.insert(std::string(name) + "_netns");
+  }
+  BOOST_TEST((contract_names(r) == expected));
+
+  const auto skipped = run({bin("transport_bench"), "--json", "--rounds", "1", "--signals", "20000", "--no-netns",
+                            "--only", "pingpong"});
+  BOOST_TEST_REQUIRE(skipped.exit_code == 0, skipped.err);
+  BOOST_TEST((contract_names(skipped) == std::set<std::string>{"transport_pingpong_p50"}));
 }

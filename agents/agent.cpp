@@ -1,0 +1,147 @@
+#include "agents/agent.hpp"
+
+#include <fcntl.h>
+#include <cstring>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "actors/runtime/config.hpp"
+#include "agents/partition_host.hpp"
+
+namespace visorlab::agents {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace visorlab::actors;
+
+fs::path pid_file(const AgentMain& m) { return fs::path(m.run_dir) / "hosts" / m.host / "partitions.pid"; }
+
+bool running(pid_t pid) {
+  if (pid <= 0) return false;
+  waitpid(pid, nullptr, WNOHANG);  // reap it if it is our child and died
+  return ::kill(pid, 0) == 0;
+}
+
+// The partition host left by an earlier run of this agent, if it still runs.
+pid_t adopt(const AgentMain& m) {
+  std::ifstream in(pid_file(m));
+  pid_t pid = 0;
+  if (!(in >> pid) || !running(pid)) return 0;
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string text((std::istreambuf_iterator<char>(cmdline)), {});
+  return text.find("partition-host") != std::string::npos ? pid : 0;
+}
+
+pid_t start_partitions(const AgentMain& m) {
+  std::vector<std::string> args{m.visorlab_bin, "partition-host", "--host", m.host, "--orchestrator",
+                                m.orchestrator, "--run-dir", m.run_dir};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    setsid();  // its own session: an agent's SIGKILL does not take the partitions along
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  fs::create_directories(pid_file(m).parent_path());
+  std::ofstream(pid_file(m)) << pid << "\n";
+  return pid;
+}
+
+struct AgentState {
+  caf::actor orchestrator;
+  static inline const char* name = "visorlab.agent";
+};
+
+// Registers with the orchestrator and keeps doing so after losing it.
+caf::behavior agent_actor(caf::stateful_actor<AgentState>* self, AgentMain m) {
+  self->set_down_handler([=](const caf::down_msg&) {
+    spdlog::warn("agent {}: lost the orchestrator at {}; reconnecting", m.host, m.orchestrator);
+    self->state.orchestrator = nullptr;
+    self->send(self, tick_atom::value);
+  });
+  self->send(self, tick_atom::value);
+  return {
+      [=](tick_atom) {
+        const auto [host, port] = split_address(m.orchestrator);
+        auto orchestrator = self->system().middleman().remote_actor(host, port);
+        if (!orchestrator) {
+          self->delayed_send(self, std::chrono::milliseconds(500), tick_atom::value);
+          return;
+        }
+        self->state.orchestrator = *orchestrator;
+        self->monitor(*orchestrator);
+        self->send(*orchestrator, register_atom::value, m.host, std::string("agent"),
+                   caf::actor_cast<caf::actor>(self));
+        spdlog::info("agent {} registered with {}", m.host, m.orchestrator);
+      },
+  };
+}
+
+}  // namespace
+
+int run_agent(const AgentMain& m) {
+  try {
+    split_address(m.orchestrator);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "visorlab agent: --orchestrator: %s\n", e.what());
+    return 2;
+  }
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  pid_t partitions = adopt(m);
+  if (partitions)
+    spdlog::info("agent {}: adopted its running partitions (pid {})", m.host, partitions);
+  else
+    partitions = start_partitions(m);
+
+  actors::Config cfg;
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  auto agent = sys.spawn<caf::detached>(agent_actor, m);
+
+  int sig = 0;
+  const timespec tick{0, 200'000'000};
+  while (true) {
+    siginfo_t info;
+    sig = sigtimedwait(&stop, &info, &tick);
+    if (sig > 0) break;
+    if (!running(partitions)) {
+      spdlog::error("agent {}: its partition host (pid {}) died; starting a new one", m.host, partitions);
+      partitions = start_partitions(m);
+    }
+  }
+  spdlog::info("agent {} stopping on signal {}: stopping its partitions", m.host, sig);
+  ::kill(partitions, SIGTERM);
+  for (int i = 0; i < 500 && running(partitions); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (running(partitions)) ::kill(partitions, SIGKILL);
+  waitpid(partitions, nullptr, 0);
+  std::error_code ec;
+  fs::remove(pid_file(m), ec);
+  caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+}  // namespace visorlab::agents

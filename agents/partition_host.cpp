@@ -1,0 +1,142 @@
+#include "agents/partition_host.hpp"
+
+#include <signal.h>
+
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "actors/command/command_actor.hpp"
+#include "actors/guest/guest_actor.hpp"
+#include "actors/recovery/service_keeper.hpp"
+#include "actors/runtime/config.hpp"
+#include "channel/tcp/link_faults.hpp"
+
+namespace visorlab::agents {
+namespace {
+
+using namespace visorlab::actors;
+
+struct State {
+  std::vector<caf::actor> spawned;  // everything this host runs, stopped with it
+  static inline const char* name = "visorlab.partition_host";
+};
+
+host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> self, HostOptions o) {
+  self->attach_functor([self] {
+    for (auto& a : self->state.spawned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  });
+  return {
+      [=](spawn_atom, command_atom) -> caf::result<command_actor> {
+        auto commands = command::spawn_command_partition(self->system());
+        self->state.spawned.push_back(caf::actor_cast<caf::actor>(commands));
+        return commands;
+      },
+      [=](spawn_atom, const GuestSpec& spec) -> caf::result<guest_actor> {
+        try {
+          guest::GuestActorOptions g;
+          g.guest.name = spec.name;
+          g.guest.host = o.host;
+          g.guest.acknowledge_hotplug = spec.acknowledge_hotplug;
+          g.controlvm = spec.controlvm;
+          g.listener = o.events;
+          if (spec.workload && o.workload) g.application = o.workload(spec);
+          auto guest = guest::spawn_guest(self->system(), g);
+          self->state.spawned.push_back(caf::actor_cast<caf::actor>(guest));
+          return guest;
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, "guest " + spec.name + ": " + e.what());
+        }
+      },
+      [=](spawn_atom, const ServiceSpec& spec, const command_actor& commands) -> caf::result<keeper_actor> {
+        recovery::KeeperOptions k;
+        k.process.visorlab_bin = o.visorlab_bin;
+        k.process.service = {spec.name, spec.kind, spec.input_rate, spec.drop_every_nth_write};
+        k.commands = commands;
+        k.listener = o.events;
+        auto keeper = recovery::spawn_keeper(self->system(), k);
+        self->state.spawned.push_back(caf::actor_cast<caf::actor>(keeper));
+        auto promise = self->make_response_promise<keeper_actor>();
+        self->request(keeper, std::chrono::seconds(15), start_atom::value)
+            .then([=](const ServiceStats&) mutable { promise.deliver(keeper); },
+                  [=](const caf::error& e) mutable {
+                    caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
+                    promise.deliver(caf::make_error(caf::sec::runtime_error,
+                                                    "service " + spec.name + ": " + self->system().render(e)));
+                  });
+        return promise;
+      },
+      [=](cut_atom, const std::string& peer_host, std::int64_t lease_ms) -> caf::result<std::string> {
+        channel::tcp::LinkFaults::instance().cut(
+            peer_host, std::chrono::steady_clock::now() + std::chrono::milliseconds(lease_ms));
+        return std::string();
+      },
+      [=](heal_atom, const std::string& peer_host) -> caf::result<std::string> {
+        channel::tcp::LinkFaults::instance().heal(peer_host);
+        return std::string();
+      },
+      [=](stop_atom) -> caf::result<std::string> {
+        for (auto& a : self->state.spawned) self->send_exit(a, caf::exit_reason::user_shutdown);
+        self->state.spawned.clear();
+        return std::string();
+      },
+  };
+}
+
+}  // namespace
+
+std::pair<std::string, std::uint16_t> split_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw std::invalid_argument("address '" + text + "' is not HOST:PORT");
+  unsigned long port = 0;
+  try {
+    port = std::stoul(text.substr(colon + 1));
+  } catch (const std::exception&) {
+    throw std::invalid_argument("address '" + text + "' has no numeric port");
+  }
+  if (port == 0 || port > 65535) throw std::invalid_argument("address '" + text + "': port out of range");
+  return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+host_actor spawn_partition_host(caf::actor_system& sys, HostOptions options) {
+  return sys.spawn(partition_host, std::move(options));
+}
+
+int run_partition_host(const PartitionHostMain& m) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  const auto [host, port] = split_address(m.orchestrator);
+  actors::Config cfg;
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  auto orchestrator = sys.middleman().remote_actor(host, port);
+  if (!orchestrator) {
+    spdlog::error("partition host {}: cannot reach the orchestrator at {}: {}", m.host, m.orchestrator,
+                  sys.render(orchestrator.error()));
+    return 3;
+  }
+  HostOptions o{m.host, m.visorlab_bin, m.run_dir, *orchestrator, m.workload};
+  auto partitions = spawn_partition_host(sys, o);
+  caf::anon_send(*orchestrator, register_atom::value, m.host, std::string("partitions"),
+                 caf::actor_cast<caf::actor>(partitions));
+  spdlog::info("partition host {} registered with {}", m.host, m.orchestrator);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  spdlog::info("partition host {} stopping on signal {}", m.host, sig);
+  caf::anon_send_exit(partitions, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+}  // namespace visorlab::agents

@@ -1,0 +1,30 @@
+// Runs another program for a bench (fio as a baseline, `ip` for network
+// namespaces): no shell, output captured, bounded by a deadline, and the
+// child dies with the bench (PR_SET_PDEATHSIG survives exec).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace visorlab::bench {
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed at the deadline or died of a signal
+  bool timed_out = false;
+  std::string out, err;
+};
+
+// argv[0] must be a path (see find_program). Kills the command (SIGKILL) when
+// `timeout` runs out. Throws std::system_error if it cannot be started.
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// The executable `name` in PATH or, failing that, in the sbin directories a
+// non-login root shell may lack; nullopt if none.
+std::optional<std::string> find_program(const std::string& name);
+
+// "fio --a --b" for messages.
+std::string command_line(const std::vector<std::string>& argv);
+
+}  // namespace visorlab::bench

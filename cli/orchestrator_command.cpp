@@ -1,0 +1,162 @@
+// `visorlab orchestrator`: the daemon. A CAF actor system that agents
+// register with (--agent-port), the cluster it runs, and the visorlab.v1 gRPC
+// API (--listen), until SIGTERM or SIGINT. Both ports are on loopback unless
+// --listen names another address; a taken port is exit 3.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "actors/runtime/config.hpp"
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "drill/runner.hpp"
+#include "orchestrator/cluster.hpp"
+#include "orchestrator/grpc_service.hpp"
+#include "orchestrator/server.hpp"
+
+namespace visorlab::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace orch = visorlab::orchestrator;
+using namespace std::chrono_literals;
+
+constexpr auto kStopLimit = 30s;  // a stop that takes longer than this is abandoned (exit 3)
+
+struct DaemonOptions {
+  std::string listen = orch::kDefaultListen;
+  std::uint16_t agent_port = 4710;
+  std::string agent_bind;  // default: the --listen host
+  std::string run_dir;     // default: a fresh directory under $TMPDIR, removed at exit
+};
+
+// CAF wants a numeric address or a name it resolves itself; the gRPC forms
+// "localhost" and "[::1]" map onto the loopback it binds.
+std::string agent_bind_for(const orch::HostPort& listen) {
+  if (listen.host == "localhost") return "127.0.0.1";
+  return listen.host;
+}
+
+int run_orchestrator(const DaemonOptions& o) {
+  const char* me = "visorlab orchestrator: ";
+  orch::HostPort listen;
+  try {
+    listen = orch::parse_host_port(o.listen);
+  } catch (const orch::ServerError& e) {
+    std::cerr << me << "--listen: " << e.what() << "\n";
+    return kBadInput;
+  }
+  const std::string agent_bind = o.agent_bind.empty() ? agent_bind_for(listen) : o.agent_bind;
+  if (!orch::is_loopback(listen.host))
+    std::cerr << me << "warning: serving the API on " << listen.text()
+              << ", not loopback: anyone who reaches it can drive the cluster\n";
+  if (!orch::is_loopback(agent_bind))
+    std::cerr << me << "warning: agents register on " << agent_bind << ", not loopback\n";
+
+  // The run directory: disks and logs of the applied topology.
+  fs::path run_dir = o.run_dir;
+  bool own_run_dir = false;
+  std::error_code ec;
+  if (run_dir.empty()) {
+    run_dir = fs::temp_directory_path(ec) / ("visorlab-orchestrator-" + std::to_string(::getpid()));
+    own_run_dir = true;
+  }
+  fs::create_directories(run_dir, ec);
+  if (ec) {
+    std::cerr << me << "--run-dir " << run_dir.string() << ": " << ec.message() << "\n";
+    return kBadInput;
+  }
+
+  // Every thread started from here on (CAF's, gRPC's) inherits the blocked
+  // signals; this thread alone waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const int code = [&]() -> int {
+    int result = kPass;
+    actors::Config cfg;
+    caf::actor_system sys{cfg};
+    std::optional<orch::Cluster> cluster;
+    try {
+      orch::ClusterOptions options;
+      options.bind = agent_bind;
+      options.port = o.agent_port;
+      options.run_dir = run_dir.string();
+      cluster.emplace(sys, options);
+    } catch (const std::exception& e) {
+      std::cerr << me << e.what() << "\n";
+      return kInfrastructure;
+    }
+    orch::OrchestratorService service(*cluster, [](orch::Cluster& c, const topology::Topology& t,
+                                                   const std::function<void(const drill::DrillProgress&)>& p) {
+      return drill::run_drill(c, t, p);
+    });
+    std::unique_ptr<orch::Server> server;
+    try {
+      server = std::make_unique<orch::Server>(service, o.listen);
+    } catch (const orch::ServerError& e) {
+      std::cerr << me << e.what() << "\n";
+      return e.bad_address() ? kBadInput : kInfrastructure;
+    }
+    // One line a script (or a test) can read the ports from.
+    std::cout << "visorlab orchestrator listening on " << server->address().text() << " agents on "
+              << orch::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string()
+              << std::endl;
+
+    int received = 0;
+    while (received <= 0) received = sigwaitinfo(&stop_signals, nullptr);  // EINTR: wait again
+    std::cerr << me << "stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+
+    // A stop must end: if the cluster or CAF hang, give up after kStopLimit.
+    std::thread([] {
+      std::this_thread::sleep_for(kStopLimit);
+      std::cerr << "visorlab orchestrator: did not stop within " << kStopLimit.count() << "s; exiting\n";
+      std::_Exit(kInfrastructure);
+    }).detach();
+
+    server->shutdown(2s);
+    try {
+      cluster->teardown();
+    } catch (const std::exception& e) {
+      std::cerr << me << "teardown: " << e.what() << "\n";
+      result = kInfrastructure;
+    }
+    server.reset();
+    cluster.reset();
+    return result;
+  }();  // the actor system has stopped here
+  if (own_run_dir) fs::remove_all(run_dir, ec);
+  return code;
+}
+
+}  // namespace
+
+void add_orchestrator_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<DaemonOptions>();
+  auto* cmd = app.add_subcommand("orchestrator",
+                                 "Run the orchestrator daemon: agents register with it, the CLI drives it over gRPC");
+  cmd->add_option("--listen", o->listen,
+                  "gRPC address, HOST:PORT (port 0: any free port). Loopback unless you name another address")
+      ->capture_default_str();
+  cmd->add_option("--agent-port", o->agent_port, "Port agents register on (0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--agent-bind", o->agent_bind, "Address agents register on (default: the --listen host)");
+  cmd->add_option("--run-dir", o->run_dir,
+                  "Directory for the disks and logs of the applied topology (default: a fresh temporary one)");
+  cmd->callback([&action, o] { action = [o] { return run_orchestrator(*o); }; });
+}
+
+}  // namespace visorlab::cli

@@ -1,0 +1,132 @@
+// Judges a drill history against the invariants of DESIGN.md ("Invariants a
+// drill checks") and the drill file's `expect` block:
+//   disk   every issued I/O completes exactly once (lost_io, duplicated_io);
+//          every acknowledged write stays readable (a stale read is a lost
+//          write, counted in lost_io); what reads see is intact (verify_errors)
+//   input  no report lost or out of order, per device
+//   net    frames drop only inside a fault window (dropped_outside_faults)
+//   pause  violations recorded as they happened are carried through
+//   faults every recovery succeeds; its phases and the I/O stall are timed
+//          (max_recovery_ms, max_stall_ms)
+// Invariants hold with limit 0 unless `expect` sets that key's limit.
+// Each failure names the invariant or limit and the first offender.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "drill/history.hpp"
+#include "topology/model.hpp"
+
+namespace visorlab::drill {
+
+struct CheckOptions {
+  // Frames sent up to this long after a fault window ends may still drop:
+  // queues drain and links come back after the fault is lifted.
+  Nanos net_grace = 100'000'000;
+  // …and frames sent this long before it began were in flight when it struck.
+  Nanos net_in_flight = 10'000'000;
+};
+
+struct LatencyUs {
+  double p50 = 0;
+  double p99 = 0;
+  double max = 0;
+};
+
+struct DiskTotals {
+  std::uint64_t issued = 0;      // ops invoked
+  std::uint64_t completed = 0;   // ops completed (ok or failed) at least once
+  std::uint64_t failed = 0;      // …of which with an error
+  std::uint64_t retried = 0;     // reissues after DID_RESET
+  std::uint64_t lost = 0;        // lost_ops + lost_writes
+  std::uint64_t lost_ops = 0;    // invoked, never completed
+  std::uint64_t lost_writes = 0; // acknowledged writes a later read did not see
+  std::uint64_t duplicated = 0;  // completions beyond the first, or of ops never issued
+  std::uint64_t verify_errors = 0;  // blocks read bad: checksum, LBA, device or generation
+  double iops = 0;               // completed / duration
+  LatencyUs latency_us;          // invoke → first successful completion
+};
+
+struct NetTotals {
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t dropped = 0;                 // sent, never received
+  std::uint64_t dropped_outside_faults = 0;  // …sent outside every fault window affecting it
+  std::uint64_t duplicated = 0;              // received twice, or never sent
+};
+
+struct InputTotals {
+  std::uint64_t sent = 0;       // highest seq_no produced, summed over devices
+  std::uint64_t delivered = 0;
+  std::uint64_t lost = 0;       // produced (or skipped over), never delivered
+  std::uint64_t out_of_order = 0;  // delivered after a higher seq_no (or again)
+};
+
+// One fault as judged: when its phases ended (0: not applicable) and how long each took.
+struct FaultResult {
+  std::size_t step = 0;
+  std::string kind;
+  std::string target;
+  Nanos start = 0;
+  Nanos end = 0;  // the fault lifted (the drill's end if it never was)
+  Nanos detect_at = 0, pause_at = 0, restart_at = 0, resume_at = 0;
+  double detect_ms = 0;   // detect − start
+  double pause_ms = 0;    // pause − the previous phase that applies (or start)
+  double restart_ms = 0;  // restart − …
+  double resume_ms = 0;   // resume − …
+  // resume − start (held faults: resume − end, the hold being deliberate);
+  // without a resume, up to the last phase or the fault's end.
+  double total_ms = 0;
+  // Longest time no disk I/O completed on an affected device around the fault.
+  double stall_ms = 0;
+  bool has_recovery = false;  // recovery phases were recorded
+  bool recovered = true;      // …and ok
+};
+
+struct ExpectResult {
+  std::string what;  // lost_io, max_recovery_ms, or a kOtherExpectations key
+  double limit = 0;
+  double value = 0;
+  bool ok = true;
+};
+
+struct Failure {
+  std::string what;    // the expect key, or the invariant: recovery_failed, net_duplicated, history
+  std::uint64_t count = 0;  // how many offended
+  double limit = 0;
+  // The first offender (by time).
+  std::string device;
+  std::uint64_t id = 0;  // op id, frame seq, seq_no or step index
+  Nanos at = 0;
+  std::string detail;    // one sentence naming it
+
+  std::string message() const;  // "lost_io: 2 > 0; first: …"
+};
+
+struct CheckResult {
+  bool pass = true;
+  double duration_s = 0;
+  DiskTotals disk;
+  NetTotals net;
+  InputTotals input;
+  std::vector<FaultResult> faults;   // by start
+  std::vector<Violation> violations; // as recorded
+  std::vector<ExpectResult> expect;  // the file's expect block, in order (lost_io, max_recovery_ms, others)
+  std::vector<Failure> failures;     // empty iff pass
+};
+
+CheckResult check(const History& history, const topology::Expect& expect, const CheckOptions& options = {});
+
+// Each disk op's first completion, in time order (for latency over time).
+struct Completion {
+  DeviceId device = 0;
+  std::uint64_t op_id = 0;
+  Nanos at = 0;       // completed
+  Nanos latency = 0;  // since invoked
+  bool ok = true;
+};
+std::vector<Completion> disk_completions(const History& history);
+
+}  // namespace visorlab::drill

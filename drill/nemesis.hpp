@@ -1,0 +1,60 @@
+// The fault schedule of a drill (Jepsen's nemesis): it runs `drill.steps` at
+// their times on the cluster, proves each fault took effect, always reverts
+// what it injected, and records fault windows and recovery phases. It knows
+// the cluster's operations, not the workload's or the checker's insides.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "drill/recorder.hpp"
+#include "orchestrator/cluster.hpp"
+#include "topology/model.hpp"
+
+namespace visorlab::drill {
+
+// Starting and killing agent daemons is the infrastructure's job (the local
+// cluster's, or a fleet's): kill_agent steps need it.
+class AgentControl {
+ public:
+  virtual ~AgentControl() = default;
+  virtual void kill(const std::string& host) = 0;   // SIGKILL of the agent daemon
+  virtual void start(const std::string& host) = 0;  // start it again
+};
+
+class Nemesis {
+ public:
+  Nemesis(orchestrator::Cluster& cluster, const topology::Topology& topology, DrillClock clock,
+          AgentControl* agents);
+
+  // Runs every step at its time (blocking); returns when the last one is
+  // reverted or `stop` is set. Errors of a step are recorded as violations
+  // ("nemesis") and the drill goes on.
+  void run(const std::atomic<bool>& stop);
+
+  // Thread-safe snapshots for the progress line.
+  std::string current_step() const;
+  unsigned paused_devices() const { return paused_.load(); }
+
+  History history() const { return recorder_.history(); }
+
+ private:
+  void step(const topology::Step& s);
+  void record_recovery(const topology::Step& s, Nanos start, const actors::RecoveryTimes& t);
+  bool wait_for_event(const std::string& kind, const std::string& target, std::uint64_t after,
+                      std::chrono::milliseconds limit);
+  Nanos ns(std::int64_t steady_ns) const;
+
+  orchestrator::Cluster& cluster_;
+  const topology::Topology& topology_;
+  DrillClock clock_;
+  AgentControl* agents_;
+  Recorder recorder_;
+  mutable std::mutex mu_;
+  std::string current_;
+  std::atomic<unsigned> paused_{0};
+};
+
+}  // namespace visorlab::drill

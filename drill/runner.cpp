@@ -1,0 +1,125 @@
+#include "drill/runner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include "drill/checker.hpp"
+#include "drill/history_file.hpp"
+#include "drill/nemesis.hpp"
+#include "drill/plot.hpp"
+#include "drill/report.hpp"
+
+namespace visorlab::drill {
+
+using namespace std::chrono;
+using orchestrator::ClusterError;
+
+std::string DrillProgress::line() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "[%6.1fs] step: %-24s IOPS: %8.0f  paused: %u", elapsed_s,
+                step.empty() ? "-" : step.c_str(), iops, paused);
+  return buf;
+}
+
+namespace {
+
+// Every vnic's peers: the other vnics on its switch.
+std::map<std::string, std::vector<std::string>> vnic_peers(const topology::Topology& t) {
+  std::map<std::string, std::vector<std::string>> by_switch;
+  for (const auto& g : t.guests)
+    for (const auto& d : g.devices)
+      if (d.kind == topology::DeviceKind::vnic) by_switch[d.service + "/" + d.switch_name].push_back(d.name);
+  std::map<std::string, std::vector<std::string>> peers;  // guest → peers of its vnics
+  for (const auto& g : t.guests)
+    for (const auto& d : g.devices)
+      if (d.kind == topology::DeviceKind::vnic)
+        for (const auto& other : by_switch[d.service + "/" + d.switch_name])
+          if (other.substr(0, other.find('/')) != g.name) peers[g.name].push_back(other);
+  return peers;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+// Disk ops the workloads completed so far (summed over guests).
+double completed_ops(orchestrator::Cluster& cluster) {
+  double total = 0;
+  for (const auto& g : cluster.guests()) {
+    try {
+      total += std::stod(cluster.guest_control(g, "completed"));
+    } catch (const std::exception&) {
+      // a guest busy in a recovery answers later; the next line catches up
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& t,
+                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents) {
+  if (!cluster.applied()) cluster.apply(t);
+  DrillClock clock;
+  const auto peers = vnic_peers(t);
+  for (const auto& g : cluster.guests()) {
+    const auto it = peers.find(g);
+    const std::string reply = cluster.guest_control(
+        g, "start " + std::to_string(clock.start_ns()) + " " + (it == peers.end() ? "" : join(it->second)));
+    if (reply.starts_with("error")) throw ClusterError(ClusterError::Code::internal, "workload of " + g + ": " + reply);
+  }
+
+  Nemesis nemesis(cluster, t, clock, agents);
+  std::atomic<bool> stop{false};
+  std::thread faults([&] { nemesis.run(stop); });
+
+  const auto end = clock.start + t.drill.duration;
+  double last_ops = 0;
+  auto last = steady_clock::now();
+  while (steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::min(milliseconds(500), duration_cast<milliseconds>(end - steady_clock::now()) + milliseconds(1)));
+    const double ops = completed_ops(cluster);
+    const auto now = steady_clock::now();
+    DrillProgress p;
+    p.elapsed_s = duration<double>(now - clock.start).count();
+    p.step = nemesis.current_step();
+    p.iops = (ops - last_ops) / std::max(1e-3, duration<double>(now - last).count());
+    p.paused = nemesis.paused_devices();
+    last_ops = ops;
+    last = now;
+    if (progress) progress(p);
+  }
+  faults.join();  // the last step reverts its fault before the workload stops
+
+  for (const auto& g : cluster.guests()) cluster.guest_control(g, "stop");
+  const auto drain = steady_clock::now() + seconds(30);
+  for (const auto& g : cluster.guests())
+    while (cluster.guest_control(g, "idle") != "yes" && steady_clock::now() < drain)
+      std::this_thread::sleep_for(milliseconds(5));
+
+  std::vector<History> parts;
+  for (const auto& g : cluster.guests()) {
+    std::istringstream in(cluster.guest_control(g, "collect"));
+    parts.push_back(read_history(in));
+  }
+  parts.push_back(nemesis.history());
+  History history = merge(std::move(parts));
+  history.name = t.name;
+  history.seed = t.drill.seed;
+  history.end = clock.now();
+
+  DrillOutcome out;
+  const CheckResult result = check(history, t.expect);
+  out.passed = result.pass;
+  out.report = report_json(history, result);
+  out.summary = report_text(history, result);
+  out.svg = render_svg(history, result);
+  return out;
+}
+
+}  // namespace visorlab::drill

@@ -1,0 +1,38 @@
+// Runs one drill on a cluster: applies the topology if it is not applied,
+// starts the workload, runs the fault schedule, stops, collects the history
+// and judges it. Used by `visorlab drill` and by the gRPC RunDrill call.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/cluster.hpp"
+#include "topology/model.hpp"
+
+namespace visorlab::drill {
+
+struct DrillProgress {
+  double elapsed_s = 0;
+  std::string step;        // the last step started, e.g. "crash io0"
+  double iops = 0;         // disk IOPS over the last interval
+  unsigned paused = 0;     // devices paused now
+  std::string line() const;
+};
+
+struct DrillOutcome {
+  bool passed = false;
+  nlohmann::json report;   // the DESIGN.md report
+  std::string summary;     // the human table
+  std::string svg;         // the timeline plot
+};
+
+class AgentControl;  // drill/nemesis.hpp
+
+// Throws orchestrator::ClusterError when the cluster cannot run it. `agents`
+// lets kill_agent steps kill and restart agent daemons (null: they fail).
+DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& topology,
+                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents = nullptr);
+
+}  // namespace visorlab::drill

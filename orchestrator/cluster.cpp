@@ -1,0 +1,408 @@
+#include "orchestrator/cluster.hpp"
+
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "actors/command/command_actor.hpp"
+#include "actors/command/command_partition.hpp"
+#include "channel/channel_types.hpp"
+#include "orchestrator/registry.hpp"
+
+namespace visorlab::orchestrator {
+
+namespace fs = std::filesystem;
+namespace cvm = visorlab::channel::controlvm;
+using namespace visorlab::actors;
+using command::CommandPartition;
+using Code = ClusterError::Code;
+
+struct Cluster::Impl {
+  struct GuestRun {
+    topology::Guest spec;
+    guest_actor actor;
+  };
+  struct DeviceRun {
+    topology::Device spec;
+    ServedDevice served;
+    std::string state = "running";
+  };
+
+  Impl(caf::actor_system& s, ClusterOptions o) : sys(s), options(std::move(o)) {
+    registry = spawn_registry(sys, directory, log);
+    auto port = sys.middleman().publish(registry, options.port, options.bind.c_str(), true);
+    if (!port)
+      throw ClusterError(Code::unavailable, "cannot listen for agents on " + options.bind + ":" +
+                                                std::to_string(options.port) + ": " + sys.render(port.error()));
+    agent_port = *port;
+  }
+
+  template <class T, class Handle, class... Ts>
+  T ask(const Handle& dest, const std::string& what, Ts&&... xs) {
+    caf::scoped_actor self{sys};
+    std::optional<T> out;
+    std::string error = "no reply";
+    self->request(dest, options.request_timeout, std::forward<Ts>(xs)...)
+        .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { error = sys.render(e); });
+    if (!out) throw ClusterError(Code::unavailable, what + ": " + error);
+    return std::move(*out);
+  }
+
+  void ok(const std::string& reply, const std::string& what) {
+    if (!reply.empty()) throw ClusterError(Code::internal, what + ": " + reply);
+  }
+
+  CommandResult controlvm(const std::string& guest, cvm::Id id, const cvm::Packet& p, const std::string& what) {
+    auto r = ask<CommandResult>(command, what, command_atom::value, command::make_request(guest, id, p));
+    if (r.timed_out) throw ClusterError(Code::unavailable, what + ": the guest did not answer (timed out)");
+    if (r.failed || r.status != 0)
+      throw ClusterError(Code::internal, what + ": failed with status " + std::to_string(r.status));
+    return r;
+  }
+
+  host_actor partitions(const std::string& host) {
+    auto e = directory.find(host);
+    if (!e || !e->partitions_up) throw ClusterError(Code::unavailable, "host " + host + " has no partition host up");
+    return e->partitions;
+  }
+
+  void wait_for_hosts(const topology::Topology& t) {
+    const auto deadline = std::chrono::steady_clock::now() + options.agent_wait;
+    for (const auto& h : t.hosts) {
+      while (true) {
+        auto e = directory.find(h.name);
+        if (e && e->partitions_up) break;
+        if (std::chrono::steady_clock::now() > deadline)
+          throw ClusterError(Code::unavailable, "host " + h.name + " did not register within " +
+                                                    std::to_string(options.agent_wait.count()) +
+                                                    " ms (start `visorlab agent --host " + h.name +
+                                                    " --orchestrator HOST:" + std::to_string(agent_port) + "`)");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+
+  std::string listen_host(const std::string& host) const {
+    const topology::Host* h = topo->find_host(host);
+    return h && h->address ? h->address->host : "127.0.0.1";
+  }
+
+  ServedDevice served_device(const std::string& guest, const topology::Device& d, const Locator& channel) {
+    ServedDevice s;
+    s.guest = guest;
+    s.bus_no = d.bus;
+    s.dev_no = d.dev;
+    s.sriov = d.sriov;
+    s.attach.device = d.name;
+    s.attach.kind = std::string(topology::to_string(d.kind));
+    s.attach.channel = channel;
+    s.attach.switch_name = d.switch_name;
+    s.attach.guest_host = guests.at(guest).spec.host;
+    if (d.kind == topology::DeviceKind::vhba) {
+      const fs::path disks = fs::path(options.run_dir) / "disks";
+      fs::create_directories(disks);
+      if (d.disk_size) {
+        std::string file = d.name;
+        std::replace(file.begin(), file.end(), '/', '_');
+        s.attach.disk_path = (disks / (file + ".img")).string();
+        s.attach.disk_bytes = *d.disk_size;
+      } else if (!d.disks.empty()) {
+        const topology::Service* svc = topo->find_service(d.service);
+        for (const auto& disk : svc->disks)
+          if (disk.name == d.disks.front()) {
+            s.attach.disk_path = disk.path ? disk.path->string() : (disks / (disk.name + ".img")).string();
+            s.attach.disk_bytes = disk.size_bytes;
+          }
+      }
+    }
+    return s;
+  }
+
+  void add_device(const std::string& guest, const topology::Device& d) {
+    const auto g = guests.find(guest);
+    if (g == guests.end()) throw ClusterError(Code::not_found, "unknown guest " + guest);
+    if (devices.contains(d.name)) throw ClusterError(Code::invalid_argument, "device " + d.name + " exists");
+    const auto svc = keepers.find(d.service);
+    if (svc == keepers.end()) throw ClusterError(Code::not_found, "unknown service " + d.service);
+    const topology::Service* service = topo->find_service(d.service);
+    const channel::ChannelType& type = *channel::find_type(topology::to_string(d.kind));
+
+    ChannelOffer offer{next_addr++, d.name, std::string(type.name), d.bus, d.dev, service->host,
+                       listen_host(g->second.spec.host)};
+    const auto channel = ask<Locator>(g->second.actor, "offer " + d.name, offer_atom::value, offer);
+    controlvm(guest, cvm::Id::device_create,
+              CommandPartition::device(d.bus, d.dev, type.guid, offer.addr, channel::channel_size(type.spec())),
+              "create " + d.name);
+    DeviceRun run{d, served_device(guest, d, channel), "running"};
+    ok(ask<std::string>(svc->second, "attach " + d.name, attach_atom::value, run.served), "attach " + d.name);
+    devices[d.name] = run;
+    log.append("device_created", d.name, topology::bus_address(d));
+  }
+
+  DeviceRun& device(const std::string& name) {
+    if (!topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+    const auto it = devices.find(name);
+    if (it == devices.end()) throw ClusterError(Code::not_found, "unknown device " + name);
+    return it->second;
+  }
+
+  keeper_actor& keeper(const std::string& service) {
+    if (!topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+    const auto it = keepers.find(service);
+    if (it == keepers.end()) throw ClusterError(Code::not_found, "unknown service " + service);
+    return it->second;
+  }
+
+  void teardown() {
+    caf::scoped_actor self{sys};
+    for (const auto& e : directory.all())
+      if (e.partitions_up) {
+        self->request(e.partitions, std::chrono::seconds(10), stop_atom::value)
+            .receive([](const std::string&) {}, [](const caf::error&) {});
+      }
+    {
+      std::lock_guard glock(guests_mu);
+      guests.clear();
+    }
+    keepers.clear();
+    devices.clear();
+    command = nullptr;
+    if (topo) log.append("teardown", topo->name, "");
+    topo.reset();
+  }
+
+  caf::actor_system& sys;
+  ClusterOptions options;
+  Directory directory;
+  EventLog log;
+  caf::actor registry;
+  std::uint16_t agent_port = 0;
+  mutable std::mutex mu;        // one operation at a time
+  mutable std::mutex guests_mu;  // the guests map, read without `mu` by guest_control
+
+  std::optional<topology::Topology> topo;
+  command_actor command;
+  std::map<std::string, GuestRun> guests;
+  std::map<std::string, keeper_actor> keepers;
+  std::map<std::string, DeviceRun> devices;
+  std::uint64_t next_addr = 0x1000;
+};
+
+Cluster::Cluster(caf::actor_system& sys, ClusterOptions options)
+    : impl_(std::make_unique<Impl>(sys, std::move(options))) {}
+
+Cluster::~Cluster() {
+  try {
+    teardown();
+  } catch (const std::exception& e) {
+    spdlog::error("teardown at exit: {}", e.what());
+  }
+  caf::anon_send_exit(impl_->registry, caf::exit_reason::user_shutdown);
+}
+
+std::uint16_t Cluster::agent_port() const { return impl_->agent_port; }
+
+void Cluster::apply(const topology::Topology& t) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  if (m.topo) throw ClusterError(Code::failed_precondition, "topology " + m.topo->name + " is applied; tear it down first");
+  m.wait_for_hosts(t);
+  m.topo = t;
+  try {
+    m.command = m.ask<command_actor>(m.partitions(t.command.host), "command partition on " + t.command.host,
+                                     spawn_atom::value, command_atom::value);
+    for (const auto& s : t.services) {
+      ServiceSpec spec{s.name, std::string(topology::to_string(s.kind)),
+                       s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0, 0};
+      m.keepers[s.name] = m.ask<keeper_actor>(m.partitions(s.host), "service " + s.name, spawn_atom::value, spec,
+                                              m.command);
+      m.log.append("service_started", s.name, "on " + s.host);
+    }
+    for (const auto& g : t.guests) {
+      const auto controlvm = m.ask<Locator>(m.command, "controlvm of " + g.name, guest_atom::value, g.name);
+      GuestSpec spec;
+      spec.name = g.name;
+      spec.controlvm = controlvm;
+      spec.workload = true;
+      spec.spec.seed = t.drill.seed;
+      spec.spec.block_size = static_cast<std::uint32_t>(t.workload.disk.block_size);
+      spec.spec.queue_depth = t.workload.disk.queue_depth;
+      spec.spec.read_ratio = t.workload.disk.read_ratio;
+      spec.spec.verify = t.workload.disk.verify;
+      spec.spec.frame_size = static_cast<std::uint32_t>(t.workload.net.frame_size);
+      spec.spec.net_rate = t.workload.net.rate_per_s;
+      spec.spec.input_rate = t.workload.input.rate_per_s;
+      auto actor = m.ask<guest_actor>(m.partitions(g.host), "guest " + g.name, spawn_atom::value, spec);
+      {
+        std::lock_guard glock(m.guests_mu);
+        m.guests[g.name] = {g, actor};
+      }
+      m.controlvm(g.name, cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug),
+                  "chipset init of " + g.name);
+      m.controlvm(g.name, cvm::Id::bus_create, CommandPartition::bus(topology::kConsoleBus), "bus 1 of " + g.name);
+      m.controlvm(g.name, cvm::Id::bus_create, CommandPartition::bus(topology::kIoBus), "bus 2 of " + g.name);
+    }
+    for (const auto& g : t.guests)
+      for (const auto& d : g.devices) m.add_device(g.name, d);
+  } catch (...) {
+    m.teardown();
+    throw;
+  }
+  m.log.append("applied", t.name, std::to_string(m.devices.size()) + " devices");
+}
+
+void Cluster::teardown() {
+  std::lock_guard lock(impl_->mu);
+  impl_->teardown();
+}
+
+bool Cluster::applied() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->topo.has_value();
+}
+
+const topology::Topology& Cluster::topology() const {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+  return *impl_->topo;
+}
+
+std::vector<AgentInfo> Cluster::agents() const {
+  std::vector<AgentInfo> out;
+  for (const auto& e : impl_->directory.all()) {
+    AgentInfo a;
+    a.host = e.host;
+    a.up = e.agent_up && e.partitions_up;
+    a.since_ns = e.since_ns;
+    if (e.agent) a.address = to_string(e.agent.node());
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<DeviceInfo> Cluster::devices() {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  if (!m.topo) throw ClusterError(Code::failed_precondition, "no topology is applied (visorlab up FILE)");
+  std::vector<DeviceInfo> out;
+  for (const auto& [name, g] : m.guests) {
+    auto tree = m.ask<std::vector<DeviceInfo>>(g.actor, "devices of " + name, devices_atom::value);
+    out.insert(out.end(), tree.begin(), tree.end());
+  }
+  return out;
+}
+
+void Cluster::create_device(const std::string& guest, const topology::Device& device) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+  impl_->add_device(guest, device);
+}
+
+void Cluster::destroy_device(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  auto& d = m.device(name);
+  auto& g = m.guests.at(d.served.guest);
+  // The guest's applications let go of it first, so nothing is in flight.
+  const auto deadline = std::chrono::steady_clock::now() + m.options.request_timeout;
+  while (m.ask<std::string>(g.actor, "quiesce " + name, app_atom::value, "quiesce " + name) != "quiesced") {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw ClusterError(Code::unavailable, "destroy " + name + ": the guest's I/O on it did not drain");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  m.ok(m.ask<std::string>(m.keeper(d.spec.service), "detach " + name, detach_atom::value, name), "detach " + name);
+  m.controlvm(d.served.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
+              "destroy " + name);
+  m.devices.erase(name);
+  m.log.append("device_destroyed", name, "");
+}
+
+void Cluster::pause_device(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  auto& d = m.device(name);
+  if (d.state == "paused") throw ClusterError(Code::failed_precondition, name + " is already paused");
+  m.ok(m.ask<std::string>(m.keeper(d.spec.service), "pause " + name, pause_atom::value, name), "pause " + name);
+  m.controlvm(d.served.guest, cvm::Id::device_changestate,
+              CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
+  d.state = "paused";
+  m.log.append("device_paused", name, "");
+}
+
+void Cluster::resume_device(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  auto& d = m.device(name);
+  if (d.state != "paused") throw ClusterError(Code::failed_precondition, name + " is not paused");
+  m.controlvm(d.served.guest, cvm::Id::device_changestate,
+              CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::running), "resume " + name);
+  m.ok(m.ask<std::string>(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name), "resume " + name);
+  d.state = "running";
+  m.log.append("device_resumed", name, "");
+}
+
+RecoveryTimes Cluster::recover_service(const std::string& service) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  auto t = m.ask<RecoveryTimes>(m.keeper(service), "recover " + service, recover_atom::value);
+  m.log.append("recovery", service, t.ok ? "recover ok" : "recover failed: " + t.error);
+  return t;
+}
+
+RecoveryTimes Cluster::crash_service(const std::string& service, std::chrono::milliseconds restart_after) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  auto t = m.ask<RecoveryTimes>(m.keeper(service), "crash " + service, crash_atom::value,
+                                static_cast<std::int64_t>(restart_after.count()));
+  m.log.append("recovery", service, t.ok ? "crash recovered" : "crash recovery failed: " + t.error);
+  return t;
+}
+
+std::string Cluster::guest_control(const std::string& guest, const std::string& verb) {
+  guest_actor actor;
+  {
+    std::lock_guard glock(impl_->guests_mu);
+    const auto it = impl_->guests.find(guest);
+    if (it == impl_->guests.end()) throw ClusterError(Code::not_found, "unknown guest " + guest);
+    actor = it->second.actor;
+  }
+  return impl_->ask<std::string>(actor, "guest " + guest, app_atom::value, verb);
+}
+
+std::vector<std::string> Cluster::guests() const {
+  std::lock_guard glock(impl_->guests_mu);
+  std::vector<std::string> out;
+  for (const auto& [name, g] : impl_->guests) out.push_back(name);
+  return out;
+}
+
+void Cluster::cut(const std::string& a, const std::string& b, std::chrono::milliseconds lease) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  if (a == b) throw ClusterError(Code::invalid_argument, "a partition needs two different hosts");
+  m.ok(m.ask<std::string>(m.partitions(a), "cut on " + a, cut_atom::value, b, std::int64_t{lease.count()}), "cut");
+  m.ok(m.ask<std::string>(m.partitions(b), "cut on " + b, cut_atom::value, a, std::int64_t{lease.count()}), "cut");
+  m.log.append("partition", a + "," + b, "cut for at most " + std::to_string(lease.count()) + " ms");
+}
+
+void Cluster::heal(const std::string& a, const std::string& b) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  m.ok(m.ask<std::string>(m.partitions(a), "heal on " + a, heal_atom::value, b), "heal");
+  m.ok(m.ask<std::string>(m.partitions(b), "heal on " + b, heal_atom::value, a), "heal");
+  m.log.append("healed", a + "," + b, "");
+}
+
+std::vector<ClusterEvent> Cluster::events(std::uint64_t after, std::chrono::milliseconds wait) const {
+  return impl_->log.since(after, wait);
+}
+
+}  // namespace visorlab::orchestrator

@@ -1,0 +1,103 @@
+// The orchestrator's core: the cluster it runs — agents that registered,
+// the topology applied, every partition's and device's state — and the
+// operations on it. The gRPC service (grpc_service.hpp) and the drill engine
+// call these; each call is synchronous and thread-safe (one at a time), and
+// fails with a ClusterError whose code maps onto a gRPC status.
+#pragma once
+
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "actors/runtime/messages.hpp"
+#include "topology/model.hpp"
+
+namespace visorlab::orchestrator {
+
+class ClusterError : public std::runtime_error {
+ public:
+  enum class Code { invalid_argument, not_found, failed_precondition, unavailable, internal };
+  ClusterError(Code code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Code code() const { return code_; }
+
+ private:
+  Code code_;
+};
+
+struct AgentInfo {
+  std::string host;
+  std::string address;  // where its CAF node was seen from
+  bool up = false;
+  std::int64_t since_ns = 0;  // steady-clock time of the last change
+};
+
+// Something that happened in the cluster, in order (WatchEvents streams them).
+struct ClusterEvent {
+  std::uint64_t index = 0;     // 1, 2, … per orchestrator
+  std::int64_t at_ns = 0;      // steady clock
+  std::string kind;            // agent_up, agent_lost, device_created, device_paused, recovery, transport, …
+  std::string target;          // host, device or service name
+  std::string detail;
+};
+
+struct ClusterOptions {
+  std::string bind = "127.0.0.1";  // where agents reach the orchestrator's actor
+  std::uint16_t port = 0;          // 0: any
+  std::string run_dir;             // disks and logs of the applied topology
+  std::chrono::milliseconds agent_wait{10000};  // ApplyTopology waits this long for missing agents
+  std::chrono::milliseconds request_timeout{15000};
+};
+
+class Cluster {
+ public:
+  Cluster(caf::actor_system& sys, ClusterOptions options);
+  ~Cluster();
+
+  // The port agents register on (`visorlab agent --orchestrator HOST:PORT`).
+  std::uint16_t agent_port() const;
+
+  // Places and starts every partition and device of the topology on the
+  // registered agents (waits up to agent_wait for hosts not yet registered).
+  void apply(const topology::Topology& topology);
+  // Stops everything apply started; nothing applied is not an error.
+  void teardown();
+  bool applied() const;
+  const topology::Topology& topology() const;  // failed_precondition if none
+
+  std::vector<AgentInfo> agents() const;
+  // The bus tree of every guest.
+  std::vector<actors::DeviceInfo> devices();
+
+  void create_device(const std::string& guest, const topology::Device& device);
+  void destroy_device(const std::string& device);
+  void pause_device(const std::string& device);
+  void resume_device(const std::string& device);
+  actors::RecoveryTimes recover_service(const std::string& service);
+  actors::RecoveryTimes crash_service(const std::string& service, std::chrono::milliseconds restart_after);
+
+  // The guests' applications (the drill workload): a control verb to one
+  // guest, answered with text. Needs no lock on the cluster's operations, so
+  // a drill can watch its workload while a recovery runs.
+  std::string guest_control(const std::string& guest, const std::string& verb);
+  std::vector<std::string> guests() const;
+
+  // Cuts the network between two hosts until heal or `lease` ends (the
+  // partition hosts heal by themselves then, even without this orchestrator).
+  void cut(const std::string& a, const std::string& b, std::chrono::milliseconds lease);
+  void heal(const std::string& a, const std::string& b);
+
+  // Events with index > `after`, waiting up to `wait` for the first one.
+  std::vector<ClusterEvent> events(std::uint64_t after, std::chrono::milliseconds wait) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace visorlab::orchestrator

@@ -1,0 +1,125 @@
+#include "orchestrator/local_cluster.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace visorlab::orchestrator {
+namespace {
+
+// The agents' pids, for the signal handler (async-signal-safe reads only).
+std::array<std::atomic<pid_t>, 64> g_agents{};
+
+void on_signal(int) {
+  for (auto& a : g_agents)
+    if (const pid_t pid = a.load(); pid > 0) ::kill(pid, SIGTERM);
+  // Agents stop their partitions on SIGTERM; give them a moment, then go.
+  for (int i = 0; i < 300; ++i) {
+    bool any = false;
+    for (auto& a : g_agents)
+      if (const pid_t pid = a.load(); pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) any = true;
+    if (!any) break;
+    usleep(10'000);
+  }
+  _exit(130);
+}
+
+void remember(pid_t pid) {
+  for (auto& a : g_agents) {
+    pid_t none = 0;
+    if (a.compare_exchange_strong(none, pid)) return;
+  }
+}
+
+void forget(pid_t pid) {
+  for (auto& a : g_agents) {
+    pid_t p = pid;
+    a.compare_exchange_strong(p, 0);
+  }
+}
+
+}  // namespace
+
+void LocalCluster::stop_on_signal() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& topology, LocalClusterOptions options)
+    : options_(std::move(options)) {
+  std::filesystem::create_directories(options_.run_dir / "logs");
+  ClusterOptions c;
+  c.run_dir = options_.run_dir.string();
+  cluster_ = std::make_unique<Cluster>(sys, c);
+  for (const auto& h : topology.hosts) start_agent(h.name);
+}
+
+LocalCluster::~LocalCluster() {
+  try {
+    cluster_->teardown();
+  } catch (const std::exception& e) {
+    spdlog::error("local cluster teardown: {}", e.what());
+  }
+  for (auto& [host, pid] : agents_) ::kill(pid, SIGTERM);
+  for (auto& [host, pid] : agents_) {
+    for (int i = 0; i < 1000 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (::kill(pid, 0) == 0) {
+      spdlog::warn("agent {} did not stop in 5 s: killing it", host);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    forget(pid);
+  }
+  cluster_.reset();
+}
+
+void LocalCluster::start_agent(const std::string& host) {
+  const std::string orchestrator = "127.0.0.1:" + std::to_string(cluster_->agent_port());
+  const std::string log = (options_.run_dir / "logs" / ("host-" + host + ".log")).string();
+  std::vector<std::string> args{options_.visorlab_bin, "agent", "--host", host, "--orchestrator", orchestrator,
+                                "--run-dir", options_.run_dir.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw ClusterError(ClusterError::Code::unavailable, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the drill, which stops us in order
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  agents_[host] = pid;
+  remember(pid);
+}
+
+void LocalCluster::kill_agent(const std::string& host) {
+  const auto it = agents_.find(host);
+  if (it == agents_.end()) throw ClusterError(ClusterError::Code::not_found, "no local agent for host " + host);
+  ::kill(it->second, SIGKILL);
+  ::waitpid(it->second, nullptr, 0);
+  forget(it->second);
+  agents_.erase(it);
+}
+
+}  // namespace visorlab::orchestrator

@@ -1,0 +1,47 @@
+// A cluster on this machine (`visorlab up`/`drill` without --orchestrator):
+// the orchestrator core in this process, one agent process per host of the
+// topology on loopback, each host's channels to other hosts over TCP and its
+// own over shared memory. Torn down on destruction — agents stop their
+// partitions — and, on Ctrl-C, by stop_on_signal().
+#pragma once
+
+#include <sys/types.h>
+
+#include <caf/actor_system.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "orchestrator/cluster.hpp"
+
+namespace visorlab::orchestrator {
+
+struct LocalClusterOptions {
+  std::string visorlab_bin;
+  std::filesystem::path run_dir;  // disks, logs, agents' state
+};
+
+class LocalCluster {
+ public:
+  LocalCluster(caf::actor_system& sys, const topology::Topology& topology, LocalClusterOptions options);
+  ~LocalCluster();
+
+  Cluster& cluster() { return *cluster_; }
+  const std::filesystem::path& run_dir() const { return options_.run_dir; }
+
+  void kill_agent(const std::string& host);   // SIGKILL: its partitions live on
+  void start_agent(const std::string& host);
+
+  // On SIGINT/SIGTERM: stop every agent this process started (they stop
+  // their partitions), then exit 130. Call once, before starting agents.
+  static void stop_on_signal();
+
+ private:
+  LocalClusterOptions options_;
+  std::unique_ptr<Cluster> cluster_;
+  std::map<std::string, pid_t> agents_;
+};
+
+}  // namespace visorlab::orchestrator
