@@ -73,7 +73,7 @@ void Nemesis::step(const topology::Step& s) {
   FaultWindow w;
   w.step = s.index;
   w.kind = std::string(topology::to_string(s.kind));
-  w.target = s.target();
+  w.target = s.kind == topology::StepKind::partition ? s.targets.at(0) + "," + s.targets.at(1) : s.target();
   w.affected = affected_devices(topology_, s);
   w.start = clock_.now();
   const std::string what = w.kind + " " + w.target;

@@ -23,7 +23,7 @@ struct DrillProgress {
 
 struct DrillOutcome {
   bool passed = false;
-  nlohmann::json report;   // the DESIGN.md report
+  nlohmann::ordered_json report;  // the DESIGN.md report, in its field order
   std::string summary;     // the human table
   std::string svg;         // the timeline plot
 };

@@ -465,6 +465,12 @@ Status OrchestratorService::RunDrill(grpc::ServerContext* context, const v1::Run
     const topology::Topology t = request->topology_yaml().empty()
                                      ? topology::default_topology()
                                      : topology::load_string(request->topology_yaml(), label);
+    // The engine drills the applied topology, applying this one if none is:
+    // another one applied would be drilled with this file's steps.
+    if (topology::Topology applied; applied_topology(applied) && applied.name != t.name)
+      return {StatusCode::FAILED_PRECONDITION, "topology " + in_quotes(applied.name) +
+                                                   " is applied, not the drill's " + in_quotes(t.name) +
+                                                   ": run `visorlab down` first"};
     if (drill_running_.exchange(true)) return {StatusCode::ABORTED, "a drill is already running on this cluster"};
     struct Release {
       std::atomic<bool>& flag;

@@ -36,6 +36,10 @@ struct Recovery {
 struct State {
   std::unique_ptr<service::ServiceProcess> process;
   service_actor service;
+  // A warm spare, started and connected ahead of time: a restart promotes it
+  // instead of waiting for a process to start (the slowest phase by far).
+  std::unique_ptr<service::ServiceProcess> standby;
+  service_actor standby_service;
   std::vector<ServedDevice> devices;
   std::optional<Recovery> recovery;  // one at a time
   bool stopping = false;             // a down message we caused ourselves
@@ -118,6 +122,33 @@ std::string start_process(Self self) {
   }
 }
 
+// Starts a spare if there is none (its failure only costs speed).
+void ensure_standby(Self self, const KeeperOptions& o) {
+  auto& st = self->state;
+  if (st.standby && st.standby->alive()) return;
+  st.standby = std::make_unique<service::ServiceProcess>(self->system(), o.process);
+  try {
+    st.standby_service = st.standby->start();
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: no warm spare: {}", o.process.service.name, e.what());
+    st.standby.reset();
+  }
+}
+
+// The spare becomes the service partition; "" or why not.
+std::string promote_standby(Self self) {
+  auto& st = self->state;
+  if (!st.standby || !st.standby->alive()) return start_process(self);
+  st.process = std::move(st.standby);
+  st.service = st.standby_service;
+  st.standby_service = nullptr;
+  self->monitor(st.service);
+  return "";
+}
+
+Recovery begin(Self self, const std::string& kind);
+void pause_then_restart(Self self, const KeeperOptions& o);
+
 void finish(Self self, const KeeperOptions& o, std::string error) {
   auto& st = self->state;
   Recovery r = std::move(*st.recovery);
@@ -133,6 +164,24 @@ void finish(Self self, const KeeperOptions& o, std::string error) {
     r.promise->deliver(r.times);
   else if (o.listener)
     caf::anon_send(o.listener, event_atom::value, r.times);
+  ensure_standby(self, o);  // after the answer: it is not on the recovery's clock
+}
+
+// The service partition's process died: a crash we injected, or one nobody
+// announced. Either way the same recovery runs.
+void on_death(Self self, const KeeperOptions& o) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  if (st.recovery && st.recovery->times.kind == "crash" && st.recovery->times.detect_ns == 0) {
+    st.recovery->times.detect_ns = now_ns();  // the crash we injected, noticed
+  } else if (!st.recovery) {
+    spdlog::warn("{}: its process died unexpectedly; recovering", o.process.service.name);
+    st.recovery = begin(self, "crash");
+    st.recovery->times.detect_ns = st.recovery->times.start_ns;
+  } else {
+    return;  // died again mid-recovery: the running recovery's restart handles it
+  }
+  pause_then_restart(self, o);
 }
 
 // The phases after every served device is paused (and, for a crash, the
@@ -140,11 +189,11 @@ void finish(Self self, const KeeperOptions& o, std::string error) {
 void restart_and_resume(Self self, const KeeperOptions& o) {
   auto& st = self->state;
   st.stopping = true;
-  st.process->stop();  // planned: SIGTERM; crash: already reaped
+  st.process->stop(std::chrono::milliseconds(200));  // planned: SIGTERM; crash: already reaped
   const std::int64_t wait = st.recovery->restart_at_ns - now_ns();
   if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
   st.stopping = false;
-  if (auto error = start_process(self); !error.empty()) return finish(self, o, "restart: " + error);
+  if (auto error = promote_standby(self); !error.empty()) return finish(self, o, "restart: " + error);
   attach_all(self, o, [=](std::string error) {
     if (!error.empty()) return finish(self, o, "re-attach: " + error);
     self->state.recovery->times.restarted_ns = now_ns();
@@ -189,25 +238,24 @@ Recovery begin(Self self, const std::string& kind) {
 
 keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   self->state.process = std::make_unique<service::ServiceProcess>(self->system(), o.process);
+  // Two ways to notice a death: the middleman's connection drops (down
+  // message), or — usually first — reaping the child on the keeper's tick.
   self->set_down_handler([=](const caf::down_msg& down) {
     auto& st = self->state;
-    if (down.source != caf::actor_cast<caf::actor_addr>(st.service) || st.stopping) return;
-    st.process->alive();  // reap it
-    if (st.recovery && st.recovery->times.kind == "crash" && st.recovery->times.detect_ns == 0) {
-      st.recovery->times.detect_ns = now_ns();  // the crash we injected, noticed
-    } else if (!st.recovery) {
-      spdlog::warn("{}: its process died unexpectedly; recovering", o.process.service.name);
-      st.recovery = begin(self, "crash");
-      st.recovery->times.detect_ns = st.recovery->times.start_ns;
-    } else {
-      return;  // died again mid-recovery: the running recovery's restart handles it
-    }
-    pause_then_restart(self, o);
+    if (down.source != caf::actor_cast<caf::actor_addr>(st.service)) return;
+    if (!st.process->alive()) on_death(self, o);
   });
   return {
+      [=](tick_atom) {
+        auto& st = self->state;
+        if (!st.stopping && st.process->pid() > 0 && !st.process->alive()) on_death(self, o);
+        self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
+      },
       [=](start_atom) -> caf::result<ServiceStats> {
         if (auto error = start_process(self); !error.empty())
           return caf::make_error(caf::sec::runtime_error, error);
+        ensure_standby(self, o);
+        self->send(self, tick_atom::value);
         return self->delegate(self->state.service, stats_atom::value);
       },
       [=](attach_atom, const ServedDevice& d) -> caf::result<std::string> {

@@ -44,6 +44,7 @@ using service_actor = caf::typed_actor<                             //
 // the restart in ms) or noticed (its process died: the keeper recovers on its
 // own and tells its listener (event_atom, RecoveryTimes)).
 using keeper_actor = caf::typed_actor<                                  //
+    caf::reacts_to<tick_atom>,                                          //
     caf::replies_to<start_atom>::with<ServiceStats>,                    //
     caf::replies_to<attach_atom, ServedDevice>::with<std::string>,      //
     caf::replies_to<detach_atom, std::string>::with<std::string>,       //

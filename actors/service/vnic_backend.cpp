@@ -64,6 +64,12 @@ VnicBackend::~VnicBackend() {
 std::size_t VnicBackend::poll(std::size_t max_commands) {
   auto& rsp = channel_.queue(io::from_iopart);
   while (!backlog_.empty() && rsp.insert_signal(backlog_.front()) == 0) backlog_.pop_front();
+  // Held frames go first, while buffers are posted (link down or receive
+  // disabled drops them: the guest asked for that).
+  while (!held_.empty() && (!posts_.empty() || !link_up_ || !rx_enabled_)) {
+    place(held_.front());
+    held_.pop_front();
+  }
 
   std::size_t done = 0;
   io::CmdRsp cmd{};
@@ -159,6 +165,18 @@ void VnicBackend::post(const io::CmdRsp& cmd) {
 }
 
 Delivery VnicBackend::deliver(std::span<const std::byte> frame) {
+  // Behind held frames, or nowhere to put it yet: hold it (bounded).
+  if (link_up_ && rx_enabled_ && (!held_.empty() || posts_.empty()) && frame.size() >= io::kEthHeaderLen &&
+      frame.size() <= max_frame_) {
+    if (held_.size() < kHeldFrames) {
+      held_.emplace_back(frame.begin(), frame.end());
+      return Delivery::delivered;
+    }
+  }
+  return place(frame);
+}
+
+Delivery VnicBackend::place(std::span<const std::byte> frame) {
   Delivery result = Delivery::delivered;
   if (!link_up_)
     result = Delivery::link_down;

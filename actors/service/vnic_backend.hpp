@@ -118,6 +118,11 @@ class VnicBackend {
   bool link_up_ = true;
   std::uint32_t dropped_since_rcv_ = 0;  // reported in the next NET_RCV's rcvs_dropped_delta
   std::deque<channel::io::CmdRsp> backlog_;  // answers the rsp queue had no room for
+  // Frames for a guest that has no receive buffer posted right now, in order:
+  // a switch port's memory, so a guest briefly slow to re-post loses nothing.
+  static constexpr std::size_t kHeldFrames = 256;
+  std::deque<std::vector<std::byte>> held_;
+  Delivery place(std::span<const std::byte> frame);
   std::vector<std::byte> frame_;             // scratch for one transmitted frame
   VnicBackendCounts counts_;
 };

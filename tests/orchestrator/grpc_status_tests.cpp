@@ -123,7 +123,8 @@ BOOST_AUTO_TEST_CASE(topologies_are_checked_with_positions) {
   v1::RunDrillRequest drill;
   drill.set_topology_yaml("version: 7\n");
   drill.set_file_label("d.yaml");
-  auto reader = stub->RunDrill(context().get(), drill);
+  const auto drill_context = context();  // must outlive the stream
+  auto reader = stub->RunDrill(drill_context.get(), drill);
   v1::DrillEvent event;
   BOOST_TEST(!reader->Read(&event));
   s = reader->Finish();
