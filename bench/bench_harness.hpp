@@ -211,8 +211,6 @@ inline std::uint64_t parse_count(std::string_view flag, const char* text) {
   return v;
 }
 
-// --rounds below 5 is allowed because someone typed it (smoke tests); the
-// DESIGN.md contract is a median of >= 5, so we say so on stderr.
 inline double parse_seconds(std::string_view flag, const char* text) {
   char* end = nullptr;
   errno = 0;
@@ -223,6 +221,8 @@ inline double parse_seconds(std::string_view flag, const char* text) {
   return v;
 }
 
+// --rounds below 5 is allowed because someone typed it (smoke tests); the
+// DESIGN.md contract is a median of >= 5, so we say so on stderr.
 inline Options parse_options(int argc, char** argv, const char* usage, const std::vector<ExtraOption>& extra = {}) {
   Options o;
   for (int i = 1; i < argc; ++i) {

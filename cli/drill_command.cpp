@@ -15,6 +15,7 @@
 #include "actors/runtime/config.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "drill/history_file.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/runner.hpp"
 #include "orchestrator/local_cluster.hpp"
@@ -108,6 +109,10 @@ int run_drill_command(const DrillOptions& o) {
   std::cout << outcome.summary << std::flush;
   if (!o.report.empty()) write_file(o.report, outcome.report.dump(2) + "\n");
   if (!o.plot.empty()) write_file(o.plot, outcome.svg);
+  if (o.keep || !o.run_dir.empty()) {
+    drill::save_history(outcome.history, run_dir / "history.jsonl");
+    std::cout << "history: " << (run_dir / "history.jsonl").string() << "\n";
+  }
   if (!o.keep && o.run_dir.empty()) {
     std::error_code ec;
     fs::remove_all(run_dir, ec);

@@ -10,7 +10,10 @@ namespace {
 Nanos stall_on(const DiskDevice& d, Nanos from, Nanos to, Nanos drill_end) {
   const auto& t = d.ok_times;
   auto it = std::upper_bound(t.begin(), t.end(), from);
-  Nanos previous = it == t.begin() ? from : *std::prev(it);
+  // A device that had completed nothing before the fault (created later, or
+  // not started yet) did not stall because of it.
+  if (it == t.begin()) return 0;
+  Nanos previous = *std::prev(it);
   Nanos longest = 0;
   for (; it != t.end() && *it <= to; ++it) {
     longest = std::max(longest, *it - previous);

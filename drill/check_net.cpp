@@ -1,5 +1,6 @@
 #include "drill/checks.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace visorlab::drill::checks {
@@ -62,13 +63,36 @@ NetCheck check_net(const History& h, const CheckOptions& options) {
   }
   c.totals.duplicated = c.duplicated.count;
 
+  // Per (src, dst): receive times and the highest seq received by then, so
+  // "was this frame still in flight when the fault began?" has an answer: a
+  // link is FIFO, so if nothing sent after it had arrived by then, it had not
+  // been delivered yet and the fault may have taken it.
+  struct Arrival {
+    Nanos at;
+    std::uint64_t max_seq;
+  };
+  std::unordered_map<std::uint64_t, std::vector<Arrival>> arrivals;  // by src << 32 | dst
+  for (const Event& e : h.events) {
+    if (e.kind != EventKind::frame_received) continue;
+    auto& v = arrivals[std::uint64_t(e.frame.peer) << 32 | e.device];
+    v.push_back({e.at, std::max(e.frame.seq, v.empty() ? 0 : v.back().max_seq)});
+  }
+  const auto in_flight_at = [&](const Event& sent, Nanos t) {
+    const auto it = arrivals.find(std::uint64_t(sent.device) << 32 | sent.frame.peer);
+    if (it == arrivals.end()) return true;
+    const auto& v = it->second;
+    const auto after = std::lower_bound(v.begin(), v.end(), t, [](const Arrival& a, Nanos x) { return a.at < x; });
+    return after == v.begin() || std::prev(after)->max_seq < sent.frame.seq;
+  };
+
   const Nanos drill_end = h.end_time();
   const auto affected = affected_ids(h);
   const auto excused = [&](const Event& e) {
     for (std::size_t f = 0; f < h.faults.size(); ++f) {
       const FaultWindow& w = h.faults[f];
       const Nanos end = w.end != 0 ? w.end : drill_end;
-      if (e.at < w.start - options.net_in_flight || e.at > end + options.net_grace) continue;
+      if (e.at > end + options.net_grace) continue;
+      if (e.at < w.start - options.net_in_flight && !in_flight_at(e, w.start)) continue;
       if (!affected[f] || affected[f]->count(e.device) || affected[f]->count(e.frame.peer)) return true;
     }
     return false;

@@ -95,13 +95,16 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
     if (progress) progress(p);
   }
   faults.join();  // the last step reverts its fault before the workload stops
+  const Nanos drill_end = clock.now();  // what follows is bookkeeping, not the drill
 
+  spdlog::info("drill {}: stopping the workload", t.name);
   for (const auto& g : cluster.guests()) cluster.guest_control(g, "stop");
   const auto drain = steady_clock::now() + seconds(30);
   for (const auto& g : cluster.guests())
     while (cluster.guest_control(g, "idle") != "yes" && steady_clock::now() < drain)
       std::this_thread::sleep_for(milliseconds(5));
 
+  spdlog::info("drill {}: collecting the history", t.name);
   std::vector<History> parts;
   for (const auto& g : cluster.guests()) {
     std::istringstream in(cluster.guest_control(g, "collect"));
@@ -111,14 +114,16 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   History history = merge(std::move(parts));
   history.name = t.name;
   history.seed = t.drill.seed;
-  history.end = clock.now();
+  history.end = drill_end;
 
+  spdlog::info("drill {}: checking {} events", t.name, history.events.size());
   DrillOutcome out;
   const CheckResult result = check(history, t.expect);
   out.passed = result.pass;
   out.report = report_json(history, result);
   out.summary = report_text(history, result);
   out.svg = render_svg(history, result);
+  out.history = std::move(history);
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "drill/history.hpp"
 #include "orchestrator/cluster.hpp"
 #include "topology/model.hpp"
 
@@ -26,6 +27,7 @@ struct DrillOutcome {
   nlohmann::ordered_json report;  // the DESIGN.md report, in its field order
   std::string summary;     // the human table
   std::string svg;         // the timeline plot
+  History history;         // everything recorded, for post-mortems
 };
 
 class AgentControl;  // drill/nemesis.hpp

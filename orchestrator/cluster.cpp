@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -31,6 +33,7 @@ struct Cluster::Impl {
     guest_actor actor;
   };
   struct DeviceRun {
+    std::string guest;
     topology::Device spec;
     ServedDevice served;
     std::string state = "running";
@@ -61,12 +64,16 @@ struct Cluster::Impl {
   }
 
   CommandResult controlvm(const std::string& guest, cvm::Id id, const cvm::Packet& p, const std::string& what) {
-    auto r = ask<CommandResult>(command, what, command_atom::value, command::make_request(guest, id, p));
+    auto r = ask<CommandResult>(command, what, command_atom::value, command::make_request(key(guest), id, p));
     if (r.timed_out) throw ClusterError(Code::unavailable, what + ": the guest did not answer (timed out)");
     if (r.failed || r.status != 0)
       throw ClusterError(Code::internal, what + ": failed with status " + std::to_string(r.status));
     return r;
   }
+
+  // Machine-wide names (shared memory) carry this orchestrator's tag, so two
+  // clusters on one machine — or a crashed run's leftovers — never collide.
+  std::string key(const std::string& name) const { return tag + "." + name; }
 
   host_actor partitions(const std::string& host) {
     auto e = directory.find(host);
@@ -97,7 +104,7 @@ struct Cluster::Impl {
 
   ServedDevice served_device(const std::string& guest, const topology::Device& d, const Locator& channel) {
     ServedDevice s;
-    s.guest = guest;
+    s.guest = key(guest);  // as the command partition knows it
     s.bus_no = d.bus;
     s.dev_no = d.dev;
     s.sriov = d.sriov;
@@ -135,13 +142,13 @@ struct Cluster::Impl {
     const topology::Service* service = topo->find_service(d.service);
     const channel::ChannelType& type = *channel::find_type(topology::to_string(d.kind));
 
-    ChannelOffer offer{next_addr++, d.name, std::string(type.name), d.bus, d.dev, service->host,
+    ChannelOffer offer{next_addr++, d.name, key(d.name), std::string(type.name), d.bus, d.dev, service->host,
                        listen_host(g->second.spec.host)};
     const auto channel = ask<Locator>(g->second.actor, "offer " + d.name, offer_atom::value, offer);
     controlvm(guest, cvm::Id::device_create,
               CommandPartition::device(d.bus, d.dev, type.guid, offer.addr, channel::channel_size(type.spec())),
               "create " + d.name);
-    DeviceRun run{d, served_device(guest, d, channel), "running"};
+    DeviceRun run{guest, d, served_device(guest, d, channel), "running"};
     ok(ask<std::string>(svc->second, "attach " + d.name, attach_atom::value, run.served), "attach " + d.name);
     devices[d.name] = run;
     log.append("device_created", d.name, topology::bus_address(d));
@@ -194,6 +201,7 @@ struct Cluster::Impl {
   std::map<std::string, keeper_actor> keepers;
   std::map<std::string, DeviceRun> devices;
   std::uint64_t next_addr = 0x1000;
+  std::string tag = "o" + std::to_string(::getpid());
 };
 
 Cluster::Cluster(caf::actor_system& sys, ClusterOptions options)
@@ -227,7 +235,7 @@ void Cluster::apply(const topology::Topology& t) {
       m.log.append("service_started", s.name, "on " + s.host);
     }
     for (const auto& g : t.guests) {
-      const auto controlvm = m.ask<Locator>(m.command, "controlvm of " + g.name, guest_atom::value, g.name);
+      const auto controlvm = m.ask<Locator>(m.command, "controlvm of " + g.name, guest_atom::value, m.key(g.name));
       GuestSpec spec;
       spec.name = g.name;
       spec.controlvm = controlvm;
@@ -310,7 +318,7 @@ void Cluster::destroy_device(const std::string& name) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
   auto& d = m.device(name);
-  auto& g = m.guests.at(d.served.guest);
+  auto& g = m.guests.at(d.guest);
   // The guest's applications let go of it first, so nothing is in flight.
   const auto deadline = std::chrono::steady_clock::now() + m.options.request_timeout;
   while (m.ask<std::string>(g.actor, "quiesce " + name, app_atom::value, "quiesce " + name) != "quiesced") {
@@ -319,7 +327,7 @@ void Cluster::destroy_device(const std::string& name) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   m.ok(m.ask<std::string>(m.keeper(d.spec.service), "detach " + name, detach_atom::value, name), "detach " + name);
-  m.controlvm(d.served.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
+  m.controlvm(d.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
               "destroy " + name);
   m.devices.erase(name);
   m.log.append("device_destroyed", name, "");
@@ -331,7 +339,7 @@ void Cluster::pause_device(const std::string& name) {
   auto& d = m.device(name);
   if (d.state == "paused") throw ClusterError(Code::failed_precondition, name + " is already paused");
   m.ok(m.ask<std::string>(m.keeper(d.spec.service), "pause " + name, pause_atom::value, name), "pause " + name);
-  m.controlvm(d.served.guest, cvm::Id::device_changestate,
+  m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
   d.state = "paused";
   m.log.append("device_paused", name, "");
@@ -342,7 +350,7 @@ void Cluster::resume_device(const std::string& name) {
   Impl& m = *impl_;
   auto& d = m.device(name);
   if (d.state != "paused") throw ClusterError(Code::failed_precondition, name + " is not paused");
-  m.controlvm(d.served.guest, cvm::Id::device_changestate,
+  m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::running), "resume " + name);
   m.ok(m.ask<std::string>(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name), "resume " + name);
   d.state = "running";

@@ -32,6 +32,11 @@ struct HbaState {
   std::map<std::uint64_t, std::uint32_t> stale;      // handle failed at a pause → its buffer, held
   std::deque<Waiting> waiting;                       // not yet issued, in order
   std::uint64_t next_handle = 1;
+  // The first handle issued after the last resume (0: never resumed). The IO
+  // partition answers in order, so once one of these is answered, a stale
+  // handle below it will never be: its command died with a crashed or
+  // stopped partition, and its buffer can be used again.
+  std::uint64_t first_after_resume = 0;
   bool paused = false;
   HbaCounts counts;
 };
@@ -116,6 +121,7 @@ int VisorHba::resume(bus::Device& device, Done done) {
   if (!s) return -ENODEV;
   if (!s->paused) return -EBUSY;
   s->paused = false;
+  s->first_after_resume = s->next_handle;
   done(0);  // the kernel forgets this response; visorlab sends it
   return 0;
 }
@@ -141,6 +147,12 @@ void VisorHba::channel_interrupt(bus::Device& device) {
     if (it == s->pending.end()) {
       ++s->counts.stale;  // aborted, or never ours
       continue;
+    }
+    if (s->first_after_resume && handle >= s->first_after_resume && !s->stale.empty()) {
+      for (auto st = s->stale.begin(); st != s->stale.end() && st->first < s->first_after_resume;) {
+        s->free_buffers.push_back(st->second);
+        st = s->stale.erase(st);
+      }
     }
     Pending& p = it->second;
     ScsiResult result;

@@ -52,7 +52,7 @@ std::unique_ptr<channel::ChannelEnd> Guest::take(const cvm::CreateDevice& packet
   p.taken = true;
   // Shared memory: the driver attaches a mapping of its own, validated as the
   // kernel does (spec §1). TCP: the replicated copy is the only one.
-  if (p.locator.starts_with("shm:")) return channel::attach_shared_end(p.offer.device, expect);
+  if (p.locator.starts_with("shm:")) return channel::attach_shared_end(p.locator.substr(4), expect);
   return std::move(p.end);
 }
 

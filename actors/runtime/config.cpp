@@ -30,6 +30,10 @@ void add_message_types(caf::actor_system_config& cfg) {
 
 Config::Config() {
   load<caf::io::middleman>();
+  // Partition actors poll by sending themselves ticks; with CAF's default
+  // (unbounded) throughput a busy one would never yield its worker thread
+  // and starve every other actor scheduled there.
+  set("scheduler.max-throughput", std::size_t{16});
   visorlab::actors::add_message_types(*this);
 }
 

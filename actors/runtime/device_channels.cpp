@@ -53,14 +53,15 @@ GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& gue
   const ChannelKind kind = device_kind(offer.kind);
   channel::Placement placement{guest_host, offer.service_host, {offer.listen_host, 0}};
   GuestEnd out;
-  out.end = channel::open_guest_end(placement, offer.device, channel::type_of(kind).spec(), producers(kind),
+  const std::string& name = offer.channel.empty() ? offer.device : offer.channel;
+  out.end = channel::open_guest_end(placement, name, channel::type_of(kind).spec(), producers(kind),
                                     std::move(on_event));
   // The creator configures a vnic before the guest's driver probes it.
   if (kind == ChannelKind::vnic) service::write_vnic_config(out.end->channel(), mac_for(offer.device));
   if (const auto at = channel::listen_address(*out.end))
     out.locator = std::string(kTcp) + at->host + ":" + std::to_string(at->port);
   else
-    out.locator = std::string(kShm) + offer.device;
+    out.locator = std::string(kShm) + name;
   return out;
 }
 

@@ -17,6 +17,7 @@ namespace visorlab::actors {
 struct ChannelOffer {
   std::uint64_t addr = 0;      // DEVICE_CREATE's channel_addr
   std::string device;          // "g0/vhba0"
+  std::string channel;         // the channel's name on the machine (shm); "" = device
   std::string kind;            // channel type name: vhba, vnic, keyboard, mouse
   std::uint32_t bus_no = 0;
   std::uint32_t dev_no = 0;
@@ -162,7 +163,7 @@ typename Inspector::result_type inspect(Inspector& f, ServiceStats& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ChannelOffer& x) {
-  return f(caf::meta::type_name("visorlab.ChannelOffer"), x.addr, x.device, x.kind, x.bus_no, x.dev_no,
+  return f(caf::meta::type_name("visorlab.ChannelOffer"), x.addr, x.device, x.channel, x.kind, x.bus_no, x.dev_no,
            x.service_host, x.listen_host);
 }
 template <class Inspector>

@@ -607,6 +607,7 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
       peer_.close();
     stashed_.reset();
   }
+  spdlog::warn("DBG channel {} side {}: lose_peer code {}: {}", name_, static_cast<int>(side_), static_cast<int>(code), reason);
   announce_connected();  // wakes waiters on any state change
   if (on_event_) on_event_(Event{code, reason});
 }

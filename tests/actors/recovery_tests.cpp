@@ -145,7 +145,7 @@ struct World {
     BOOST_REQUIRE(!command(cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug))
                        .failed);
     BOOST_REQUIRE(command(cvm::Id::bus_create, CommandPartition::bus(2)).status == 0u);
-    ChannelOffer offer{0x10, device, "vhba", 2, 0, "local", "127.0.0.1"};
+    ChannelOffer offer{0x10, device, "", "vhba", 2, 0, "local", "127.0.0.1"};
     const auto channel = ask<Locator>(guest, offer_atom::value, offer);
     BOOST_REQUIRE(command(cvm::Id::device_create,
                           CommandPartition::device(2, 0, ch::guids::vhba, 0x10,

@@ -30,7 +30,11 @@ namespace v1 = visorlab::v1;
 
 namespace {
 
-constexpr const char* kTopology = R"(version: 1
+// Guest names are unique per run: channels live in /dev/shm under them.
+const std::string kGuest = "oe" + std::to_string(::getpid()) + "g";
+const std::string g0 = kGuest + "0", g1 = kGuest + "1";
+
+const std::string kTopology = R"(version: 1
 name: e2e
 hosts:
   - {name: a}
@@ -42,7 +46,7 @@ services:
     switches: [{name: sw0}]
   - {name: con0, kind: console, host: a}
 guests:
-  - name: g
+  - name: )" + kGuest + R"(
     count: 2
     host: a
     devices:
@@ -119,24 +123,25 @@ BOOST_FIXTURE_TEST_CASE(drive_a_cluster_with_every_command, Cluster) {
   r = vl({"devices"});
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   const std::regex line(
-      R"(vbus([12]):dev(\d+) (g[01])/(vhba|vnic|keyboard|mouse)\d+ driver=visor(hba|nic|input) typeguid=[0-9a-f-]{36} nbytes=[1-9]\d* state=running)");
+      R"(vbus([12]):dev(\d+) )" + kGuest +
+      R"([01]/(vhba|vnic|keyboard|mouse)\d+ driver=visor(hba|nic|input) typeguid=[0-9a-f-]{36} nbytes=[1-9]\d* state=running)");
   const auto listed = lines(r.out);
   BOOST_TEST(listed.size() == 8u, r.out);
   for (const auto& l : listed) BOOST_TEST(std::regex_match(l, line), l);
-  BOOST_TEST(r.out.find("vbus2:dev0 g0/vhba0 driver=visorhba typeguid=") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("vbus2:dev0 " + g0 + "/vhba0 driver=visorhba typeguid=") != std::string::npos, r.out);
 
-  r = vl({"pause", "g0/vhba0"});
+  r = vl({"pause", g0 + "/vhba0"});
   BOOST_TEST(r.exit_code == 0, r.err);
-  r = vl({"devices", "--guest", "g0"});
-  BOOST_TEST(std::regex_search(r.out, std::regex("g0/vhba0 .* state=paused")), r.out);
+  r = vl({"devices", "--guest", g0});
+  BOOST_TEST(std::regex_search(r.out, std::regex(g0 + "/vhba0 .* state=paused")), r.out);
   BOOST_TEST(lines(r.out).size() == 4u, r.out);
-  r = vl({"pause", "g0/vhba0"});
+  r = vl({"pause", g0 + "/vhba0"});
   BOOST_TEST(r.exit_code == 2, r.err);
-  r = vl({"resume", "g0/vhba0"});
+  r = vl({"resume", g0 + "/vhba0"});
   BOOST_TEST(r.exit_code == 0, r.err);
-  r = vl({"pause", "g0/vhba7"});
+  r = vl({"pause", g0 + "/vhba7"});
   BOOST_TEST(r.exit_code == 2, r.err);
-  BOOST_TEST(r.err.find("no device 'g0/vhba7' on guest 'g0'") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("no device '" + g0 + "/vhba7' on guest '" + g0 + "'") != std::string::npos, r.err);
 
   r = vl({"recover", "io0"});
   BOOST_TEST(r.exit_code == 0, r.err);
@@ -145,24 +150,24 @@ BOOST_FIXTURE_TEST_CASE(drive_a_cluster_with_every_command, Cluster) {
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(std::regex_search(r.out, std::regex(R"(crash con0: 4 devices, detect [\d.]+ ms, pause)")), r.out);
 
-  r = vl({"create", "g1", "--kind", "vhba", "--service", "io0", "--disk-size", "16MiB"});
+  r = vl({"create", g1, "--kind", "vhba", "--service", "io0", "--disk-size", "16MiB"});
   BOOST_TEST(r.exit_code == 0, r.err);
-  BOOST_TEST(r.out == "created g1/vhba1 at vbus2:dev2\n", r.out);
-  r = vl({"create", "g1", "--kind", "vnic", "--service", "io0", "--switch", "nosuch"});
+  BOOST_TEST(r.out == "created " + g1 + "/vhba1 at vbus2:dev2\n", r.out);
+  r = vl({"create", g1, "--kind", "vnic", "--service", "io0", "--switch", "nosuch"});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(r.err.find("unknown switch 'nosuch'") != std::string::npos, r.err);
-  r = vl({"create", "g1", "--kind", "keyboard", "--service", "io0"});
+  r = vl({"create", g1, "--kind", "keyboard", "--service", "io0"});
   BOOST_TEST(r.exit_code == 2, r.err);
-  r = vl({"destroy", "g1/vhba1"});
+  r = vl({"destroy", g1 + "/vhba1"});
   BOOST_TEST(r.exit_code == 0, r.err);
-  r = vl({"destroy", "g1/vhba1"});
+  r = vl({"destroy", g1 + "/vhba1"});
   BOOST_TEST(r.exit_code == 2, r.err);
-  r = vl({"devices", "--guest", "g1"});
-  BOOST_TEST(r.out.find("g1/vhba1") == std::string::npos, r.out);
+  r = vl({"devices", "--guest", g1});
+  BOOST_TEST(r.out.find(g1 + "/vhba1") == std::string::npos, r.out);
 
   r = vl({"events"});
   BOOST_TEST(r.exit_code == 0, r.err);
-  BOOST_TEST(std::regex_search(r.out, std::regex(R"(#\d+ device_paused g0/vhba0)")), r.out);
+  BOOST_TEST(std::regex_search(r.out, std::regex(R"(#\d+ device_paused )" + g0 + "/vhba0")), r.out);
 
   r = vl({"down"});
   BOOST_TEST(r.exit_code == 0, r.err);

@@ -25,6 +25,8 @@ struct Api {
       : channel(grpc::CreateChannel(daemon.address, grpc::InsecureChannelCredentials())),
         stub(v1::Orchestrator::NewStub(channel)) {}
   ~Api() {
+    stub.reset();  // an open connection holds the server's shutdown for its grace period
+    channel.reset();
     daemon.process.signal(SIGTERM);
     daemon.process.wait(20s);
   }
