@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -230,6 +231,10 @@ void Cluster::apply(const topology::Topology& t) {
     for (const auto& s : t.services) {
       ServiceSpec spec{s.name, std::string(topology::to_string(s.kind)),
                        s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0, 0};
+      // Test-only: an IO partition that acknowledges some writes without
+      // writing them, so tests can prove the checker catches a lost write.
+      if (const char* n = std::getenv("VISORLAB_TEST_DROP_EVERY_NTH_WRITE"); n && s.kind == topology::ServiceKind::io)
+        spec.drop_every_nth_write = std::strtoull(n, nullptr, 10);
       m.keepers[s.name] = m.ask<keeper_actor>(m.partitions(s.host), "service " + s.name, spawn_atom::value, spec,
                                               m.command);
       m.log.append("service_started", s.name, "on " + s.host);
