@@ -16,10 +16,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "actors/runtime/config.hpp"
 #include "agents/partition_host.hpp"
+#include "metrics/exposer.hpp"
+#include "metrics/registry.hpp"
 
 namespace visorlab::agents {
 namespace {
@@ -47,7 +50,7 @@ pid_t adopt(const AgentMain& m) {
 
 pid_t start_partitions(const AgentMain& m) {
   std::vector<std::string> args{m.visorlab_bin, "partition-host", "--host", m.host, "--orchestrator",
-                                m.orchestrator, "--run-dir", m.run_dir};
+                                m.orchestrator, "--run-dir", m.run_dir, "--metrics", m.partition_metrics_listen};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -105,11 +108,41 @@ int run_agent(const AgentMain& m) {
     std::fprintf(stderr, "visorlab agent: --orchestrator: %s\n", e.what());
     return 2;
   }
+  metrics::ListenAddress listen;
+  try {
+    listen = metrics::parse_listen_address(m.metrics_listen);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "visorlab agent: --metrics: %s\n", e.what());
+    return 2;
+  }
+  try {
+    metrics::parse_listen_address(m.partition_metrics_listen);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "visorlab agent: --partition-metrics: %s\n", e.what());
+    return 2;
+  }
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  // The agent's own metrics: it is up while it serves them.
+  metrics::Metrics exported;
+  exported.agent_up(m.host).Set(1);
+  std::optional<metrics::MetricsServer> server;
+  PortFile port_file(agent_metrics_port_file(m.run_dir, m.host));
+  try {
+    server.emplace(exported, listen);
+    port_file.write(server->port());
+  } catch (const std::invalid_argument& e) {  // not an IPv4 address
+    std::fprintf(stderr, "visorlab agent: --metrics: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {  // the port is taken; the port file cannot be written
+    std::fprintf(stderr, "visorlab agent: %s\n", e.what());
+    return 3;
+  }
+  spdlog::info("agent {}: metrics on {}", m.host, server->url());
 
   pid_t partitions = adopt(m);
   if (partitions)

@@ -13,6 +13,12 @@ struct AgentMain {
   std::string orchestrator;  // HOST:PORT
   std::string run_dir;
   std::string visorlab_bin;
+  // The agent's /metrics (visorlab_agent_up{host} 1) and /healthz, HOST:PORT
+  // (port 0: any free one); the port goes to <run-dir>/hosts/<host>/agent-metrics.port.
+  std::string metrics_listen = "127.0.0.1:0";
+  // Passed to the partition host it starts (`partition-host --metrics`); its
+  // port goes to <run-dir>/hosts/<host>/metrics.port.
+  std::string partition_metrics_listen = "127.0.0.1:0";
 };
 
 int run_agent(const AgentMain& options);

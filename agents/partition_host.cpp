@@ -10,6 +10,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -18,6 +21,8 @@
 #include "actors/recovery/service_keeper.hpp"
 #include "actors/runtime/config.hpp"
 #include "channel/tcp/link_faults.hpp"
+#include "metrics/exposer.hpp"
+#include "metrics/registry.hpp"
 
 namespace visorlab::agents {
 namespace {
@@ -35,7 +40,10 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
   });
   return {
       [=](spawn_atom, command_atom) -> caf::result<command_actor> {
-        auto commands = command::spawn_command_partition(self->system());
+        command::CommandActorOptions c;
+        c.metrics = o.metrics;
+        c.host = o.host;
+        auto commands = command::spawn_command_partition(self->system(), c);
         self->state.spawned.push_back(caf::actor_cast<caf::actor>(commands));
         return commands;
       },
@@ -45,6 +53,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
           g.guest.name = spec.name;
           g.guest.host = o.host;
           g.guest.acknowledge_hotplug = spec.acknowledge_hotplug;
+          g.guest.metrics = o.metrics;
           g.controlvm = spec.controlvm;
           g.listener = o.events;
           if (spec.workload && o.workload) g.application = o.workload(spec);
@@ -61,6 +70,8 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         k.process.service = {spec.name, spec.kind, spec.input_rate, spec.drop_every_nth_write};
         k.commands = commands;
         k.listener = o.events;
+        k.metrics = o.metrics;
+        k.host = o.host;
         auto keeper = recovery::spawn_keeper(self->system(), k);
         self->state.spawned.push_back(caf::actor_cast<caf::actor>(keeper));
         auto promise = self->make_response_promise<keeper_actor>();
@@ -106,6 +117,38 @@ std::pair<std::string, std::uint16_t> split_address(const std::string& text) {
   return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
 }
 
+std::filesystem::path metrics_port_file(const std::string& run_dir, const std::string& host) {
+  return std::filesystem::path(run_dir) / "hosts" / host / "metrics.port";
+}
+
+std::filesystem::path agent_metrics_port_file(const std::string& run_dir, const std::string& host) {
+  return std::filesystem::path(run_dir) / "hosts" / host / "agent-metrics.port";
+}
+
+void write_port_file(const std::filesystem::path& path, std::uint16_t port) {
+  std::filesystem::create_directories(path.parent_path());
+  const std::filesystem::path aside = path.string() + ".tmp";
+  {
+    std::ofstream out(aside, std::ios::trunc);
+    out << port << "\n";
+    out.close();
+    if (!out)
+      throw std::filesystem::filesystem_error("cannot write", aside, std::make_error_code(std::errc::io_error));
+  }
+  std::filesystem::rename(aside, path);
+}
+
+PortFile::~PortFile() {
+  if (!written_) return;
+  std::error_code ec;
+  std::filesystem::remove(path_, ec);
+}
+
+void PortFile::write(std::uint16_t port) {
+  write_port_file(path_, port);
+  written_ = true;
+}
+
 host_actor spawn_partition_host(caf::actor_system& sys, HostOptions options) {
   return sys.spawn(partition_host, std::move(options));
 }
@@ -118,6 +161,28 @@ int run_partition_host(const PartitionHostMain& m) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   const auto [host, port] = split_address(m.orchestrator);
+
+  // Metrics first: the actors hold on to them, and the server is up before
+  // anything registers (a scrape never misses the start).
+  metrics::ListenAddress listen;
+  try {
+    listen = metrics::parse_listen_address(m.metrics_listen);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "visorlab partition-host: --metrics: %s\n", e.what());
+    return 2;
+  }
+  auto exported = std::make_shared<metrics::Metrics>();
+  std::optional<metrics::MetricsServer> server;
+  PortFile port_file(metrics_port_file(m.run_dir, m.host));
+  try {
+    server.emplace(*exported, listen);
+    port_file.write(server->port());
+    spdlog::info("partition host {}: metrics on {}", m.host, server->url());
+  } catch (const std::exception& e) {
+    // The partitions matter more than their metrics: serve none, say so.
+    spdlog::error("partition host {}: serving no metrics: {}", m.host, e.what());
+  }
+
   actors::Config cfg;
   cfg.set("logger.verbosity", caf::atom("quiet"));
   caf::actor_system sys{cfg};
@@ -127,7 +192,13 @@ int run_partition_host(const PartitionHostMain& m) {
                   sys.render(orchestrator.error()));
     return 3;
   }
-  HostOptions o{m.host, m.visorlab_bin, m.run_dir, *orchestrator, m.workload};
+  HostOptions o;
+  o.host = m.host;
+  o.visorlab_bin = m.visorlab_bin;
+  o.run_dir = m.run_dir;
+  o.events = *orchestrator;
+  o.workload = m.workload;
+  o.metrics = exported;
   auto partitions = spawn_partition_host(sys, o);
   caf::anon_send(*orchestrator, register_atom::value, m.host, std::string("partitions"),
                  caf::actor_cast<caf::actor>(partitions));

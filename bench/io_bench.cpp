@@ -10,8 +10,18 @@
 // same file with the same block size, read/write mix, queue depth and O_DIRECT
 // choice, run as a subprocess in the same bench run, rounds interleaved.
 //
-// Adding a bench (e.g. vnic frames/s) is one function returning a Bench and
-// one line in main's list.
+// vnic_frames_1500 — frames/s between two guests on one switch. The candidate
+// is again the real stack: two vnic channels in POSIX shared memory; in this
+// process guest A's and guest B's visornic drivers, each bound by its own
+// VirtualBus (two guests); in the forked IO partition the two VnicBackends on
+// one SoftwareSwitch. A streams 1500-byte frames to B (retrying on the
+// driver's -EBUSY throttle), B checks each frame's sequence number. There is
+// no "same path without visorlab", so the baseline is what moving a
+// 1500-byte message between two processes costs on this machine: an AF_UNIX
+// SOCK_SEQPACKET stream from this process to a forked child, same pinning.
+//
+// Adding a bench is one function returning a Bench and one line in main's
+// list.
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -32,11 +42,15 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 
 #include "actors/bus/virtual_bus.hpp"
 #include "actors/drivers/visorhba.hpp"
+#include "actors/drivers/visornic.hpp"
 #include "actors/service/scsi_target.hpp"
+#include "actors/service/software_switch.hpp"
 #include "actors/service/vhba_backend.hpp"
+#include "actors/service/vnic_backend.hpp"
 #include "bench/bench_harness.hpp"
 #include "bench/subprocess.hpp"
 #include "channel/channel_end.hpp"
@@ -52,6 +66,7 @@ namespace io = visorlab::channel::io;
 using visorlab::drivers::ScsiRequest;
 using visorlab::drivers::ScsiResult;
 using visorlab::drivers::VisorHba;
+using visorlab::drivers::VisorNic;
 
 // ---- options ----------------------------------------------------------------------
 
@@ -552,17 +567,274 @@ Bench vhba_bench(const IoOptions& opt) {
   return {{name, "IOPS", "fio_psync", true, 0.7}, [c] { return fio_round(*c); }, [c] { return vhba_round(*c); }};
 }
 
+// ---- vnic_frames_1500 -------------------------------------------------------------
+
+constexpr std::size_t kFrameBytes = 1500;  // whole Ethernet frame (header included), and the datagram's size
+constexpr std::size_t kSeqAt = 14;         // the sequence number: first 8 bytes after the Ethernet header
+constexpr std::uint16_t kEtherType = 0x88B5;  // IEEE local experimental
+// The vnic stream is a handful of µs per frame on both sides: spin a little
+// longer than that before napping.
+constexpr auto kVnicSpin = std::chrono::microseconds(50);
+
+// The MAC actors::mac_for gives a device of that name (the same FNV-1a
+// derivation; the actor runtime that defines it is not linked into io_bench).
+visorlab::drivers::Mac mac_for(const std::string& device) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (char c : device) h = (h ^ static_cast<std::uint8_t>(c)) * 1099511628211ull;
+  visorlab::drivers::Mac mac{0x02};  // locally administered, unicast
+  for (int i = 1; i < 6; ++i) mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
+  return mac;
+}
+
+struct VnicContext {
+  IoOptions opt;
+  int round = 0;
+};
+
+// The IO partition of the vnic bench: formats both vnic channels (configured
+// with the guests' MACs before the guests probe, as the topology's creator
+// does), one backend each, both on one switch; serves them until told to
+// stop, then reports how many frames the switch dropped.
+int vnic_partition_main(int control, const std::string& name_a, const std::string& name_b, std::int64_t seconds_ns) {
+  namespace svc = visorlab::service;
+  const auto spec = ch::type_of(ch::ChannelKind::vnic).spec();
+  auto end_a = ch::create_shared_end(name_a, spec);
+  auto end_b = ch::create_shared_end(name_b, spec);
+  if (svc::write_vnic_config(end_a->channel(), mac_for("bench-guest-a.vnic0")) != 0 ||
+      svc::write_vnic_config(end_b->channel(), mac_for("bench-guest-b.vnic0")) != 0)
+    throw std::runtime_error("write_vnic_config failed");
+  svc::VnicBackend a(end_a->channel()), b(end_b->channel());
+  svc::SoftwareSwitch sw("sw0");
+  sw.attach(a);
+  sw.attach(b);
+  send_message(control, 'R', 0);
+  const std::int64_t deadline = now_ns() + seconds_ns + 2 * kSlackNs;
+  IdleWait wait(kVnicSpin, kNap);
+  for (std::uint64_t idle = 0;;) {
+    if (a.poll() + b.poll() > 0) {
+      idle = 0;
+      wait.busy();
+      continue;
+    }
+    wait.idle(now_ns());
+    if ((++idle & 1023) == 0) {
+      pollfd p{control, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) break;  // the guests are done
+      if (now_ns() > deadline) {
+        std::fprintf(stderr, "io_bench: IO partition (vnic): round deadline exceeded\n");
+        return 5;
+      }
+    }
+  }
+  const auto& c = sw.counts();
+  if (c.dropped() != 0 || a.counts().bad_xmits != 0)
+    std::fprintf(stderr,
+                 "io_bench: IO partition (vnic): switch dropped %llu (no_buffer %llu, unknown %llu, too_big %llu), "
+                 "bad xmits %llu\n",
+                 static_cast<unsigned long long>(c.dropped()), static_cast<unsigned long long>(c.no_buffer),
+                 static_cast<unsigned long long>(c.unknown), static_cast<unsigned long long>(c.too_big),
+                 static_cast<unsigned long long>(a.counts().bad_xmits));
+  send_message(control, 'D', static_cast<std::int64_t>(c.dropped() + a.counts().bad_xmits));
+  return 0;
+}
+
+// One guest: its device model with bus 2 (the IO partition's) and vnic
+// vbus2:dev0 bound to visornic, as the chipset's DEVICE_CREATE binds it.
+struct NicGuest {
+  NicGuest(const std::string& channel_name, const char* who)
+      : bus([channel_name](const cvm::CreateDevice&, const ch::Expect& e) {
+          return ch::attach_shared_end(channel_name, e);
+        }) {
+    bus.register_driver(nic);
+    cvm::CreateBus create_bus{};
+    create_bus.bus_no = 2;
+    create_bus.dev_count = 1;
+    cvm::CreateDevice create_device{};
+    create_device.bus_no = 2;
+    create_device.dev_no = 0;
+    create_device.data_type_guid = ch::guids::vnic;
+    create_device.channel_bytes = ch::channel_size(ch::type_of(ch::ChannelKind::vnic).spec());
+    if (bus.create_bus(create_bus) != 0 || bus.create_device(create_device) != 0)
+      fail(std::string(who) + ": vbus2:dev0: create refused");
+    device = bus.find(2, 0);
+    if (!device || device->driver_name() != "visornic")
+      fail(std::string(who) + ": vbus2:dev0: visornic not bound: " + bus.last_unbound_reason());
+  }
+  VisorNic nic;  // drivers outlive the bus that calls them
+  visorlab::bus::VirtualBus bus;
+  visorlab::bus::Device* device = nullptr;
+};
+
+// One candidate round: guest A streams 1500-byte frames to guest B through
+// the switch for opt.seconds, then drains; frames/s = frames B received, in
+// order, / time from A's first transmit to B's last receive.
+double vnic_round(VnicContext& c) {
+  const std::string base = "iobench" + std::to_string(::getpid()) + "n" + std::to_string(c.round++);
+  const std::string name_a = base + "a", name_b = base + "b";
+  const std::int64_t seconds_ns = static_cast<std::int64_t>(c.opt.seconds * 1e9);
+  const std::int64_t setup_deadline = now_ns() + kSlackNs;
+  ShmName shm_a(name_a), shm_b(name_b);
+  Child iopart("IO partition", [&](int control) { return vnic_partition_main(control, name_a, name_b, seconds_ns); });
+  iopart.expect('R', setup_deadline);
+
+  NicGuest a(name_a, "guest A"), b(name_b, "guest B");
+  shm_a.remove_now();  // both ends have them mapped; a crash leaves nothing
+  shm_b.remove_now();
+
+  // B's receive path: every frame must be the next sequence number, whole.
+  std::uint64_t received = 0;
+  std::int64_t last_receive = 0;
+  std::string error;
+  b.nic.on_receive([&](visorlab::bus::Device&, std::span<const std::byte> frame) {
+    std::uint64_t seq = ~0ull;
+    if (frame.size() >= kSeqAt + sizeof seq) std::memcpy(&seq, frame.data() + kSeqAt, sizeof seq);
+    if ((frame.size() != kFrameBytes || seq != received) && error.empty())
+      error = "guest B got frame " + std::to_string(seq) + " (" + std::to_string(frame.size()) +
+              " bytes), expected frame " + std::to_string(received) + " (" + std::to_string(kFrameBytes) +
+              " bytes): lost, reordered or cut";
+    ++received;
+    last_receive = now_ns();
+  });
+
+  // Both links up (receive buffers posted, enable acknowledged) before the clock starts.
+  for (;;) {
+    a.bus.poll();
+    b.bus.poll();
+    if (VisorNic::counts(*a.device).link_up && VisorNic::counts(*b.device).link_up) break;
+    if (now_ns() > setup_deadline) fail("vnic: links not up before the deadline (IO partition stuck or dead?)");
+    cpu_relax();
+  }
+
+  std::vector<std::byte> frame(kFrameBytes, std::byte{0x5A});
+  const auto mac_a = VisorNic::mac(*a.device), mac_b = VisorNic::mac(*b.device);
+  std::memcpy(frame.data(), mac_b.data(), 6);
+  std::memcpy(frame.data() + 6, mac_a.data(), 6);
+  frame[12] = static_cast<std::byte>(kEtherType >> 8);
+  frame[13] = static_cast<std::byte>(kEtherType & 0xFF);
+
+  std::uint64_t sent = 0;
+  const std::int64_t start = now_ns();
+  const std::int64_t stop_sending = start + seconds_ns;
+  IdleWait wait(kVnicSpin, kNap);
+  bool sending = true;
+  for (;;) {
+    const std::uint64_t sent_before = sent, received_before = received;
+    while (sending) {
+      std::memcpy(frame.data() + kSeqAt, &sent, sizeof sent);
+      const int rc = a.nic.transmit(*a.device, frame);
+      if (rc == -EBUSY) break;  // throttled: XMIT_DONEs come with the next poll
+      if (rc != 0) fail("vnic: guest A transmit: " + std::to_string(rc));
+      ++sent;
+    }
+    a.bus.poll();  // XMIT_DONEs: the throttle opens again
+    b.bus.poll();  // NET_RCVs: the sink, then the buffers are posted again
+    if (!error.empty()) fail("vnic_frames_1500: " + error);
+    const std::int64_t now = now_ns();
+    if (now >= stop_sending) sending = false;
+    if (!sending && received == sent) break;
+    if (now > stop_sending + kSlackNs)
+      fail("vnic_frames_1500: guest B received " + std::to_string(received) + " of " + std::to_string(sent) +
+           " frames by the deadline (lost, or the IO partition is stuck or dead)");
+    if (sent == sent_before && received == received_before)
+      wait.idle(now);
+    else
+      wait.busy();
+  }
+  const auto ca = VisorNic::counts(*a.device), cb = VisorNic::counts(*b.device);
+  if (ca.xmit_errors != 0 || cb.dropped != 0 || cb.bad != 0 || ca.bad != 0)
+    fail("vnic_frames_1500: A xmit errors " + std::to_string(ca.xmit_errors) + ", bad responses " +
+         std::to_string(ca.bad) + "; B dropped " + std::to_string(cb.dropped) + ", bad responses " +
+         std::to_string(cb.bad));
+  if (const std::int64_t dropped = iopart.finish('D', now_ns() + kSlackNs); dropped != 0)
+    fail("vnic_frames_1500: the IO partition dropped or refused " + std::to_string(dropped) + " frames");
+  if (received == 0) fail("vnic_frames_1500: no frame received");
+  return static_cast<double>(received) * 1e9 / static_cast<double>(last_receive - start);
+}
+
+// One baseline round: this process sends 1500-byte datagrams on an AF_UNIX
+// SOCK_SEQPACKET socket for opt.seconds (blocking send), a forked child
+// pinned to the second CPU receives them (blocking recv) and checks the same
+// sequence number; datagrams/s = received / time from the first send to the
+// child's last receive (CLOCK_MONOTONIC, comparable across the processes).
+double seqpacket_round(VnicContext& c) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) fail("socketpair: " + errno_text());
+  Child receiver("seqpacket receiver", [&](int control) {
+    ::close(sv[0]);
+    send_message(control, 'R', 0);
+    std::vector<char> buf(kFrameBytes + 1);
+    std::int64_t count = 0, last = 0;
+    for (;;) {
+      const ssize_t n = ::recv(sv[1], buf.data(), buf.size(), 0);
+      if (n == 0) break;  // the sender closed its end: done
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        std::fprintf(stderr, "io_bench: seqpacket receiver: recv: %s\n", errno_text().c_str());
+        return 5;
+      }
+      std::uint64_t seq = ~0ull;
+      std::memcpy(&seq, buf.data() + kSeqAt, sizeof seq);
+      if (static_cast<std::size_t>(n) != kFrameBytes || seq != static_cast<std::uint64_t>(count)) {
+        std::fprintf(stderr, "io_bench: seqpacket receiver: got datagram %llu (%zd bytes), expected %lld\n",
+                     static_cast<unsigned long long>(seq), n, static_cast<long long>(count));
+        return 6;
+      }
+      ++count;
+      last = now_ns();
+    }
+    send_message(control, 'N', count);
+    send_message(control, 'T', last);
+    return 0;
+  });
+  ::close(sv[1]);
+  const int fd = sv[0];
+  receiver.expect('R', now_ns() + kSlackNs);
+
+  std::vector<char> datagram(kFrameBytes, 0x5A);
+  std::uint64_t sent = 0;
+  const std::int64_t start = now_ns();
+  const std::int64_t stop_sending = start + static_cast<std::int64_t>(c.opt.seconds * 1e9);
+  while (now_ns() < stop_sending) {
+    std::memcpy(datagram.data() + kSeqAt, &sent, sizeof sent);
+    const ssize_t n = ::send(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != static_cast<ssize_t>(kFrameBytes)) {
+      const std::string e = n < 0 ? errno_text() : "short send";
+      ::close(fd);
+      fail("unix_seqpacket_1500: send: " + e);
+    }
+    ++sent;
+  }
+  ::close(fd);
+  const std::int64_t deadline = now_ns() + kSlackNs;
+  const std::int64_t received = receiver.expect('N', deadline);
+  const std::int64_t last = receiver.finish('T', deadline);
+  if (received != static_cast<std::int64_t>(sent))
+    fail("unix_seqpacket_1500: receiver got " + std::to_string(received) + " of " + std::to_string(sent));
+  if (received == 0) fail("unix_seqpacket_1500: nothing received");
+  return static_cast<double>(received) * 1e9 / static_cast<double>(last - start);
+}
+
+Bench vnic_bench(const IoOptions& opt) {
+  auto c = std::make_shared<VnicContext>();
+  c->opt = opt;
+  return {{"vnic_frames_1500", "frames/s", "unix_seqpacket_1500", true, 0.0},
+          [c] { return seqpacket_round(*c); },
+          [c] { return vnic_round(*c); }};
+}
+
 constexpr const char* kUsage =
     "usage: io_bench [--json] [--rounds N] [--seconds S] [--depth N] [--size MiB] [--dir DIR] [--only NAME]\n"
     "                [--verbose] [--no-pin]\n"
     "  --json        one JSON object per line (DESIGN.md contract)\n"
     "  --rounds N    interleaved baseline/candidate rounds, median reported (default 5)\n"
-    "  --seconds S   timed length of each round, each side (default 2)\n"
+    "  --seconds S   timed length of each round, each side, every bench (default 2)\n"
     "  --depth N     I/Os kept outstanding (default 1; fio gets numjobs=N psync jobs)\n"
     "  --size MiB    backing file size (default 64)\n"
     "  --dir DIR     where the scratch file goes (default $TMPDIR, else /var/tmp)\n"
     "  --only NAME   run only benchmarks whose name contains NAME\n"
-    "Needs fio (Debian package fio) in PATH: it is the baseline, measured in the same run.\n";
+    "Benchmarks: vhba_iops_4k_randrw (vs fio), vnic_frames_1500 (vs an AF_UNIX SOCK_SEQPACKET stream).\n"
+    "Needs fio (Debian package fio) in PATH: it is vhba's baseline, measured in the same run.\n";
 
 }  // namespace
 
@@ -595,6 +867,7 @@ int main(int argc, char** argv) {
   pin_self(0);
   const std::vector<Bench> benches = {
       vhba_bench(io_opt),
+      vnic_bench(io_opt),
   };
   return run_benches("io_bench", opt, benches);
 }

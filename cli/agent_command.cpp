@@ -21,6 +21,14 @@ void add_agent_commands(CLI::App& app, Action& action) {
       ->required()
       ->envname("VISORLAB_AGENT_ORCHESTRATOR");
   agent->add_option("--run-dir", a->run_dir, "Where disks, logs and state live")->required();
+  agent->add_option("--metrics", a->metrics_listen,
+                    "Serve the agent's /metrics and /healthz on HOST:PORT (port 0: any; written to "
+                    "<run-dir>/hosts/<host>/agent-metrics.port)")
+      ->capture_default_str();
+  agent->add_option("--partition-metrics", a->partition_metrics_listen,
+                    "Where the host's partition process serves /metrics, HOST:PORT (port 0: any; written to "
+                    "<run-dir>/hosts/<host>/metrics.port)")
+      ->capture_default_str();
   agent->callback([&action, a] {
     action = [a] {
       a->visorlab_bin = self_exe();
@@ -33,6 +41,10 @@ void add_agent_commands(CLI::App& app, Action& action) {
   host->add_option("--host", p->host, "This host's name in the topology")->required();
   host->add_option("--orchestrator", p->orchestrator, "The orchestrator's agent port, HOST:PORT")->required();
   host->add_option("--run-dir", p->run_dir, "Where disks, logs and state live")->required();
+  host->add_option("--metrics", p->metrics_listen,
+                   "Serve /metrics and /healthz on HOST:PORT (port 0: any; written to "
+                   "<run-dir>/hosts/<host>/metrics.port)")
+      ->capture_default_str();
   host->callback([&action, p] {
     action = [p] {
       p->visorlab_bin = self_exe();

@@ -37,6 +37,16 @@ class MetricsServerError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where a metrics server listens, parsed from the `--metrics HOST:PORT` form:
+// an IPv4 address and a port, 0 meaning any free one ("127.0.0.1:0").
+struct ListenAddress {
+  std::string address;
+  std::uint16_t port = 0;
+};
+// Throws std::invalid_argument naming `text` unless it is IPV4-ADDRESS:PORT
+// with a numeric port in 0…65535.
+ListenAddress parse_listen_address(std::string_view text);
+
 class MetricsServer {
  public:
   static constexpr std::string_view kDefaultBindAddress = "127.0.0.1";
@@ -50,6 +60,9 @@ class MetricsServer {
   // Serves any prometheus-cpp collectable (a Registry, a Family) instead.
   explicit MetricsServer(std::weak_ptr<prometheus::Collectable> collectable, std::uint16_t port = 0,
                          std::string_view bind_address = kDefaultBindAddress);
+  // Serves `metrics` where `listen` says.
+  MetricsServer(const Metrics& metrics, const ListenAddress& listen)
+      : MetricsServer(metrics, listen.port, listen.address) {}
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
   // Stops listening and waits for requests in progress.

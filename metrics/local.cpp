@@ -89,12 +89,12 @@ void SampledHistogram::start_sample() noexcept {
   interval_ = countdown_ = next_interval();
 }
 
-void SampledHistogram::observe(double seconds) noexcept {
+void SampledHistogram::observe(double seconds, std::uint32_t weight) noexcept {
   // Prometheus buckets are upper-inclusive (le): the first bound >= value.
   const auto bucket = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), seconds) -
                                                bounds_.begin());
-  increments_[bucket] += weight_;
-  sum_ += seconds * weight_;
+  increments_[bucket] += weight;
+  sum_ += seconds * weight;
   if (++samples_ >= sampling_.flush_every) flush();
 }
 

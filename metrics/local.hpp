@@ -108,7 +108,15 @@ class SampledHistogram {
     return true;
   }
   // The timed operation's duration in seconds (only after tick() said true).
-  void observe(double seconds) noexcept;
+  void observe(double seconds) noexcept { observe(seconds, weight_); }
+  // Operations that overlap — another one may be timed before this one
+  // completes — keep the weight of their own sample (weight(), read right
+  // after tick() said true) and hand it back here. observe(seconds) uses the
+  // latest sample's, which is right only one timed operation at a time: two
+  // overlap when the second comes soon after the first, i.e. ends a short
+  // interval, so its weight would stand in for the first's and _count lag.
+  void observe(double seconds, std::uint32_t weight) noexcept;
+  std::uint32_t weight() const noexcept { return weight_; }
   // The loop found no work. Every 64th call reads the clock: publishes what
   // is pending if publish_period has passed, and if the last sample is older
   // than 2*spacing cuts the current interval short, so a device whose rate
@@ -184,6 +192,13 @@ class IoRecorder {
   }
   // The timed operation's duration (only after sample(op) said true).
   void done(IoOp op, double seconds) noexcept { latency_[index(op)].observe(seconds); }
+  // Asynchronous I/O, several operations in flight and completing in any
+  // order (a driver's queue): when sample(op) says true, keep weight(op) with
+  // the operation and pass it to done(op, seconds, weight) at its completion.
+  std::uint32_t weight(IoOp op) const noexcept { return latency_[index(op)].weight(); }
+  void done(IoOp op, double seconds, std::uint32_t weight) noexcept {
+    latency_[index(op)].observe(seconds, weight);
+  }
   void idle() noexcept {
     latency_[0].idle();
     latency_[1].idle();

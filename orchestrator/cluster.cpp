@@ -13,11 +13,15 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "actors/command/command_actor.hpp"
 #include "actors/command/command_partition.hpp"
+#include "actors/recovery/recovery_metrics.hpp"
 #include "channel/channel_types.hpp"
+#include "metrics/exposer.hpp"
+#include "metrics/registry.hpp"
 #include "orchestrator/registry.hpp"
 
 namespace visorlab::orchestrator {
@@ -40,8 +44,44 @@ struct Cluster::Impl {
     std::string state = "running";
   };
 
+  // Which host each service of the applied topology runs on, for recoveries
+  // the registry hears of (its hooks may outlive the Impl: shared).
+  struct ServiceHosts {
+    std::mutex mu;
+    std::map<std::string, std::string> hosts;
+    std::optional<std::string> find(const std::string& service) {
+      std::lock_guard lock(mu);
+      const auto it = hosts.find(service);
+      return it == hosts.end() ? std::nullopt : std::optional(it->second);
+    }
+  };
+
   Impl(caf::actor_system& s, ClusterOptions o) : sys(s), options(std::move(o)) {
-    registry = spawn_registry(sys, directory, log);
+    if (!options.metrics_listen.empty()) {
+      metrics::ListenAddress listen;
+      try {
+        listen = metrics::parse_listen_address(options.metrics_listen);
+      } catch (const std::invalid_argument& e) {
+        throw ClusterError(Code::invalid_argument, e.what());
+      }
+      try {
+        metrics_server = std::make_unique<metrics::MetricsServer>(*exported, listen);
+      } catch (const metrics::MetricsServerError& e) {
+        throw ClusterError(Code::unavailable, e.what());
+      }
+    }
+    RegistryHooks hooks;
+    hooks.agent = [m = exported](const std::string& host, bool up) {
+      try {
+        m->agent_up(host).Set(up ? 1 : 0);
+      } catch (const std::invalid_argument& e) {
+        spdlog::warn("metrics: {}", e.what());
+      }
+    };
+    hooks.recovery = [m = exported, hosts = service_hosts](const RecoveryTimes& t) {
+      if (const auto host = hosts->find(t.service)) recovery::observe_recovery(*m, *host, t);
+    };
+    registry = spawn_registry(sys, directory, log, std::move(hooks));
     auto port = sys.middleman().publish(registry, options.port, options.bind.c_str(), true);
     if (!port)
       throw ClusterError(Code::unavailable, "cannot listen for agents on " + options.bind + ":" +
@@ -169,6 +209,58 @@ struct Cluster::Impl {
     return it->second;
   }
 
+  // visorlab_partitions and visorlab_devices {host,state} as this
+  // orchestrator sees the applied topology; after every change (under `mu`).
+  void update_state_metrics() {
+    using Key = std::pair<std::string, std::string>;  // host, state
+    std::map<Key, std::int64_t> parts, devs;
+    if (topo) {
+      ++parts[{topo->command.host, "running"}];
+      for (const auto& [name, k] : keepers)
+        if (const topology::Service* svc = topo->find_service(name))
+          ++parts[{svc->host, name == recovering ? "recovering" : "running"}];
+      for (const auto& [name, g] : guests) ++parts[{g.spec.host, "running"}];
+      for (const auto& [name, d] : devices)
+        if (const auto g = guests.find(d.guest); g != guests.end())
+          ++devs[{g->second.spec.host, d.spec.service == recovering ? "recovering" : d.state}];
+    }
+    const auto publish = [](std::map<Key, std::int64_t>& now, std::set<Key>& seen, auto gauge) {
+      for (const auto& key : seen)
+        if (!now.contains(key)) gauge(key).Set(0);  // nothing in that state any more
+      for (const auto& [key, n] : now) {
+        gauge(key).Set(static_cast<double>(n));
+        seen.insert(key);
+      }
+    };
+    try {
+      publish(parts, partition_series,
+              [&](const Key& k) -> prometheus::Gauge& { return exported->partitions(k.first, k.second); });
+      publish(devs, device_series,
+              [&](const Key& k) -> prometheus::Gauge& { return exported->devices(k.first, k.second); });
+    } catch (const std::invalid_argument& e) {
+      spdlog::warn("metrics: {}", e.what());
+    }
+  }
+
+  // A recovery of `service`: its devices count as recovering meanwhile; its
+  // phases are observed once it answers.
+  RecoveryTimes recovery(const std::string& service, const std::function<RecoveryTimes()>& run) {
+    recovering = service;
+    update_state_metrics();
+    std::optional<RecoveryTimes> t;
+    try {
+      t = run();
+    } catch (...) {
+      recovering.clear();
+      update_state_metrics();
+      throw;
+    }
+    recovering.clear();
+    update_state_metrics();
+    if (const auto host = service_hosts->find(service)) recovery::observe_recovery(*exported, *host, *t);
+    return *t;
+  }
+
   void teardown() {
     caf::scoped_actor self{sys};
     for (const auto& e : directory.all())
@@ -185,10 +277,21 @@ struct Cluster::Impl {
     command = nullptr;
     if (topo) log.append("teardown", topo->name, "");
     topo.reset();
+    {
+      std::lock_guard hlock(service_hosts->mu);
+      service_hosts->hosts.clear();
+    }
+    update_state_metrics();
   }
 
   caf::actor_system& sys;
   ClusterOptions options;
+  // Before the registry, whose hooks hold on to them.
+  std::shared_ptr<metrics::Metrics> exported = std::make_shared<metrics::Metrics>();
+  std::shared_ptr<ServiceHosts> service_hosts = std::make_shared<ServiceHosts>();
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  std::set<std::pair<std::string, std::string>> partition_series, device_series;  // ever published
+  std::string recovering;  // the service being recovered, if any
   Directory directory;
   EventLog log;
   caf::actor registry;
@@ -225,6 +328,10 @@ void Cluster::apply(const topology::Topology& t) {
   if (m.topo) throw ClusterError(Code::failed_precondition, "topology " + m.topo->name + " is applied; tear it down first");
   m.wait_for_hosts(t);
   m.topo = t;
+  {
+    std::lock_guard hlock(m.service_hosts->mu);
+    for (const auto& s : t.services) m.service_hosts->hosts[s.name] = s.host;
+  }
   try {
     m.command = m.ask<command_actor>(m.partitions(t.command.host), "command partition on " + t.command.host,
                                      spawn_atom::value, command_atom::value);
@@ -270,6 +377,7 @@ void Cluster::apply(const topology::Topology& t) {
     throw;
   }
   m.log.append("applied", t.name, std::to_string(m.devices.size()) + " devices");
+  m.update_state_metrics();
 }
 
 void Cluster::teardown() {
@@ -317,6 +425,7 @@ void Cluster::create_device(const std::string& guest, const topology::Device& de
   std::lock_guard lock(impl_->mu);
   if (!impl_->topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
   impl_->add_device(guest, device);
+  impl_->update_state_metrics();
 }
 
 void Cluster::destroy_device(const std::string& name) {
@@ -335,6 +444,7 @@ void Cluster::destroy_device(const std::string& name) {
   m.controlvm(d.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
               "destroy " + name);
   m.devices.erase(name);
+  m.update_state_metrics();
   m.log.append("device_destroyed", name, "");
 }
 
@@ -347,6 +457,7 @@ void Cluster::pause_device(const std::string& name) {
   m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
   d.state = "paused";
+  m.update_state_metrics();
   m.log.append("device_paused", name, "");
 }
 
@@ -359,13 +470,15 @@ void Cluster::resume_device(const std::string& name) {
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::running), "resume " + name);
   m.ok(m.ask<std::string>(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name), "resume " + name);
   d.state = "running";
+  m.update_state_metrics();
   m.log.append("device_resumed", name, "");
 }
 
 RecoveryTimes Cluster::recover_service(const std::string& service) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
-  auto t = m.ask<RecoveryTimes>(m.keeper(service), "recover " + service, recover_atom::value);
+  auto& keeper = m.keeper(service);
+  auto t = m.recovery(service, [&] { return m.ask<RecoveryTimes>(keeper, "recover " + service, recover_atom::value); });
   m.log.append("recovery", service, t.ok ? "recover ok" : "recover failed: " + t.error);
   return t;
 }
@@ -373,8 +486,11 @@ RecoveryTimes Cluster::recover_service(const std::string& service) {
 RecoveryTimes Cluster::crash_service(const std::string& service, std::chrono::milliseconds restart_after) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
-  auto t = m.ask<RecoveryTimes>(m.keeper(service), "crash " + service, crash_atom::value,
+  auto& keeper = m.keeper(service);
+  auto t = m.recovery(service, [&] {
+    return m.ask<RecoveryTimes>(keeper, "crash " + service, crash_atom::value,
                                 static_cast<std::int64_t>(restart_after.count()));
+  });
   m.log.append("recovery", service, t.ok ? "crash recovered" : "crash recovery failed: " + t.error);
   return t;
 }
@@ -417,5 +533,9 @@ void Cluster::heal(const std::string& a, const std::string& b) {
 std::vector<ClusterEvent> Cluster::events(std::uint64_t after, std::chrono::milliseconds wait) const {
   return impl_->log.since(after, wait);
 }
+
+metrics::Metrics& Cluster::metrics() { return *impl_->exported; }
+
+std::uint16_t Cluster::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : 0; }
 
 }  // namespace visorlab::orchestrator

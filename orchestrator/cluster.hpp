@@ -18,6 +18,10 @@
 #include "actors/runtime/messages.hpp"
 #include "topology/model.hpp"
 
+namespace visorlab::metrics {
+class Metrics;
+}
+
 namespace visorlab::orchestrator {
 
 class ClusterError : public std::runtime_error {
@@ -52,6 +56,11 @@ struct ClusterOptions {
   std::string run_dir;             // disks and logs of the applied topology
   std::chrono::milliseconds agent_wait{10000};  // ApplyTopology waits this long for missing agents
   std::chrono::milliseconds request_timeout{15000};
+  // Where the cluster serves its /metrics and /healthz (HOST:PORT, port 0:
+  // any free one; metrics_port() tells which); empty: not served (metrics()
+  // is kept all the same). A bad address is invalid_argument, a port that
+  // cannot be had unavailable.
+  std::string metrics_listen = {};
 };
 
 class Cluster {
@@ -94,6 +103,15 @@ class Cluster {
 
   // Events with index > `after`, waiting up to `wait` for the first one.
   std::vector<ClusterEvent> events(std::uint64_t after, std::chrono::milliseconds wait) const;
+
+  // The orchestrator's metrics (docs/metrics.md): visorlab_agent_up{host}
+  // from registrations and losses, visorlab_partitions and visorlab_devices
+  // {host,state} of the applied topology as the orchestrator sees it
+  // (a service's devices are "recovering" while it recovers), and
+  // visorlab_recovery_phase_seconds of every recovery it ran or was told of.
+  metrics::Metrics& metrics();
+  // The port /metrics is served on; 0 when options.metrics_listen was empty.
+  std::uint16_t metrics_port() const;
 
  private:
   struct Impl;

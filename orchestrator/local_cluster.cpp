@@ -62,6 +62,7 @@ LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& top
   std::filesystem::create_directories(options_.run_dir / "logs");
   ClusterOptions c;
   c.run_dir = options_.run_dir.string();
+  c.metrics_listen = options_.metrics_listen;
   cluster_ = std::make_unique<Cluster>(sys, c);
   for (const auto& h : topology.hosts) start_agent(h.name);
 }

@@ -21,6 +21,10 @@ namespace visorlab::orchestrator {
 struct LocalClusterOptions {
   std::string visorlab_bin;
   std::filesystem::path run_dir;  // disks, logs, agents' state
+  // The orchestrator core's /metrics (ClusterOptions::metrics_listen); empty:
+  // not served. Every agent and partition host serves its own on a port of
+  // its choosing, written to <run_dir>/hosts/<host>/{agent-metrics,metrics}.port.
+  std::string metrics_listen = {};
 };
 
 class LocalCluster {

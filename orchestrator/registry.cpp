@@ -58,12 +58,20 @@ struct RegistryState {
   static inline const char* name = "visorlab.registry";
 };
 
-caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* directory, EventLog* log) {
+caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* directory, EventLog* log,
+                       RegistryHooks hooks) {
   self->set_down_handler([=](const caf::down_msg& down) {
     const auto it = self->state.watched.find(down.source);
     if (it == self->state.watched.end()) return;
     const auto [host, role] = it->second;
     self->state.watched.erase(it);
+    if (role == "agent" && hooks.agent) {
+      // A restarted agent may have registered before its predecessor's loss
+      // shows: the host is up while any registered agent of it lives.
+      bool still_up = false;
+      for (const auto& [addr, who] : self->state.watched) still_up |= who.first == host && who.second == "agent";
+      hooks.agent(host, still_up);
+    }
     directory->update(host, [&](HostEntry& e) { (role == "agent" ? e.agent_up : e.partitions_up) = false; });
     spdlog::warn("{} of host {} lost: {}", role, host, self->system().render(down.reason));
     log->append(role == "agent" ? "agent_lost" : "partitions_lost", host, self->system().render(down.reason));
@@ -83,11 +91,13 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
           }
         });
         log->append(role == "agent" ? "agent_up" : "partitions_up", host, "");
+        if (role == "agent" && hooks.agent) hooks.agent(host, true);
       },
       [=](event_atom, const TransportEvent& e) {
         log->append("transport", e.device, (e.code == 1 ? "partner failed: " : "deregistered: ") + e.reason);
       },
       [=](event_atom, const RecoveryTimes& t) {
+        if (hooks.recovery) hooks.recovery(t);
         log->append("recovery", t.service,
                     t.kind + (t.ok ? " ok in " + std::to_string((t.resumed_ns - t.start_ns) / 1'000'000) + " ms"
                                    : " failed: " + t.error));
@@ -97,8 +107,8 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
 
 }  // namespace
 
-caf::actor spawn_registry(caf::actor_system& sys, Directory& directory, EventLog& log) {
-  return sys.spawn(registry, &directory, &log);
+caf::actor spawn_registry(caf::actor_system& sys, Directory& directory, EventLog& log, RegistryHooks hooks) {
+  return sys.spawn(registry, &directory, &log, std::move(hooks));
 }
 
 }  // namespace visorlab::orchestrator

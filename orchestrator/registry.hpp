@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -50,9 +51,18 @@ class Directory {
   std::map<std::string, HostEntry> hosts_;
 };
 
+// What the registry tells besides the directory and the log (the cluster's
+// metrics); each may be empty. Called on the registry actor's thread.
+struct RegistryHooks {
+  // A host's agent registered (up) or the last one registered was lost.
+  std::function<void(const std::string& host, bool up)> agent;
+  // A recovery a keeper ran on its own (an unannounced crash).
+  std::function<void(const actors::RecoveryTimes&)> recovery;
+};
+
 // The registry actor: takes (register_atom, host, "agent"|"partitions",
 // actor) and the partitions' events, and watches every registrant.
-caf::actor spawn_registry(caf::actor_system& sys, Directory& directory, EventLog& log);
+caf::actor spawn_registry(caf::actor_system& sys, Directory& directory, EventLog& log, RegistryHooks hooks = {});
 
 std::int64_t steady_ns();
 

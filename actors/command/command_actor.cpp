@@ -3,11 +3,16 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <cctype>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "actors/runtime/device_channels.hpp"
+#include "metrics/registry.hpp"
+#include "metrics/state_share.hpp"
 
 namespace visorlab::command {
 namespace {
@@ -20,11 +25,49 @@ struct GuestLink {
   std::map<std::uint64_t, caf::typed_response_promise<CommandResult>> waiting;
 };
 
+// visorlab_controlvm_messages_total, each series looked up once.
+class MessageCounts {
+ public:
+  MessageCounts(std::shared_ptr<metrics::Metrics> m, std::string host)
+      : metrics_(std::move(m)), host_(std::move(host)),
+        partition_(*metrics_, metrics::StateShare::Family::partitions, host_) {
+    partition_.set_one("running");
+  }
+  void count(std::uint32_t id, metrics::ControlvmResult result) {
+    auto& c = counters_[{id, result}];
+    if (!c) {
+      // The spec's name, lowered (DEVICE_CREATE → device_create).
+      std::string name = "unknown";
+      if (const auto n = channel::controlvm::id_name(id)) {
+        name.assign(n->begin(), n->end());
+        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      c = &metrics_->controlvm_messages(host_, "command", name, result);
+    }
+    c->Increment();
+  }
+
+ private:
+  std::shared_ptr<metrics::Metrics> metrics_;
+  std::string host_;
+  metrics::StateShare partition_;
+  std::map<std::pair<std::uint32_t, metrics::ControlvmResult>, prometheus::Counter*> counters_;
+};
+
 struct State {
   std::map<std::string, GuestLink> guests;
   bool ticking = false;
+  std::unique_ptr<MessageCounts> counts;  // null: no metrics
+  void count(std::uint32_t id, metrics::ControlvmResult result) {
+    if (counts) counts->count(id, result);
+  }
   static inline const char* name = "visorlab.command";
 };
+
+metrics::ControlvmResult result_of(const Answer& a) {
+  if (a.timed_out) return metrics::ControlvmResult::timeout;
+  return a.failed || a.status != 0 ? metrics::ControlvmResult::error : metrics::ControlvmResult::ok;
+}
 
 void start_ticking(command_actor::stateful_pointer<State> self) {
   if (self->state.ticking) return;
@@ -34,11 +77,13 @@ void start_ticking(command_actor::stateful_pointer<State> self) {
 
 command_actor::behavior_type command_behavior(command_actor::stateful_pointer<State> self,
                                               CommandActorOptions options) {
+  if (options.metrics) self->state.counts = std::make_unique<MessageCounts>(options.metrics, options.host);
   return {
       [=](tick_atom) {
         std::size_t outstanding = 0;
         for (auto& [name, g] : self->state.guests) {
           for (const Answer& a : g.commands->poll()) {
+            self->state.count(a.id, result_of(a));
             auto it = g.waiting.find(a.handle);
             if (it == g.waiting.end()) continue;
             it->second.deliver(CommandResult{a.handle, a.acked, a.timed_out, a.failed, a.status,
@@ -66,16 +111,22 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
       },
       [=](command_atom, const CommandRequest& request) -> caf::result<CommandResult> {
         auto it = self->state.guests.find(request.guest);
-        if (it == self->state.guests.end())
+        if (it == self->state.guests.end()) {
+          self->state.count(request.id, metrics::ControlvmResult::error);
           return caf::make_error(caf::sec::runtime_error, "unknown guest " + request.guest);
+        }
         cvm::Packet packet{};
-        if (request.packet.size() > sizeof packet)
+        if (request.packet.size() > sizeof packet) {
+          self->state.count(request.id, metrics::ControlvmResult::error);
           return caf::make_error(caf::sec::runtime_error, "controlvm packet larger than the message's");
+        }
         std::memcpy(&packet, request.packet.data(), request.packet.size());
         const auto handle =
             it->second.commands->send(static_cast<cvm::Id>(request.id), packet, request.flags);
-        if (!handle) return caf::make_error(caf::sec::runtime_error, "controlvm EVENT queue of " + request.guest +
-                                                                          " is full");
+        if (!handle) {
+          self->state.count(request.id, metrics::ControlvmResult::error);
+          return caf::make_error(caf::sec::runtime_error, "controlvm EVENT queue of " + request.guest + " is full");
+        }
         if (request.flags & (cvm::flag::test_message)) return CommandResult{*handle, false, false, false, 0, 0};
         auto promise = self->make_response_promise<CommandResult>();
         it->second.waiting.emplace(*handle, promise);

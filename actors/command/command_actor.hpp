@@ -7,9 +7,15 @@
 #include <caf/actor_system.hpp>
 
 #include <chrono>
+#include <memory>
+#include <string>
 
 #include "actors/command/command_partition.hpp"
 #include "actors/runtime/interfaces.hpp"
+
+namespace visorlab::metrics {
+class Metrics;
+}
 
 namespace visorlab::command {
 
@@ -18,6 +24,11 @@ struct CommandActorOptions {
   // answered by the guest rather than cut short here.
   std::chrono::milliseconds timeout{5000};
   std::chrono::microseconds poll_interval{100};
+  // visorlab_controlvm_messages_total{host,partition="command",id,result} for
+  // every command answered (ok), failed or refused (error), or timed out, and
+  // the command partition's share of visorlab_partitions. Null: none kept.
+  std::shared_ptr<metrics::Metrics> metrics = nullptr;
+  std::string host = "local";
 };
 
 actors::command_actor spawn_command_partition(caf::actor_system& sys, CommandActorOptions options = {});

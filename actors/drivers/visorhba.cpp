@@ -13,16 +13,25 @@ using Clock = VisorHba::Clock;
 
 constexpr std::array kClaims = {channel::ChannelKind::vhba};
 
+// A request an IoObserver chose to time (token 0: untimed).
+struct Timing {
+  Clock::time_point since{};
+  std::uint32_t token = 0;
+  bool write = false;
+};
+
 struct Pending {
   ScsiRequest request;
   std::uint32_t buffer;
   Clock::time_point deadline;
   std::uint32_t resets = 0;
+  Timing timing;
 };
 
 struct Waiting {
   ScsiRequest request;
   std::uint32_t resets = 0;
+  Timing timing;
 };
 
 struct HbaState {
@@ -39,6 +48,7 @@ struct HbaState {
   std::uint64_t first_after_resume = 0;
   bool paused = false;
   HbaCounts counts;
+  IoObserver* observer = nullptr;
 };
 
 HbaState* state_of(const bus::Device& d) { return static_cast<HbaState*>(d.driver_data.get()); }
@@ -55,8 +65,9 @@ std::uint64_t data_area(channel::Channel& ch) {
   return (end + 63) & ~std::uint64_t{63};
 }
 
-void complete(HbaState& s, ScsiRequest& request, ScsiResult result) {
+void complete(HbaState& s, ScsiRequest& request, ScsiResult result, const Timing& timing) {
   ++s.counts.completed;
+  if (timing.token != 0 && s.observer) s.observer->done(timing.write, Clock::now() - timing.since, timing.token);
   if (request.done) request.done(result);
 }
 
@@ -73,6 +84,7 @@ int VisorHba::probe(bus::Device& device) {
   const auto buffers = std::min<std::uint64_t>(io::kMaxPendingScsi, (ch->size() - s->pool_at) / io::kVhbaBufferSize);
   if (buffers == 0) return -ENOMEM;
   for (std::uint32_t i = 0; i < buffers; ++i) s->free_buffers.push_back(static_cast<std::uint32_t>(buffers - 1 - i));
+  if (observers_) s->observer = observers_(device);
   device.driver_data = std::move(s);
   return 0;
 }
@@ -82,8 +94,9 @@ void VisorHba::remove(bus::Device& device) {
   if (!s) return;
   ScsiResult gone;
   gone.linuxstat = kDidNoConnect << 16;
-  for (auto& [handle, p] : s->pending) complete(*s, p.request, gone);
-  for (auto& w : s->waiting) complete(*s, w.request, gone);
+  s->observer = nullptr;  // commands failed by the removal are not latencies
+  for (auto& [handle, p] : s->pending) complete(*s, p.request, gone, p.timing);
+  for (auto& w : s->waiting) complete(*s, w.request, gone, w.timing);
   device.driver_data.reset();
 }
 
@@ -91,7 +104,13 @@ int VisorHba::submit(bus::Device& device, ScsiRequest request) {
   HbaState* s = state_of(device);
   if (!s || device.driver_name() != name()) return -ENODEV;
   if (request.data.size() > io::kVhbaBufferSize || request.data_in > io::kVhbaBufferSize) return -EINVAL;
-  s->waiting.push_back({std::move(request), 0});
+  Timing timing;
+  if (s->observer && request.dir != io::DataDir::none) {
+    timing.write = request.dir == io::DataDir::to_device;
+    timing.token = s->observer->sample(timing.write);
+    if (timing.token != 0) timing.since = Clock::now();
+  }
+  s->waiting.push_back({std::move(request), 0, timing});
   return 0;
 }
 
@@ -106,7 +125,7 @@ int VisorHba::pause(bus::Device& device, Done done) {
   for (auto& [handle, p] : s->pending) {
     ++s->counts.resets;
     s->stale[handle] = p.buffer;
-    reissue.push_back({std::move(p.request), p.resets + 1});
+    reissue.push_back({std::move(p.request), p.resets + 1, p.timing});
   }
   s->pending.clear();
   s->waiting.insert(s->waiting.begin(), std::make_move_iterator(reissue.begin()),
@@ -167,8 +186,9 @@ void VisorHba::channel_interrupt(bus::Device& device) {
     }
     s->free_buffers.push_back(p.buffer);
     ScsiRequest request = std::move(p.request);
+    const Timing timing = p.timing;
     s->pending.erase(it);
-    complete(*s, request, std::move(result));
+    complete(*s, request, std::move(result), timing);
   }
 
   // Timeouts: ABORT, then the request completes with DID_TIME_OUT; its buffer
@@ -188,8 +208,9 @@ void VisorHba::channel_interrupt(bus::Device& device) {
     ScsiResult timed_out;
     timed_out.linuxstat = kDidTimeOut << 16;
     ScsiRequest request = std::move(it->second.request);
+    const Timing timing = it->second.timing;
     it = s->pending.erase(it);
-    complete(*s, request, timed_out);
+    complete(*s, request, timed_out, timing);
   }
 
   // Issue what waits, while buffers and queue room last.
@@ -210,9 +231,10 @@ void VisorHba::channel_interrupt(bus::Device& device) {
     if (ch->queue(io::to_iopart).insert_signal(cmd) != 0) break;  // full: next poll
     ++s->counts.issued;
     s->free_buffers.pop_back();
-    s->pending.emplace(s->next_handle++, Pending{std::move(w.request), buffer, now + timeout_, w.resets});
+    s->pending.emplace(s->next_handle++, Pending{std::move(w.request), buffer, now + timeout_, w.resets, w.timing});
     s->waiting.pop_front();
   }
+  if (s->observer && s->pending.empty() && s->waiting.empty()) s->observer->idle();
 }
 
 HbaCounts VisorHba::counts(const bus::Device& device) {

@@ -49,6 +49,22 @@ struct HbaCounts {
   std::uint64_t stale = 0;      // responses for commands already failed
 };
 
+// Watches one device's I/O for metrics (the guest's IoRecorder): asked once
+// per request, at submit, whether to time it — `write` is data to the device;
+// requests with no data are not asked — answering 0 (no) or a token; told,
+// for each request it gave a token, how long it took from submit to
+// completion (a reissue after a pause included), with the token back (many
+// timed requests may be in flight). idle() when the device has nothing
+// pending or waiting. Called on the thread driving the device, never
+// re-entering the driver; an untimed request costs one virtual call.
+class IoObserver {
+ public:
+  virtual ~IoObserver() = default;
+  virtual std::uint32_t sample(bool write) noexcept = 0;
+  virtual void done(bool write, std::chrono::nanoseconds latency, std::uint32_t token) noexcept = 0;
+  virtual void idle() noexcept {}
+};
+
 class VisorHba final : public bus::Driver {
  public:
   using Clock = std::chrono::steady_clock;
@@ -67,11 +83,17 @@ class VisorHba final : public bus::Driver {
   // request larger than one buffer.
   int submit(bus::Device& device, ScsiRequest request);
 
+  // Finds the observer of a device being probed (null: none). It must stay
+  // valid while the device is bound (until remove()).
+  using ObserverLookup = std::function<IoObserver*(const bus::Device&)>;
+  void set_observers(ObserverLookup lookup) { observers_ = std::move(lookup); }
+
   static HbaCounts counts(const bus::Device& device);
   static std::size_t pending(const bus::Device& device);
 
  private:
   std::chrono::milliseconds timeout_;
+  ObserverLookup observers_;
 };
 
 }  // namespace visorlab::drivers

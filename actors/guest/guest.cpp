@@ -1,5 +1,8 @@
 #include "actors/guest/guest.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <set>
 #include <stdexcept>
 
 namespace visorlab::guest {
@@ -8,12 +11,19 @@ Guest::Guest(GuestOptions options, std::unique_ptr<channel::ChannelEnd> controlv
     : options_(std::move(options)),
       on_event_(std::move(on_event)),
       controlvm_(std::move(controlvm)),
+      metrics_(options_.metrics ? std::make_unique<GuestMetrics>(options_.metrics, options_.host, options_.name)
+                                : nullptr),
       hba_(options_.hba_timeout),
       input_([this](const bus::Device& d, const channel::input::Report& r) {
         if (app_) app_->on_input(device_name(d.bus_no(), d.dev_no()), r);
       }),
       bus_([this](const cvm::CreateDevice& p, const channel::Expect& e) { return take(p, e); }),
       chipset_(controlvm_->channel(), bus_) {
+  if (metrics_)
+    hba_.set_observers([this](const bus::Device& d) -> drivers::IoObserver* {
+      const std::string& name = device_name(d.bus_no(), d.dev_no());
+      return name.empty() ? nullptr : metrics_->io_observer(name);
+    });
   bus_.register_driver(hba_);
   bus_.register_driver(input_);
   bus_.register_driver(nic_);
@@ -31,7 +41,10 @@ Guest::~Guest() = default;
 actors::Locator Guest::offer(const actors::ChannelOffer& offer) {
   if (prepared_.contains(offer.addr))
     throw std::invalid_argument("channel_addr " + std::to_string(offer.addr) + " already offered");
-  auto handler = [sink = on_event_, device = offer.device](const channel::tcp::Event& e) {
+  auto handler = [sink = on_event_, device = offer.device, metrics = options_.metrics, host = options_.host,
+                  guest = options_.name](const channel::tcp::Event& e) {
+    if (metrics)
+      GuestMetrics::count_transport_event(*metrics, host, guest, device, static_cast<std::uint32_t>(e.code));
     if (sink) sink({device, static_cast<std::uint32_t>(e.code), e.reason});
   };
   auto opened = actors::open_device_guest_end(offer, options_.host, handler);
@@ -65,6 +78,16 @@ bool Guest::poll(Clock::time_point now) {
     forget_destroyed();
     next_sweep_ = now + std::chrono::milliseconds(50);
   }
+  if (metrics_ && now >= next_metrics_) {
+    next_metrics_ = now + GuestMetrics::kSamplePeriod;
+    try {
+      metrics_->sample(bus_, [this](const bus::Device& d) -> const std::string& {
+        return device_name(d.bus_no(), d.dev_no());
+      });
+    } catch (const std::exception& e) {
+      spdlog::warn("guest {}: metrics: {}", options_.name, e.what());
+    }
+  }
   bool in_flight = false;
   for (const bus::Device* d : bus_.devices())
     if (d->driver_name() == hba_.name() && drivers::VisorHba::pending(*d) > 0) in_flight = true;
@@ -75,10 +98,18 @@ bool Guest::poll(Clock::time_point now) {
 void Guest::forget_destroyed() {
   // A destroyed device's channel memory goes with it (its shm name is then
   // free for a device created again).
+  std::vector<std::string> gone_names;
   for (auto it = prepared_.begin(); it != prepared_.end();) {
     const bool gone = it->second.taken && !bus_.device_exists(it->second.offer.bus_no, it->second.offer.dev_no);
+    if (gone) gone_names.push_back(it->second.offer.device);
     it = gone ? prepared_.erase(it) : std::next(it);
   }
+  if (!metrics_ || gone_names.empty()) return;
+  // Its metrics go too — unless a device of the same name was created again.
+  std::set<std::string> live;
+  for (const auto& [addr, p] : prepared_) live.insert(p.offer.device);
+  for (const auto& name : gone_names)
+    if (!live.contains(name)) metrics_->forget(name);
 }
 
 std::string Guest::control(const std::string& verb) {

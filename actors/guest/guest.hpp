@@ -14,6 +14,7 @@
 
 #include "actors/bus/virtual_bus.hpp"
 #include "actors/guest/application.hpp"
+#include "actors/guest/guest_metrics.hpp"
 #include "actors/chipset/chipset.hpp"
 #include "actors/drivers/visorhba.hpp"
 #include "actors/drivers/visorinput.hpp"
@@ -30,6 +31,8 @@ struct GuestOptions {
   std::string host = "local";  // the host it runs on (placement of its channels)
   std::chrono::milliseconds hba_timeout{30000};
   bool acknowledge_hotplug = true;  // the guest's udev answers parahotplug requests
+  // Where the guest's metrics go (guest_metrics.hpp); null: none kept.
+  std::shared_ptr<metrics::Metrics> metrics = nullptr;
 };
 
 class Guest {
@@ -75,6 +78,8 @@ class Guest {
   GuestOptions options_;
   EventSink on_event_;
   std::unique_ptr<channel::ChannelEnd> controlvm_;
+  // Before the drivers: their I/O observers live here and outlive them.
+  std::unique_ptr<GuestMetrics> metrics_;
   // Drivers outlive the bus that calls them.
   drivers::VisorHba hba_;
   drivers::VisorInput input_;
@@ -84,6 +89,7 @@ class Guest {
   std::map<std::uint64_t, Prepared> prepared_;  // by channel_addr
   std::vector<std::uint32_t> hotplug_acks_;     // udev's answers, given on the next poll
   Clock::time_point next_sweep_{};
+  Clock::time_point next_metrics_{};
   std::shared_ptr<Application> app_;
 };
 

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "actors/command/command_actor.hpp"
+#include "actors/recovery/recovery_metrics.hpp"
+#include "metrics/state_share.hpp"
 
 namespace visorlab::recovery {
 
@@ -43,6 +45,11 @@ struct State {
   std::vector<ServedDevice> devices;
   std::optional<Recovery> recovery;  // one at a time
   bool stopping = false;             // a down message we caused ourselves
+  std::shared_ptr<metrics::Metrics> metrics;       // kept alive for `partition`
+  std::unique_ptr<metrics::StateShare> partition;  // null: no metrics
+  void partition_state(std::string_view state) {
+    if (partition) partition->set_one(state);
+  }
   static inline const char* name = "visorlab.keeper";
 };
 
@@ -155,6 +162,8 @@ void finish(Self self, const KeeperOptions& o, std::string error) {
   st.recovery.reset();
   r.times.ok = error.empty();
   r.times.error = std::move(error);
+  st.partition_state(r.times.ok ? "running" : "failed");
+  if (o.metrics) observe_recovery(*o.metrics, o.host, r.times);
   if (r.times.ok)
     spdlog::info("{}: {} done in {:.1f} ms", r.times.service, r.times.kind,
                  (r.times.resumed_ns - r.times.start_ns) / 1e6);
@@ -228,6 +237,7 @@ void pause_then_restart(Self self, const KeeperOptions& o) {
 }
 
 Recovery begin(Self self, const std::string& kind) {
+  self->state.partition_state("recovering");
   Recovery r;
   r.times.service = self->state.process->options().service.name;
   r.times.kind = kind;
@@ -238,6 +248,11 @@ Recovery begin(Self self, const std::string& kind) {
 
 keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   self->state.process = std::make_unique<service::ServiceProcess>(self->system(), o.process);
+  if (o.metrics) {
+    self->state.metrics = o.metrics;
+    self->state.partition =
+        std::make_unique<metrics::StateShare>(*o.metrics, metrics::StateShare::Family::partitions, o.host);
+  }
   // Two ways to notice a death: the middleman's connection drops (down
   // message), or — usually first — reaping the child on the keeper's tick.
   self->set_down_handler([=](const caf::down_msg& down) {
@@ -254,6 +269,7 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       [=](start_atom) -> caf::result<ServiceStats> {
         if (auto error = start_process(self); !error.empty())
           return caf::make_error(caf::sec::runtime_error, error);
+        self->state.partition_state("running");
         ensure_standby(self, o);
         self->send(self, tick_atom::value);
         return self->delegate(self->state.service, stats_atom::value);

@@ -17,9 +17,15 @@
 #include <caf/actor_system.hpp>
 
 #include <chrono>
+#include <memory>
+#include <string>
 
 #include "actors/runtime/interfaces.hpp"
 #include "actors/service/service_process.hpp"
+
+namespace visorlab::metrics {
+class Metrics;
+}
 
 namespace visorlab::recovery {
 
@@ -28,6 +34,11 @@ struct KeeperOptions {
   actors::command_actor commands;  // the command partition that pauses and resumes guests' devices
   caf::actor listener;             // gets (event_atom, RecoveryTimes) for crashes it noticed itself
   std::chrono::milliseconds command_timeout{10000};
+  // visorlab_recovery_phase_seconds of every recovery it runs, and the
+  // service partition's share of visorlab_partitions{host,state} (running,
+  // recovering, failed). Null: none kept.
+  std::shared_ptr<metrics::Metrics> metrics = nullptr;
+  std::string host = "local";
 };
 
 actors::keeper_actor spawn_keeper(caf::actor_system& sys, KeeperOptions options);

@@ -8,7 +8,8 @@ namespace {
 enum Op : std::uint8_t {
   op_init = 0x01, op_init_complete = 0x02,
   op_cap = 0x01, op_cap_resp = 0x81,
-  op_write = 0x10, op_index = 0x11, op_image = 0x12, op_image_done = 0x13, op_heartbeat = 0x14,
+  op_write = 0x10, op_index = 0x11, op_image = 0x12, op_image_done = 0x13, op_heartbeat = 0x14, op_ack = 0x15,
+  op_resume = 0x16,
 };
 
 // Little-endian writer into a growing buffer.
@@ -152,6 +153,19 @@ Frame parse(Kind kind, std::uint8_t op, std::span<const std::byte> payload) {
         case op_heartbeat:
           in.end("heartbeat");
           return Heartbeat{};
+        case op_ack: {
+          Ack f;
+          f.applied = in.get<std::uint64_t>("applied");
+          in.end("ack");
+          return f;
+        }
+        case op_resume: {
+          Resume f;
+          f.session = in.get<std::uint64_t>("session");
+          f.applied = in.get<std::uint64_t>("applied");
+          in.end("resume");
+          return f;
+        }
         default:
           throw DecodeError("unknown command op " + std::to_string(op));
       }
@@ -207,6 +221,13 @@ void encode(const Frame& frame, std::vector<std::byte>& out_bytes) {
           out.put(f.size);
         } else if constexpr (std::is_same_v<F, Heartbeat>) {
           out.begin(Kind::command, op_heartbeat);
+        } else if constexpr (std::is_same_v<F, Ack>) {
+          out.begin(Kind::command, op_ack);
+          out.put(f.applied);
+        } else if constexpr (std::is_same_v<F, Resume>) {
+          out.begin(Kind::command, op_resume);
+          out.put(f.session);
+          out.put(f.applied);
         } else {
           out.begin(Kind::transport_event, static_cast<std::uint8_t>(f.code));
           out.bytes(f.reason.data(), std::min(f.reason.size(), kMaxReason));

@@ -88,12 +88,28 @@ struct ImageDone {  // 0x80 0x13
 
 struct Heartbeat {};  // 0x80 0x14
 
+// ACK (0x80 0x15): how many bytes of the sender's stream the receiver has
+// applied since the channel's image was established. The sender keeps what
+// it sent until it is acknowledged, so a re-attach loses nothing.
+struct Ack {
+  std::uint64_t applied = 0;
+};
+
+// RESUME (0x80 0x16): establishment of a survivor's re-attach (and the end of
+// a newcomer's image): the session the image belongs to and how many bytes of
+// the peer's stream this side has applied. Each side then re-sends its stream
+// from what the other applied, in order, then goes on.
+struct Resume {
+  std::uint64_t session = 0;
+  std::uint64_t applied = 0;
+};
+
 struct TransportEvent {  // 0xFF <code>
   EventCode code = EventCode::partner_failed;
   std::string reason;
 };
 
-using Frame = std::variant<Init, Capabilities, Write, Index, ImageDone, Heartbeat, TransportEvent>;
+using Frame = std::variant<Init, Capabilities, Write, Index, ImageDone, Heartbeat, TransportEvent, Ack, Resume>;
 
 struct DecodeError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <system_error>
 #include <thread>
 
@@ -19,8 +20,19 @@ using std::chrono::milliseconds;
 constexpr std::uint64_t kMaxChannelBytes = std::uint64_t{1} << 30;
 constexpr std::size_t kChunk = 256 * 1024;  // image and large writes go in chunks below kMaxPayload
 // Frames queued while the peer host is cut, beyond which the link is dropped
-// at once (a re-attach resyncs): a real cut would block the sender long before.
+// at once (a re-attach resumes from what the peer applied): a real cut would
+// block the sender long before.
 constexpr std::size_t kMaxQueuedWhileCut = 32u << 20;
+// Unsent bytes beyond which a writer waits for the socket to take some (it
+// takes in the peer's frames meanwhile); below it the link thread sends the
+// rest when there is room, and the writer goes on.
+constexpr std::size_t kMaxUnsent = 16u << 20;
+// Acknowledge the peer's stream at least every this many bytes applied (and
+// on every tick that saw some): what it keeps for a re-attach stays small.
+constexpr std::uint64_t kAckEvery = 256 * 1024;
+// Drop acknowledged bytes from the front of the kept stream once this many
+// (or half of it) are acknowledged: the move that costs is amortised.
+constexpr std::size_t kTrimAt = 64 * 1024;
 constexpr std::uint64_t kHeadAt = offsetof(SignalQueueHeader, head);
 constexpr std::uint64_t kTailAt = offsetof(SignalQueueHeader, tail);
 constexpr std::uint64_t kSentAt = offsetof(SignalQueueHeader, num_sent);
@@ -59,6 +71,12 @@ std::string mismatch(const Capabilities& peer, const Capabilities& ours) {
   return {};
 }
 
+std::uint64_t new_session() {
+  std::random_device rd;
+  const std::uint64_t r = (std::uint64_t{rd()} << 32) ^ rd();
+  return r ^ static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^ 1;
+}
+
 }  // namespace
 
 TcpEndpoint::TcpEndpoint(Side side, std::string name, QueueProducers producers, LinkOptions options,
@@ -76,8 +94,8 @@ TcpEndpoint::~TcpEndpoint() {
     std::lock_guard lock(send_mutex_);
     if (connected_ && !cut) {
       // A clean close: the peer hears deregistered, not a failure.
-      encode(TransportEvent{EventCode::deregistered, "channel " + name_ + " closed"}, pending_);
-      flush_locked();
+      encode(TransportEvent{EventCode::deregistered, "channel " + name_ + " closed"}, log_);
+      flush_all_locked(options_.detect_timeout);
       ::shutdown(peer_.fd(), SHUT_WR);
     }
   }
@@ -148,7 +166,7 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::attach(const Address& to, const std::s
   // A cut cable: the connection cannot be made (as a connect would time out).
   e->wait_out_cut(Clock::now() + options.handshake_timeout, "attach to " + to.str());
   Socket s = connect_to(to, options.handshake_timeout);
-  e->handshake_as_client(s, &expect, false);
+  e->handshake_as_client(s, &expect, false, options.handshake_timeout);
   e->announce_connected();
   e->thread_ = std::thread([p = e.get()] { p->link_loop(); });
   return e;
@@ -167,8 +185,14 @@ void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout)
       continue;
     }
     try {
-      Socket s = connect_to(to, options_.handshake_timeout);
-      handshake_as_client(s, nullptr, true);
+      // An attempt is bounded by what is left of `timeout` (but gives a busy
+      // peer a few ticks to answer): a server that is not answering — still
+      // cut on its side, say — must not hold the caller, often a poll loop
+      // serving other channels, for the whole handshake timeout.
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      const auto step = std::clamp(left, 5 * tick(), std::max(options_.handshake_timeout, 5 * tick()));
+      Socket s = connect_to(to, step);
+      handshake_as_client(s, nullptr, true, step);
       announce_connected();
       break;
     } catch (const std::exception& e) {
@@ -182,10 +206,10 @@ void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout)
   thread_ = std::thread([this] { link_loop(); });
 }
 
-void TcpEndpoint::send_frame(Socket& s, const Frame& f) {
+void TcpEndpoint::send_frame(Socket& s, const Frame& f, std::optional<milliseconds> timeout) {
   std::vector<std::byte> out;
   encode(f, out);
-  s.send_all(out, options_.handshake_timeout);
+  s.send_all(out, timeout.value_or(options_.handshake_timeout));
 }
 
 Frame TcpEndpoint::expect_frame(Socket& s, Decoder& d, const char* what, std::optional<milliseconds> timeout) {
@@ -204,14 +228,14 @@ Frame TcpEndpoint::expect_frame(Socket& s, Decoder& d, const char* what, std::op
   }
 }
 
-void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_image) {
+void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_image, milliseconds step) {
   Decoder d;
-  send_frame(s, Init{false, kMajorVersion, kMinorVersion, side_, has_image, false, name_});
-  const Frame f = expect_frame(s, d, "INIT_COMPLETE");
+  send_frame(s, Init{false, kMajorVersion, kMinorVersion, side_, has_image, false, name_}, step);
+  const Frame f = expect_frame(s, d, "INIT_COMPLETE", step);
   const auto* init = std::get_if<Init>(&f);
   if (!init || !init->complete) throw HandshakeError("expected INIT_COMPLETE");
   auto refuse = [&](const std::string& why) {
-    send_frame(s, TransportEvent{EventCode::partner_failed, why});
+    send_frame(s, TransportEvent{EventCode::partner_failed, why}, step);
     throw HandshakeError(why);
   };
   if (init->major != kMajorVersion)
@@ -224,8 +248,8 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
   } else if (expect) {
     ours.type = expect->type;
   }
-  send_frame(s, ours);
-  const Frame r = expect_frame(s, d, "CAP_RESP");
+  send_frame(s, ours, step);
+  const Frame r = expect_frame(s, d, "CAP_RESP", step);
   const auto* theirs = std::get_if<Capabilities>(&r);
   if (!theirs || !theirs->response) throw HandshakeError("expected CAP_RESP");
   if (theirs->status != 0) throw HandshakeError("capabilities refused with status " + std::to_string(theirs->status));
@@ -259,19 +283,97 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
       refuse(std::string("channel image refused: ") + e.what());
     }
   }
-  std::lock_guard rx(rx_mutex_);
-  std::lock_guard tx(send_mutex_);
-  decoder_ = std::move(d);  // frames the server sent after the image stay queued
+  // RESUME: the session the server's image belongs to, and how much of our
+  // stream it applied (a newcomer's stream starts now, at 0).
+  const Frame rf = expect_frame(s, d, "RESUME", step);
+  const auto* resume = std::get_if<Resume>(&rf);
+  if (!resume) throw HandshakeError("expected RESUME");
+  if (has_image) {
+    if (resume->session != session_)
+      refuse("the server's channel " + name_ + " is another session: this side's image belongs to another");
+    send_frame(s, Resume{session_, rx_applied_.load()}, step);
+  }
+  std::string why;
+  {
+    std::lock_guard rx(rx_mutex_);
+    std::lock_guard tx(send_mutex_);
+    if (has_image) {
+      why = resume_locked(resume->applied);
+    } else {
+      session_ = resume->session;
+      start_session_locked();
+      mark_tails_shipped_locked();  // nothing consumed here yet: the image's tails
+    }
+    if (why.empty()) go_live_locked(std::move(s), std::move(d));
+  }
+  if (!why.empty()) refuse(why);
+}
+
+// Both locks held: a new image, a new stream, numbered from 0 on both sides.
+// (The caller says which tails the image carried: ship_tails_locked() sends
+// any that moved since.)
+void TcpEndpoint::start_session_locked() {
+  log_.clear();
+  log_seq_ = sent_seq_ = 0;
+  folded_ = false;
+  dirty_.clear();
+  peer_acked_ = 0;
+  rx_applied_ = 0;
+  acked_sent_ = 0;
+}
+
+// Both locks held. The peer applied `peer_applied` bytes of our stream: it
+// gets the rest, in order, from there — everything written since, during the
+// outage too. A folded stream (replay_limit) goes as the byte ranges written,
+// as they are now, then the current indices.
+std::string TcpEndpoint::resume_locked(std::uint64_t peer_applied) {
+  acked_sent_ = rx_applied_.load();  // RESUME told the peer
+  if (folded_) {
+    log_.clear();
+    log_seq_ = sent_seq_ = peer_applied;
+    peer_acked_ = peer_applied;
+    const std::byte* base = apply_view_.bytes().data();
+    for (const auto& [begin, end] : dirty_)
+      for (std::uint64_t at = begin; at < end; at += kChunk)
+        encode_write(at, base + at, std::min<std::uint64_t>(kChunk, end - at), log_);
+    for (auto& a : areas_) {
+      if (a.producer == side_) {
+        encode(index_at(a.header + kSentAt, a.header + kHeadAt), log_);
+      } else {
+        const Index ix = index_at(a.header + kReceivedAt, a.header + kTailAt);
+        encode(ix, log_);
+        a.shipped_tail = ix.index;
+      }
+    }
+    spdlog::info("channel {}: resuming with {} byte ranges written while the link was down", name_, dirty_.size());
+    dirty_.clear();
+    folded_ = false;
+    return {};
+  }
+  const std::uint64_t end = stream_end_locked();
+  if (peer_applied < log_seq_ || peer_applied > end)
+    return "cannot resume channel " + name_ + ": the peer applied " + std::to_string(peer_applied) +
+           " bytes of this side's stream, which keeps bytes " + std::to_string(log_seq_) + " to " + std::to_string(end);
+  sent_seq_ = peer_applied;
+  if (peer_acked_.load() < peer_applied) peer_acked_ = peer_applied;
+  trim_locked();
+  return {};
+}
+
+// Both locks held: the link is up on `s`; what waits in the stream goes out.
+void TcpEndpoint::go_live_locked(Socket s, Decoder d) {
+  decoder_ = std::move(d);  // frames the peer sent after establishment stay queued
   stashed_.reset();
   last_rx_ns_ = Clock::now().time_since_epoch().count();
   peer_ = std::move(s);
   last_tx_ = Clock::now();
+  stall_from_ = last_tx_;
+  stalled_ = false;
   broken_ = false;
   drop_requested_ = false;
   connected_ = true;
-  if (has_image) send_image(peer_, true);  // a survivor: re-send what we own
-  mark_tails_shipped_locked();
-  flush_locked();
+  ship_tails_locked();  // a tail that moved while the link was down
+  flush_locked(false);  // both locks held: the link thread sends the rest
 }
 
 void TcpEndpoint::announce_connected() {
@@ -307,24 +409,45 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
     ours.response = true;
     send_frame(s, ours);
 
-    std::lock_guard rx(rx_mutex_);
-    std::lock_guard tx(send_mutex_);
-    send_image(s, init->has_image);  // full image to a newcomer, owned ranges to a survivor
     if (!init->has_image) {
+      // A newcomer (first attach, or a restarted process): a new session, the
+      // full image, then the stream from 0.
+      // Writers wait on send_mutex_ throughout, so whatever the stream held
+      // is in the image, and whatever is written later goes in the new stream.
+      // The tails as the image has them (at least) count as shipped.
+      std::lock_guard rx(rx_mutex_);
+      std::lock_guard tx(send_mutex_);
+      std::vector<std::uint32_t> tails;
+      for (const auto& a : areas_) tails.push_back(tail_of(a));
+      const std::uint64_t session = new_session();
+      send_image(s);
       std::vector<std::byte> done;
       encode(ImageDone{size_}, done);
+      encode(Resume{session, 0}, done);
       s.send_all(done, options_.handshake_timeout);
+      session_ = session;  // only now: a failed newcomer leaves a survivor's session intact
+      start_session_locked();
+      for (std::size_t q = 0; q < areas_.size(); ++q) areas_[q].shipped_tail = tails[q];
+      fresh_ = false;
+      go_live_locked(std::move(s), std::move(d));
+    } else {
+      // A survivor: each side tells what it applied of the other's stream,
+      // then re-sends the rest of its own. Nothing drains while we are not
+      // connected, so rx_applied_ holds still; waiting needs no lock.
+      send_frame(s, Resume{session_, rx_applied_.load()});
+      const Frame r = expect_frame(s, d, "RESUME");
+      const auto* resume = std::get_if<Resume>(&r);
+      if (!resume) return refuse("expected RESUME");
+      if (resume->session != session_) return refuse("the client's image of " + name_ + " belongs to another session");
+      std::string why;
+      {
+        std::lock_guard rx(rx_mutex_);
+        std::lock_guard tx(send_mutex_);
+        why = resume_locked(resume->applied);
+        if (why.empty()) go_live_locked(std::move(s), std::move(d));
+      }
+      if (!why.empty()) return refuse(why);
     }
-    peer_ = std::move(s);
-    decoder_ = std::move(d);  // frames the client sent after CAP stay queued
-    stashed_.reset();
-    last_rx_ns_ = Clock::now().time_since_epoch().count();
-    last_tx_ = Clock::now();
-    broken_ = false;
-    drop_requested_ = false;
-    connected_ = true;
-    fresh_ = false;
-    mark_tails_shipped_locked();
   } catch (const std::exception& e) {
     spdlog::warn("channel {}: handshake failed: {}", name_, e.what());
     return false;
@@ -333,35 +456,15 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
   return true;
 }
 
-// Full image: every byte, in chunks. Owned ranges: the slots of the queues we
-// produce and our indices with their counters — what a surviving peer may
-// have missed while the link was down. Called with send_mutex_ held.
-void TcpEndpoint::send_image(Socket& s, bool owned_only) {
+// The full image, every byte, in chunks (send_mutex_ held).
+void TcpEndpoint::send_image(Socket& s) {
   std::vector<std::byte> out;
   const std::byte* base = apply_view_.bytes().data();
-  auto ship = [&] {
+  for (std::uint64_t at = 0; at < size_; at += kChunk) {
+    encode_write(at, base + at, std::min<std::uint64_t>(kChunk, size_ - at), out, true);
     s.send_all(out, options_.handshake_timeout);
     out.clear();
-  };
-  if (!owned_only) {
-    for (std::uint64_t at = 0; at < size_; at += kChunk) {
-      encode_write(at, base + at, std::min<std::uint64_t>(kChunk, size_ - at), out, true);
-      ship();
-    }
-    return;
   }
-  for (const auto& a : areas_) {
-    if (a.producer == side_) {
-      for (std::uint64_t at = a.slots_begin; at < a.slots_end; at += kChunk) {
-        encode_write(at, base + at, std::min<std::uint64_t>(kChunk, a.slots_end - at), out);
-        ship();
-      }
-      encode(index_at(a.header + kSentAt, a.header + kHeadAt), out);
-    } else {
-      encode(index_at(a.header + kReceivedAt, a.header + kTailAt), out);
-    }
-  }
-  ship();
 }
 
 bool TcpEndpoint::wait_connected(std::chrono::milliseconds timeout) {
@@ -400,15 +503,19 @@ void TcpEndpoint::link_loop() {
 }
 
 // The link thread's tick: it sleeps until the peer hangs up or a heartbeat
-// interval passes — data does not wake it, the waiting side pulls that —
-// then takes in what nobody pulled, checks liveness, sends the heartbeat and
-// the tails not yet shipped.
+// interval passes — incoming data does not wake it, the waiting side pulls
+// that — then takes in what nobody pulled, checks liveness, sends what waits,
+// the acknowledgement (or a heartbeat) and the tails not yet shipped. While a
+// writer left bytes unsent it also wakes when the socket has room, and on
+// incoming data: a peer pushing a backlog of its own may be waiting for us to
+// read, and our writer is not pulling.
 void TcpEndpoint::pump() {
   if (link_cut()) {
     pump_cut();
     return;
   }
-  pollfd p{peer_.fd(), POLLRDHUP, 0};
+  const bool backlog = want_out_.load();
+  pollfd p{peer_.fd(), static_cast<short>(POLLRDHUP | (backlog ? POLLOUT | POLLIN : 0)), 0};
   ::poll(&p, 1, static_cast<int>(options_.heartbeat_interval.count()));
   Rx result = Rx::ok;
   std::optional<Event> why;
@@ -455,8 +562,18 @@ void TcpEndpoint::pump() {
     return;
   }
   ship_tails_locked();
-  if (now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, pending_);
-  flush_locked();
+  // An acknowledgement doubles as the heartbeat; a heartbeat when there is
+  // nothing new to acknowledge and nothing went out for an interval.
+  const bool acked = rx_applied_.load() != acked_sent_.load();
+  ack_locked(false);
+  if (!acked && now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, log_);
+  flush_locked(false);  // the link thread never waits: the rest goes when there is room
+  if (stalled_ && !broken_ && Clock::now() - stall_from_ > options_.detect_timeout) {
+    // The peer has taken nothing for the whole detection bound.
+    const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - stall_from_).count();
+    tx.unlock();
+    lose_peer(EventCode::partner_failed, "send: peer took nothing for " + std::to_string(waited) + " ms");
+  }
 }
 
 // The link thread's tick while the peer host is cut: nothing in, nothing out,
@@ -485,6 +602,7 @@ void TcpEndpoint::pump_cut() {
     return;
   }
   std::unique_lock tx(send_mutex_);
+  stall_from_ = Clock::now();  // a cut is not the peer being slow to take what we send
   if (connected_ && drop_requested_) {
     const std::string why = broken_reason_;
     tx.unlock();
@@ -508,6 +626,33 @@ TcpEndpoint::Rx TcpEndpoint::drain_locked() {
     ::shutdown(peer_.fd(), SHUT_RDWR);
     return Rx::failed;
   };
+  // Applies every whole frame the decoder holds, counting what was applied
+  // of the peer's stream (acknowledged later: what the peer keeps for us).
+  auto apply_buffered = [&]() -> std::optional<Rx> {
+    try {
+      std::uint64_t applied = rx_applied_.load(std::memory_order_relaxed);
+      for (;;) {
+        const std::size_t before = decoder_.buffered();
+        auto f = decoder_.next();
+        if (!f) break;
+        if (const auto* ev = std::get_if<TransportEvent>(&*f)) {
+          rx_applied_.store(applied, std::memory_order_relaxed);
+          stashed_ = Event{ev->code, ev->reason};
+          ::shutdown(peer_.fd(), SHUT_RDWR);
+          return Rx::failed;
+        }
+        apply(*f);
+        applied += before - decoder_.buffered();
+        rx_applied_.store(applied, std::memory_order_relaxed);
+      }
+    } catch (const DecodeError& e) {
+      return fail(EventCode::partner_failed, std::string("malformed frame: ") + e.what());
+    } catch (const ProtocolError& e) {
+      return fail(EventCode::partner_failed, e.what());
+    }
+    return std::nullopt;
+  };
+  if (auto r = apply_buffered()) return *r;  // left over from establishment
   // Bounded: a peer streaming faster than we apply cannot keep us here.
   for (int reads = 0; reads < 16; ++reads) {
     auto room = decoder_.prepare();
@@ -519,20 +664,7 @@ TcpEndpoint::Rx TcpEndpoint::drain_locked() {
     }
     decoder_.commit(static_cast<std::size_t>(n));
     last_rx_ns_ = Clock::now().time_since_epoch().count();
-    try {
-      while (auto f = decoder_.next()) {
-        if (const auto* ev = std::get_if<TransportEvent>(&*f)) {
-          stashed_ = Event{ev->code, ev->reason};
-          ::shutdown(peer_.fd(), SHUT_RDWR);
-          return Rx::failed;
-        }
-        apply(*f);
-      }
-    } catch (const DecodeError& e) {
-      return fail(EventCode::partner_failed, std::string("malformed frame: ") + e.what());
-    } catch (const ProtocolError& e) {
-      return fail(EventCode::partner_failed, e.what());
-    }
+    if (auto r = apply_buffered()) return *r;
     if (static_cast<std::size_t>(n) < room.size()) return Rx::ok;  // drained
   }
   return Rx::ok;
@@ -585,20 +717,27 @@ void TcpEndpoint::apply(const Frame& frame) {
         .store(ix->counter, std::memory_order_relaxed);
     std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base + ix->index_offset))
         .store(ix->index, std::memory_order_release);
+  } else if (const auto* ack = std::get_if<Ack>(&frame)) {
+    // Trimmed by the sender's next flush (never beyond what it sent).
+    std::uint64_t seen = peer_acked_.load(std::memory_order_relaxed);
+    while (ack->applied > seen && !peer_acked_.compare_exchange_weak(seen, ack->applied, std::memory_order_relaxed)) {
+    }
   } else if (!std::holds_alternative<Heartbeat>(frame)) {
     throw ProtocolError("unexpected establishment frame on a live link");
   }
 }
 
 // Link thread only: it is the one that closes sockets, so no other thread can
-// ever read from a descriptor number that was closed and reused.
+// ever read from a descriptor number that was closed and reused. The stream
+// stays as it is: a re-attach resumes it.
 void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
   {
     std::lock_guard rx(rx_mutex_);
     std::lock_guard tx(send_mutex_);
     if (!connected_) return;
     connected_ = false;
-    pending_.clear();
+    stalled_ = false;
+    want_out_ = false;
     // Behind a cut even our close must not reach the peer: the socket waits
     // in the registry, open, until the cut heals.
     if (link_cut())
@@ -607,86 +746,202 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
       peer_.close();
     stashed_.reset();
   }
-  spdlog::warn("DBG channel {} side {}: lose_peer code {}: {}", name_, static_cast<int>(side_), static_cast<int>(code), reason);
+  spdlog::info("channel {}: {} end lost its link ({}): {}", name_, side_ == Side::guest ? "guest" : "service",
+               static_cast<int>(code), reason);
   announce_connected();  // wakes waiters on any state change
   if (on_event_) on_event_(Event{code, reason});
 }
 
 // ---- replication (called by the channel's users) ----------------------------
 
-void TcpEndpoint::flush_locked() noexcept {
-  if (pending_.empty()) return;
-  if (!connected_ || broken_) {
-    pending_.clear();
-    return;
-  }
+// Sends what the link has not taken yet, as far as the socket takes it now;
+// the link thread sends the rest when there is room. Only a large backlog
+// makes a writer (`may_wait`: a channel user, holding no other lock) wait.
+// Nothing is ever dropped here: while the link is down (or broken, or cut)
+// the stream waits for the re-attach.
+void TcpEndpoint::flush_locked(bool may_wait) noexcept {
+  if (!connected_ && !folded_ && log_.size() > options_.replay_limit) fold_locked();
+  if (!connected_ || broken_) return;
+  const std::uint64_t unsent = stream_end_locked() - sent_seq_;
   if (link_cut()) {
     // A cut cable: frames wait here, in order, and go out if the link heals
-    // before it is dropped; dropping it clears them (a re-attach resyncs).
-    if (pending_.size() > kMaxQueuedWhileCut) {
-      spdlog::warn("channel {}: {} bytes queued behind a cut: dropping the link", name_, pending_.size());
+    // before it is dropped.
+    stall_from_ = Clock::now();  // the cut is not the peer being slow
+    if (unsent > kMaxQueuedWhileCut && !drop_requested_) {
+      spdlog::warn("channel {}: {} bytes queued behind a cut: dropping the link", name_, unsent);
       broken_ = true;
       drop_requested_ = true;  // the link thread drops the link, cut or not by then
       broken_reason_ = "more than " + std::to_string(kMaxQueuedWhileCut) + " bytes queued behind a cut";
-      pending_.clear();
     }
     return;
   }
   try {
-    const std::size_t sent = send_pending_locked();
-    if (sent > 0) last_tx_ = Clock::now();
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
+    if (unsent > 0) send_locked(may_wait && unsent > kMaxUnsent);
+    trim_locked();
   } catch (const std::exception& e) {
-    // The link thread sees the broken socket and raises the transport
-    // event; until then further writes are dropped (a re-attach resyncs).
+    // The link thread sees the broken socket and raises the transport event;
+    // the stream waits for the re-attach.
     spdlog::warn("channel {}: send failed: {}", name_, e.what());
     broken_ = true;
+    want_out_ = false;
     ::shutdown(peer_.fd(), SHUT_RDWR);
-    pending_.clear();
   }
 }
 
-// Sends pending_ from the front until it is all out, or until a cut begins
-// (what is left, maybe the end of a frame, stays queued for after the heal).
-// Gives up like Socket::send_all: nothing taken for detect_timeout.
-std::size_t TcpEndpoint::send_pending_locked() {
-  std::size_t sent = 0;
-  auto progress_at = Clock::now();
-  while (sent < pending_.size()) {
+// A clean close: everything, deregistration included, goes out (bounded).
+void TcpEndpoint::flush_all_locked(milliseconds timeout) noexcept {
+  if (!connected_ || broken_ || link_cut()) return;
+  try {
+    const auto deadline = Clock::now() + timeout;
+    while (sent_seq_ < stream_end_locked() && Clock::now() < deadline) {
+      send_locked(false);
+      if (sent_seq_ < stream_end_locked()) {
+        pollfd p{peer_.fd(), POLLOUT, 0};
+        ::poll(&p, 1, 1);
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("channel {}: send failed: {}", name_, e.what());
+  }
+}
+
+// Sends the stream from sent_seq_ on: what the socket takes now, or with
+// `wait` until the backlog is down to half the bound. Progress restarts the
+// detection clock; a peer that took nothing for detect_timeout is a failure
+// (thrown here when waiting, found by the link thread's tick otherwise).
+void TcpEndpoint::send_locked(bool wait) {
+  const std::uint64_t end = stream_end_locked();
+  if (!stalled_) stall_from_ = Clock::now();  // bytes unsent from now on
+  while (sent_seq_ < end) {
     if (link_cut()) break;
-    const ssize_t n =
-        ::send(peer_.fd(), pending_.data() + sent, pending_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const std::size_t from = static_cast<std::size_t>(sent_seq_ - log_seq_);
+    const ssize_t n = ::send(peer_.fd(), log_.data() + from, log_.size() - from, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-      progress_at = Clock::now();
+      sent_seq_ += static_cast<std::uint64_t>(n);
+      last_tx_ = stall_from_ = Clock::now();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto waited = Clock::now() - progress_at;
+      if (!wait || end - sent_seq_ <= kMaxUnsent / 2) break;
+      const auto waited = Clock::now() - stall_from_;
       if (waited >= options_.detect_timeout)
         throw std::system_error(ETIMEDOUT, std::generic_category(),
                                 "send: peer took nothing for " + std::to_string(options_.detect_timeout.count()) +
                                     " ms");
-      // Wait for room; in slices when a cut could begin meanwhile.
-      auto wait = std::chrono::duration_cast<milliseconds>(options_.detect_timeout - waited) + milliseconds(1);
-      if (fault_) wait = std::min(wait, tick());
+      // The peer may be waiting for room on its side too: take in what it
+      // sent while we wait (lock order is rx then send, so only try).
+      {
+        std::unique_lock rx(rx_mutex_, std::try_to_lock);
+        if (rx) drain_locked();  // a failure is stashed for the link thread
+      }
       pollfd p{peer_.fd(), POLLOUT, 0};
-      if (::poll(&p, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR)
-        throw std::system_error(errno, std::generic_category(), "poll");
+      ::poll(&p, 1, 1);
       continue;
     }
     throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "send");
   }
-  return sent;
+  stalled_ = sent_seq_ < end;
+  want_out_ = stalled_;
+}
+
+// Drops what the peer acknowledged from the front of the kept stream, once
+// enough of it (or all) is acknowledged that moving the rest is cheap.
+void TcpEndpoint::trim_locked() {
+  const std::uint64_t acked = std::min(peer_acked_.load(std::memory_order_relaxed), sent_seq_);
+  if (acked <= log_seq_) return;
+  const std::size_t n = static_cast<std::size_t>(acked - log_seq_);
+  if (n == log_.size()) {
+    log_.clear();
+  } else if (n >= kTrimAt && n >= log_.size() / 2) {
+    log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(n));
+  } else {
+    return;
+  }
+  log_seq_ = acked;
+}
+
+// Tells the peer how much of its stream we applied: when `only_if_due`, once
+// kAckEvery more was applied; otherwise whenever something new was.
+void TcpEndpoint::ack_locked(bool only_if_due) {
+  const std::uint64_t applied = rx_applied_.load(std::memory_order_relaxed);
+  const std::uint64_t told = acked_sent_.load(std::memory_order_relaxed);
+  if (applied == told || (only_if_due && applied - told < kAckEvery)) return;
+  if (!keeps_stream_locked() || folded_) return;
+  encode(Ack{applied}, log_);
+  acked_sent_.store(applied, std::memory_order_relaxed);
+}
+
+// Too much kept while the link is down (LinkOptions::replay_limit): the kept
+// frames become the byte ranges they wrote; on re-attach those go as they are
+// then, followed by the current indices. The peer ends up with the same bytes
+// and indices, without the history in between.
+void TcpEndpoint::fold_locked() {
+  std::size_t at = 0;
+  while (log_.size() - at >= kHeaderSize) {
+    const std::byte* h = log_.data() + at;
+    std::uint32_t length = 0;
+    std::memcpy(&length, h + 4, 4);
+    if (log_.size() - at - kHeaderSize < length) break;
+    if (static_cast<std::uint8_t>(h[0]) == 0x80 && static_cast<std::uint8_t>(h[1]) == 0x10 && length >= 8) {
+      std::uint64_t offset = 0;
+      std::memcpy(&offset, h + kHeaderSize, 8);
+      mark_dirty_locked(offset, length - 8);
+    }
+    at += kHeaderSize + length;
+  }
+  spdlog::warn("channel {}: {} bytes kept while the link is down: folded into {} byte ranges", name_, log_.size(),
+               dirty_.size());
+  log_seq_ += log_.size();
+  sent_seq_ = log_seq_;
+  log_.clear();
+  log_.shrink_to_fit();
+  folded_ = true;
+}
+
+void TcpEndpoint::mark_dirty_locked(std::uint64_t offset, std::uint64_t length) {
+  if (offset >= size_ || length == 0) return;
+  std::uint64_t begin = offset;
+  std::uint64_t end = offset + std::min(length, size_ - offset);
+  // Merge with every range it touches or adjoins.
+  auto it = dirty_.upper_bound(begin);
+  if (it != dirty_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second >= begin) {
+      begin = prev->first;
+      end = std::max(end, prev->second);
+      it = dirty_.erase(prev);
+    }
+  }
+  while (it != dirty_.end() && it->first <= end) {
+    end = std::max(end, it->second);
+    it = dirty_.erase(it);
+  }
+  dirty_.emplace(begin, end);
+}
+
+std::size_t TcpEndpoint::kept_bytes() {
+  std::lock_guard lock(send_mutex_);
+  return log_.size();
+}
+
+bool TcpEndpoint::kept_folded() {
+  std::lock_guard lock(send_mutex_);
+  return folded_;
 }
 
 void TcpEndpoint::wrote(std::uint64_t offset, std::uint64_t length) noexcept {
   std::lock_guard lock(send_mutex_);
-  if (!connected_) return;  // a survivor re-sends what it owns on re-attach
+  if (!keeps_stream_locked()) return;  // no peer yet: the image will carry it
+  if (folded_) {
+    mark_dirty_locked(offset, length);
+    return;
+  }
   const std::byte* base = apply_view_.bytes().data();
   for (std::uint64_t done = 0; done < length; done += kChunk)
-    encode_write(offset + done, base + offset + done, std::min<std::uint64_t>(kChunk, length - done), pending_);
+    encode_write(offset + done, base + offset + done, std::min<std::uint64_t>(kChunk, length - done), log_);
+  // Goes out with the next signal (publish), or the link thread's tick.
+  if (!connected_ && log_.size() > options_.replay_limit) fold_locked();
 }
 
 Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const {
@@ -703,7 +958,7 @@ Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_of
 
 void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept {
   std::lock_guard lock(send_mutex_);
-  if (!connected_) return;
+  if (!keeps_stream_locked()) return;  // no peer yet: the image will carry it
   bool tail = false;
   for (auto& a : areas_) {
     if (a.producer != side_ && index_offset == a.header + kTailAt) {
@@ -714,16 +969,19 @@ void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offs
       break;
     }
   }
+  if (folded_) return;  // the current indices go on re-attach
   ship_tails_locked();  // unshipped tails ride along with this frame
-  if (!tail) encode(index_at(counter_offset, index_offset), pending_);
-  flush_locked();
+  if (!tail) encode(index_at(counter_offset, index_offset), log_);
+  ack_locked(true);
+  flush_locked(true);
 }
 
 void TcpEndpoint::ship_tails_locked() {
+  if (folded_) return;
   for (auto& a : areas_) {
     if (a.producer == side_ || tail_of(a) == a.shipped_tail) continue;
     const Index ix = index_at(a.header + kReceivedAt, a.header + kTailAt);
-    encode(ix, pending_);
+    encode(ix, log_);
     a.shipped_tail = ix.index;
   }
 }

@@ -8,7 +8,10 @@
 // partition may crash and come back, maybe on another host); the other
 // attaches. A first attach, or an attach by a restarted process, receives the
 // server's image, which is authoritative. A surviving client that re-attaches
-// after a network cut resyncs: each side re-sends what it owns.
+// after the link dropped resumes: each side keeps everything it sent (queue
+// slots, indices and data-area bytes alike) until the peer acknowledged
+// applying it, and re-sends what the peer had not applied, in order — so
+// nothing either side wrote, before or during the outage, is lost.
 //
 // The link speaks CRQ-style frames (frame.hpp): INIT / INIT_COMPLETE, then
 // capabilities; a mismatch refuses the channel with a reason. Peer failure
@@ -16,6 +19,12 @@
 // (0x01); clean close → deregistered (0x02); silence past the detection bound
 // → partner failed. Malformed or out-of-bounds input drops the connection
 // with a logged reason and a partner-failed event.
+//
+// Sending never waits on the peer in the common case: what the socket does
+// not take at once stays queued and the link thread sends it when there is
+// room, so a channel user never blocks while the peer, itself blocked, is not
+// reading (a writer only waits once a large backlog is queued, and then keeps
+// taking in the peer's frames while it waits).
 //
 // An endpoint that knows its peer's host (LinkOptions::peer_host) can have its
 // link cut in-process (link_faults.hpp): while cut it sends and receives
@@ -26,6 +35,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +59,11 @@ struct LinkOptions {
   // The host the peer end lives on, as LinkFaults names it: a cut of that
   // host cuts this link. Empty: never cut.
   std::string peer_host;
+  // What this side keeps, while the link is down, of the stream it could not
+  // send. Beyond it the kept frames are folded into the byte ranges they
+  // wrote, re-sent as they are then (plus the current indices) on re-attach:
+  // bounded memory, same end state, without the intermediate history.
+  std::size_t replay_limit = std::size_t{64} << 20;
 };
 
 struct Event {
@@ -87,8 +102,10 @@ class TcpEndpoint final : public Replicator {
   bool wait_connected(std::chrono::milliseconds timeout);
 
   // Client: attach again after a transport event — the server restarted the
-  // link, or a cut network healed. Retries until `timeout` (throws
-  // HandshakeError then), waiting out an injected cut of the peer host. Does
+  // link, or a cut network healed — and resume: each side re-sends what the
+  // other had not applied. Retries until `timeout` (throws HandshakeError
+  // then), waiting out an injected cut of the peer host; a single attempt
+  // waits for an unresponsive server at most max(timeout, 5 ticks). Does
   // nothing while still connected. Not from the event handler (it runs on the
   // link thread this joins).
   void reattach(const Address& to, std::chrono::milliseconds timeout);
@@ -97,6 +114,12 @@ class TcpEndpoint final : public Replicator {
   // none), and whether that host is cut now.
   const std::string& peer_host() const { return options_.peer_host; }
   bool link_cut() const noexcept { return fault_.cut(); }
+
+  // Bytes of this side's stream kept for the peer (sent or not, not yet
+  // acknowledged), and whether the kept stream was folded into byte ranges
+  // (LinkOptions::replay_limit). For tests and diagnostics.
+  std::size_t kept_bytes();
+  bool kept_folded();
 
   // Replicator: called by the channel on local writes and signal boundaries.
   void wrote(std::uint64_t offset, std::uint64_t length) noexcept override;
@@ -121,14 +144,20 @@ class TcpEndpoint final : public Replicator {
   void adopt(Region region, Channel channel);
 
   // Handshake, run by whichever thread holds the new socket.
-  void handshake_as_client(Socket& s, const Expect* expect, bool has_image);
+  // `step` bounds each exchange (the image aside, which may be large).
+  void handshake_as_client(Socket& s, const Expect* expect, bool has_image, std::chrono::milliseconds step);
   bool handshake_as_server(Socket& s);  // false: refused, peer told why
   Capabilities capabilities() const;
-  void send_image(Socket& s, bool owned_only);
-  void receive_image(Socket& s, Decoder& d, bool owned_only);
-  void send_frame(Socket& s, const Frame& f);
+  void send_image(Socket& s);
+  void send_frame(Socket& s, const Frame& f, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   Frame expect_frame(Socket& s, Decoder& d, const char* what,
                      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Both locks held. A newcomer: a new session, the stream starts at 0 on
+  // both sides. A survivor's peer applied `peer_applied` bytes of our stream:
+  // re-send from there (an error message if we cannot).
+  void start_session_locked();
+  std::string resume_locked(std::uint64_t peer_applied);
+  void go_live_locked(Socket s, Decoder d);
 
   void link_loop();
   void pump();
@@ -137,7 +166,10 @@ class TcpEndpoint final : public Replicator {
   // Waits (bounded by `deadline`) until the peer host is not cut; throws
   // HandshakeError saying so at the deadline.
   void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
-  std::size_t send_pending_locked();  // sends pending_ from the front; stops early at a cut
+  // Sends the stream from sent_seq_ on. `wait`: until all is out (taking in
+  // the peer's frames meanwhile), else only what the socket takes now. Throws
+  // when the peer took nothing for detect_timeout.
+  void send_locked(bool wait);
   Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
   void apply(const Frame& frame);
   void ship_tails_locked();
@@ -147,8 +179,16 @@ class TcpEndpoint final : public Replicator {
   void check_index(const Index& index) const;
   void lose_peer(EventCode code, const std::string& reason);
   void announce_connected();  // wakes wait_connected()
-  void flush_locked() noexcept;
+  void flush_locked(bool may_wait) noexcept;
+  void flush_all_locked(std::chrono::milliseconds timeout) noexcept;  // a clean close: wait for it to go out
   Index index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const;
+  // The outgoing stream (send_mutex_ held).
+  bool keeps_stream_locked() const { return !(listener_ && fresh_); }
+  std::uint64_t stream_end_locked() const { return log_seq_ + log_.size(); }
+  void ack_locked(bool only_if_due);
+  void trim_locked();
+  void fold_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
+  void mark_dirty_locked(std::uint64_t offset, std::uint64_t length);
 
   const Side side_;
   const std::string name_;
@@ -176,10 +216,32 @@ class TcpEndpoint final : public Replicator {
   std::optional<Event> stashed_;  // why the link broke, found by whoever received
   std::atomic<std::int64_t> last_rx_ns_{0};
 
-  std::mutex send_mutex_;  // guards sends on peer_, pending_ and the tail counts
+  std::mutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
   Socket peer_;
-  std::vector<std::byte> pending_;
+  // The outgoing stream: every frame sent after the image, numbered by byte
+  // from 0 at the image (the session's start). log_ holds
+  // [log_seq_, log_seq_ + size) — what the peer has not acknowledged — and
+  // [sent_seq_, end) of it is what the current link has not taken yet. Writes
+  // made while the link is down go here too; a re-attach re-sends from what
+  // the peer applied.
+  std::vector<std::byte> log_;
+  std::uint64_t log_seq_ = 0;
+  std::uint64_t sent_seq_ = 0;
+  // Folded (replay_limit): byte ranges written since, offset → end; the
+  // current indices go after them on re-attach.
+  bool folded_ = false;
+  std::map<std::uint64_t, std::uint64_t> dirty_;
+  std::uint64_t session_ = 0;  // the image this stream belongs to
+  // The peer acknowledged applying this much of our stream (set by receivers).
+  std::atomic<std::uint64_t> peer_acked_{0};
+  // How much of the peer's stream we applied (written under rx_mutex_), and
+  // the last value we acknowledged (under send_mutex_).
+  std::atomic<std::uint64_t> rx_applied_{0};
+  std::atomic<std::uint64_t> acked_sent_{0};
   std::chrono::steady_clock::time_point last_tx_;
+  std::chrono::steady_clock::time_point stall_from_;  // unsent bytes waiting since (or last progress)
+  bool stalled_ = false;                              // the last send left bytes unsent
+  std::atomic<bool> want_out_{false};                 // the link thread waits for room (POLLOUT)
   bool broken_ = false;  // a send failed; the link thread will raise the event
   // Too much queued behind a cut: the link thread drops the link (its drain
   // cannot notice, nothing was shut down), for this reason.

@@ -54,9 +54,9 @@ BOOST_AUTO_TEST_CASE(channel_bench_prints_one_contract_object_per_line) {
   BOOST_TEST((contract_names(r) == expected));
 }
 
-// fio is the baseline, measured in the same run: without it the bench must
-// say so and fail, not print a candidate-only number.
-BOOST_AUTO_TEST_CASE(io_bench_prints_the_vhba_line_against_fio) {
+// fio is the vhba line's baseline, measured in the same run: without it the
+// bench must say so and fail, not print a candidate-only number.
+BOOST_AUTO_TEST_CASE(io_bench_prints_the_vhba_and_vnic_lines) {
   const auto r = run({bin("io_bench"), "--json", "--rounds", "1", "--seconds", "0.2", "--size", "8"});
   if (!in_path("fio")) {
     BOOST_TEST(r.exit_code != 0);
@@ -65,8 +65,17 @@ BOOST_AUTO_TEST_CASE(io_bench_prints_the_vhba_line_against_fio) {
     return;
   }
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
-  BOOST_TEST((contract_names(r) == std::set<std::string>{"vhba_iops_4k_randrw"}));
+  BOOST_TEST((contract_names(r) == std::set<std::string>{"vhba_iops_4k_randrw", "vnic_frames_1500"}));
   BOOST_TEST(r.out.find("\"unit\":\"IOPS\",\"baseline\":\"fio_psync\"") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("\"unit\":\"frames/s\",\"baseline\":\"unix_seqpacket_1500\"") != std::string::npos,
+             r.out);
+}
+
+// The vnic line needs no fio and no scratch file: --only runs it alone.
+BOOST_AUTO_TEST_CASE(io_bench_runs_the_vnic_line_alone) {
+  const auto r = run({bin("io_bench"), "--json", "--rounds", "1", "--seconds", "0.2", "--only", "vnic"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST((contract_names(r) == std::set<std::string>{"vnic_frames_1500"}));
 }
 
 // The _netns lines come only where network namespaces can be made (root).

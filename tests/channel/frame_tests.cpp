@@ -138,6 +138,8 @@ std::vector<Bytes> sample_frames() {
       encoded(tcp::Index{192, 41, 188, 9}),
       encoded(tcp::ImageDone{16384}),
       encoded(tcp::Heartbeat{}),
+      encoded(tcp::Ack{0x0102030405060708}),
+      encoded(tcp::Resume{0xFEEDFACECAFEBEEF, 1u << 20}),
       encoded(tcp::TransportEvent{tcp::EventCode::partner_failed, "killed"}),
       encoded(tcp::TransportEvent{tcp::EventCode::deregistered, ""}),
       encoded(tcp::TransportEvent{tcp::EventCode::migrated, "moved to host b"}),
@@ -234,6 +236,11 @@ BOOST_AUTO_TEST_CASE(index_image_done_heartbeat_and_events) {
   });
   decode_one<tcp::ImageDone>(encoded(tcp::ImageDone{16384}), [](const tcp::ImageDone& f) { BOOST_TEST(f.size == 16384u); });
   decode_one<tcp::Heartbeat>(encoded(tcp::Heartbeat{}), [](const tcp::Heartbeat&) {});
+  decode_one<tcp::Ack>(encoded(tcp::Ack{0xFFFFFFFFFFFFFFFF}), [](const tcp::Ack& f) { BOOST_TEST(f.applied == ~0ull); });
+  decode_one<tcp::Resume>(encoded(tcp::Resume{42, 1u << 20}), [](const tcp::Resume& f) {
+    BOOST_TEST(f.session == 42u);
+    BOOST_TEST(f.applied == (1u << 20));
+  });
   for (auto code : {tcp::EventCode::partner_failed, tcp::EventCode::deregistered, tcp::EventCode::migrated}) {
     decode_one<tcp::TransportEvent>(encoded(tcp::TransportEvent{code, "why it happened"}), [&](const tcp::TransportEvent& f) {
       BOOST_TEST((f.code == code));
@@ -395,6 +402,8 @@ BOOST_AUTO_TEST_CASE(payload_too_short_names_the_field) {
   check_cuts(0x80, 0x11, index_payload(),
              {{8, "counter offset"}, {16, "counter"}, {24, "index offset"}, {28, "index"}});
   check_cuts(0x80, 0x13, Wire().u64(16384), {{8, "size"}});
+  check_cuts(0x80, 0x15, Wire().u64(16384), {{8, "applied"}});
+  check_cuts(0x80, 0x16, Wire().u64(7).u64(16384), {{8, "session"}, {16, "applied"}});
   check_cuts(0x80, 0x10, Wire().u64(64), {{8, "offset"}});
   check_cuts(0x80, 0x12, Wire().u64(64), {{8, "offset"}});
   const std::vector<Field> caps = {{4, "status"},           {20, "type"},         {28, "size"},
@@ -411,6 +420,8 @@ BOOST_AUTO_TEST_CASE(trailing_bytes) {
   expect_error(frame(0x80, 0x11, index_payload().u8(0)), "index: 1 trailing bytes");
   expect_error(frame(0x80, 0x13, Wire().u64(1).u32(0)), "image done: 4 trailing bytes");
   expect_error(frame(0x80, 0x14, Wire().u8(0)), "heartbeat: 1 trailing bytes");
+  expect_error(frame(0x80, 0x15, Wire().u64(1).u8(0)), "ack: 1 trailing bytes");
+  expect_error(frame(0x80, 0x16, Wire().u64(1).u64(2).u8(0)), "resume: 1 trailing bytes");
   expect_error(frame(0x80, 0x01, caps_payload(2).u8(0).u8(0)), "capabilities: 2 trailing bytes");
   expect_error(frame(0xC0, 0x02, init_payload(0, 0, "c").u8(0)), "init: 1 trailing bytes");
 }
