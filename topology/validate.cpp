@@ -293,8 +293,9 @@ class Validator {
 
   void check_expect() const {
     const Expect& e = t_.expect;
-    if (e.max_recovery && e.max_recovery->count() <= 0)
-      fail("expect.max_recovery_ms", "max_recovery_ms must be above zero");
+    // 0 is allowed: a limit no recovery can meet, which a drill then fails.
+    if (e.max_recovery && e.max_recovery->count() < 0)
+      fail("expect.max_recovery_ms", "max_recovery_ms must not be negative");
     for (const Expectation& x : e.others)
       if (x.limit < 0) fail("expect." + x.what, "a limit cannot be negative");
   }

@@ -11,7 +11,7 @@
 namespace visorlab::guest {
 
 struct GuestActorOptions {
-  GuestOptions guest;
+  GuestOptions guest;  // guest.metrics: where the guest's metrics go (null: none)
   actors::Locator controlvm;  // where the command partition put our controlvm channel
   std::chrono::microseconds idle_poll{500};
   caf::actor listener;  // receives (event_atom, TransportEvent); may be null

@@ -53,7 +53,9 @@ GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& gue
   const ChannelKind kind = device_kind(offer.kind);
   channel::Placement placement{guest_host, offer.service_host, {offer.listen_host, 0}};
   GuestEnd out;
-  const std::string& name = offer.channel.empty() ? offer.device : offer.channel;
+  // Shared memory names are machine-wide (the tagged name); a TCP channel is
+  // named by its device, which is what the service end asks for.
+  const std::string& name = placement.same_host() && !offer.channel.empty() ? offer.channel : offer.device;
   out.end = channel::open_guest_end(placement, name, channel::type_of(kind).spec(), producers(kind),
                                     std::move(on_event));
   // The creator configures a vnic before the guest's driver probes it.

@@ -85,6 +85,9 @@ TcpEndpoint::TcpEndpoint(Side side, std::string name, QueueProducers producers, 
       on_event_(std::move(on_event)) {
   if (name_.size() > kMaxName) throw std::invalid_argument("channel name longer than 255 bytes");
   fault_ = LinkFaults::instance().register_endpoint(this, options_.peer_host);
+  // The logger exists before any link thread may log (its lazy creation on
+  // two link threads at once is a race ThreadSanitizer reports).
+  (void)spdlog::default_logger_raw();
 }
 
 TcpEndpoint::~TcpEndpoint() {
@@ -564,9 +567,7 @@ void TcpEndpoint::pump() {
   ship_tails_locked();
   // An acknowledgement doubles as the heartbeat; a heartbeat when there is
   // nothing new to acknowledge and nothing went out for an interval.
-  const bool acked = rx_applied_.load() != acked_sent_.load();
-  ack_locked(false);
-  if (!acked && now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, log_);
+  if (!ack_locked(false) && now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, log_);
   flush_locked(false);  // the link thread never waits: the rest goes when there is room
   if (stalled_ && !broken_ && Clock::now() - stall_from_ > options_.detect_timeout) {
     // The peer has taken nothing for the whole detection bound.
@@ -863,13 +864,14 @@ void TcpEndpoint::trim_locked() {
 
 // Tells the peer how much of its stream we applied: when `only_if_due`, once
 // kAckEvery more was applied; otherwise whenever something new was.
-void TcpEndpoint::ack_locked(bool only_if_due) {
+bool TcpEndpoint::ack_locked(bool only_if_due) {
   const std::uint64_t applied = rx_applied_.load(std::memory_order_relaxed);
   const std::uint64_t told = acked_sent_.load(std::memory_order_relaxed);
-  if (applied == told || (only_if_due && applied - told < kAckEvery)) return;
-  if (!keeps_stream_locked() || folded_) return;
+  if (applied == told || (only_if_due && applied - told < kAckEvery)) return false;
+  if (!keeps_stream_locked() || folded_) return false;
   encode(Ack{applied}, log_);
   acked_sent_.store(applied, std::memory_order_relaxed);
+  return true;
 }
 
 // Too much kept while the link is down (LinkOptions::replay_limit): the kept

@@ -132,10 +132,10 @@ class TcpEndpoint final : public Replicator {
     std::uint64_t slots_begin, slots_end;
     std::uint32_t max_slots;
     Side producer;
-    // We consume this queue: the tail the peer last got from us (guarded by
-    // send_mutex_). The producer needs our tail only before it runs out of
-    // room, so it ships once a quarter of the queue was freed, with the next
-    // frame out, or on the link tick.
+    // We consume this queue: the tail last put in our stream for the peer
+    // (guarded by send_mutex_). The producer needs our tail only before it
+    // runs out of room, so it ships once a quarter of the queue was freed,
+    // with the next frame out, or on the link tick.
     std::uint32_t shipped_tail = 0;
   };
   enum class Rx { ok, closed, failed };
@@ -185,7 +185,7 @@ class TcpEndpoint final : public Replicator {
   // The outgoing stream (send_mutex_ held).
   bool keeps_stream_locked() const { return !(listener_ && fresh_); }
   std::uint64_t stream_end_locked() const { return log_seq_ + log_.size(); }
-  void ack_locked(bool only_if_due);
+  bool ack_locked(bool only_if_due);  // true: an ACK went into the stream
   void trim_locked();
   void fold_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
   void mark_dirty_locked(std::uint64_t offset, std::uint64_t length);

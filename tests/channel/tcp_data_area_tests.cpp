@@ -126,9 +126,10 @@ struct Cutter {
 // One I/O channel between a guest on host a and the IO partition on host b,
 // opened the way the partitions open them (ChannelEnd, placement, producers).
 struct IoLink {
-  std::unique_ptr<ch::ChannelEnd> guest, service;
+  // Before the ends: their link threads report to these until they are gone.
   std::shared_ptr<std::atomic<bool>> broken = std::make_shared<std::atomic<bool>>(false);
   std::atomic<int> service_events{0};
+  std::unique_ptr<ch::ChannelEnd> guest, service;
 
   IoLink(ch::ChannelKind kind, const std::string& name) {
     const ch::Placement placement{"a", "b", {"127.0.0.1", 0}};
@@ -535,8 +536,8 @@ void run_nic(IoLink& link, std::chrono::milliseconds duration, Cutter& cutter) {
 // A guest end on host a and a service end on host b as bare endpoints, with
 // their own link options.
 struct Endpoints {
+  std::atomic<int> guest_events{0}, service_events{0};  // outlive the endpoints' link threads
   std::unique_ptr<tcp::TcpEndpoint> guest, service;
-  std::atomic<int> guest_events{0}, service_events{0};
 
   Endpoints(ch::ChannelKind kind, const std::string& name, tcp::LinkOptions options = {}) {
     tcp::LinkOptions on_a = options, on_b = options;

@@ -5,7 +5,8 @@
 // partition host's, the agent's, the orchestrator's — is fetched over TCP,
 // must pass `promtool check metrics`, and must carry real values: the
 // guest's disk I/O, controlvm traffic, partitions and devices by state, the
-// agent up; after a planned recovery of the IO partition, its phases.
+// agent up; after a planned recovery and a crash of the IO partition, their
+// phases; after teardown, nothing left over.
 #define BOOST_TEST_MODULE cluster_metrics
 #include <boost/test/unit_test.hpp>
 
@@ -112,7 +113,7 @@ struct LiveCluster {
     local->cluster().apply(topo);
   }
   ~LiveCluster() {
-    local.reset();  // tears down, stops the agent (and its partitions)
+    local.reset();  // (if the test did not) tears down, stops the agent and its partitions
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
@@ -227,8 +228,44 @@ BOOST_AUTO_TEST_CASE(every_process_exports_live_values_that_promtool_accepts) {
   BOOST_TEST(orch2.value("visorlab_devices", {{"host", "a"}, {"state", "running"}}) == 2);
   BOOST_TEST(orch2.value("visorlab_devices", {{"host", "a"}, {"state", "recovering"}}) == 0);
 
+  // A crash (kill -9 of the IO partition): now there is a detect phase too.
+  const auto crash = cluster.crash_service("io0", 0ms);
+  BOOST_TEST_REQUIRE(crash.ok, crash.error);
+  const Exposition host4 = scrape("partition host after a crash", host_port);
+  const Exposition orch4 = scrape("orchestrator after a crash", orchestrator_port);
+  for (const auto* e : {&host4, &orch4}) {
+    BOOST_TEST(e->value("visorlab_recovery_phase_seconds_count",
+                        {{"host", "a"}, {"partition", "io0"}, {"phase", "detect"}}) == 1,
+               dump(*e, "visorlab_recovery_phase_seconds_count"));
+    BOOST_TEST(e->value("visorlab_recovery_phase_seconds_count",
+                        {{"host", "a"}, {"partition", "io0"}, {"phase", "total"}}) == 2);
+  }
+
   cluster.guest_control("g0", "stop");
   const auto drain = std::chrono::steady_clock::now() + 10s;
   while (cluster.guest_control("g0", "idle") != "yes" && std::chrono::steady_clock::now() < drain)
     std::this_thread::sleep_for(5ms);
+
+  // Torn down: every actor took its share back, the devices' series went
+  // with their guest; the orchestrator counts nothing either.
+  cluster.teardown();
+  Exposition host3;
+  for (const auto until = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < until;) {
+    host3 = scrape("partition host after teardown", host_port);
+    if (host3.sum("visorlab_partitions") == 0 && host3.sum("visorlab_devices") == 0) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  BOOST_TEST(host3.sum("visorlab_partitions") == 0, dump(host3, "visorlab_partitions"));
+  BOOST_TEST(host3.sum("visorlab_devices") == 0, dump(host3, "visorlab_devices"));
+  BOOST_TEST(host3.series("visorlab_io_operations_total").empty(), dump(host3, "visorlab_io_operations_total"));
+  BOOST_TEST(host3.series("visorlab_channel_queue_depth").empty(), dump(host3, "visorlab_channel_queue_depth"));
+  const Exposition orch3 = scrape("orchestrator after teardown", orchestrator_port);
+  BOOST_TEST(orch3.sum("visorlab_partitions") == 0, dump(orch3, "visorlab_partitions"));
+  BOOST_TEST(orch3.sum("visorlab_devices") == 0, dump(orch3, "visorlab_devices"));
+  BOOST_TEST(orch3.value("visorlab_agent_up", {{"host", "a"}}) == 1);
+
+  // The agent stops (and stops its partition host): their port files go.
+  c.local.reset();
+  BOOST_TEST(!fs::exists(c.dir / "hosts" / "a" / "metrics.port"));
+  BOOST_TEST(!fs::exists(c.dir / "hosts" / "a" / "agent-metrics.port"));
 }

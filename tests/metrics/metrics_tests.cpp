@@ -34,6 +34,7 @@
 #include "metrics/exposer.hpp"
 #include "metrics/local.hpp"
 #include "metrics/registry.hpp"
+#include "metrics/state_share.hpp"
 #include "tests/metrics/exposition.hpp"
 #include "tests/metrics/http_client.hpp"
 
@@ -615,4 +616,44 @@ BOOST_AUTO_TEST_CASE(adaptive_sampling_follows_the_operation_rate) {
   // Every operation accounted for, within the interval still open.
   BOOST_TEST(c.sample_count <= fast_ops + 21);
   BOOST_TEST(c.sample_count + 2 * 1'048'576ull > fast_ops);
+}
+
+// Several owners (guests, keepers, the command partition) count into one
+// visorlab_devices / visorlab_partitions series; each adds only its change and
+// takes its share back when it ends.
+BOOST_AUTO_TEST_CASE(state_shares_add_up_and_leave_nothing_behind) {
+  vm::Metrics m;
+  auto& running = m.devices("a", "running");
+  auto& paused = m.devices("a", "paused");
+  {
+    vm::StateShare g0(m, vm::StateShare::Family::devices, "a");
+    vm::StateShare g1(m, vm::StateShare::Family::devices, "a");
+    g0.set({{"running", 3}});
+    g1.set({{"running", 2}, {"paused", 1}});
+    BOOST_TEST(running.Value() == 5.0);
+    BOOST_TEST(paused.Value() == 1.0);
+    g1.set({{"running", 3}});  // its paused one resumed
+    BOOST_TEST(running.Value() == 6.0);
+    BOOST_TEST(paused.Value() == 0.0);
+    g0.clear();
+    BOOST_TEST(running.Value() == 3.0);
+    vm::StateShare keeper(m, vm::StateShare::Family::partitions, "b");
+    keeper.set_one("running");
+    keeper.set_one("recovering");
+    BOOST_TEST(m.partitions("b", "running").Value() == 0.0);
+    BOOST_TEST(m.partitions("b", "recovering").Value() == 1.0);
+  }
+  BOOST_TEST(running.Value() == 0.0);
+  BOOST_TEST(paused.Value() == 0.0);
+  BOOST_TEST(m.partitions("b", "recovering").Value() == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(listen_addresses_parse_with_port_0_meaning_any) {
+  const auto any = vm::parse_listen_address("127.0.0.1:0");
+  BOOST_TEST(any.address == "127.0.0.1");
+  BOOST_TEST(any.port == 0);
+  BOOST_TEST(vm::parse_listen_address("0.0.0.0:9464").port == 9464);
+  for (const char* bad : {"", "9464", ":9464", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:65536", "localhost:9464",
+                          "::1:9464", "127.0.0.1:-1"})
+    BOOST_CHECK_THROW(vm::parse_listen_address(bad), std::invalid_argument);
 }

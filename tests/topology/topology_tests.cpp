@@ -600,7 +600,10 @@ BOOST_AUTO_TEST_CASE(expectations) {
     check_error(text, field, where(text, point_at), says);
   };
   check("{lost_ios: 0}", "expect.lost_ios", "lost_ios", "unknown key 'lost_ios'");
-  check("{max_recovery_ms: 0}", "expect.max_recovery_ms", "max_recovery_ms: ^0}", "above zero");
+  check("{max_recovery_ms: -5}", "expect.max_recovery_ms", "-5", "not a number of milliseconds");
+  // 0 is a limit no recovery meets: the file is valid and the drill fails.
+  BOOST_TEST(visorlab::topology::load_string(kBase + "expect: {max_recovery_ms: 0}\n", "t.yaml")
+                 .expect.max_recovery->count() == 0);
   check("{max_recovery_ms: 100ms}", "expect.max_recovery_ms", "100ms", "not a number of milliseconds");
   check("{lost_io: -1}", "expect.lost_io", "-1", "not a whole non-negative number");
   check("{verify_errors: -1}", "expect.verify_errors", "-1", "cannot be negative");
