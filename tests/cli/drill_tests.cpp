@@ -267,16 +267,22 @@ std::map<pid_t, std::string> processes_of(const DrillRun& d) {
   return found;
 }
 
-// Shared memory names of the drill's orchestrator: "visorlab-o<pid>.<channel>".
+// Shared memory names of the drill's orchestrator: they carry its tag
+// "o<pid>." — "visorlab-o<pid>.g0_vhba0" for a device's channel,
+// "visorlab-controlvm_o<pid>.g0" for a guest's controlvm channel.
 std::vector<std::string> shm_of(const DrillRun& d) {
   std::vector<std::string> found;
   if (d.pid <= 0) return found;
-  const std::string prefix = "visorlab-o" + std::to_string(d.pid);
+  const std::string tag = "o" + std::to_string(d.pid) + ".";
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && (name.size() == prefix.size() || !std::isdigit((unsigned char)name[prefix.size()])))
-      found.push_back(name);
+    if (name.rfind("visorlab-", 0) != 0) continue;
+    for (auto at = name.find(tag); at != std::string::npos; at = name.find(tag, at + 1))
+      if (name[at - 1] == '-' || name[at - 1] == '_') {
+        found.push_back(name);
+        break;
+      }
   }
   return found;
 }
@@ -549,7 +555,9 @@ void expect_bad_input(const std::string& yaml, const std::string& point_at, cons
   BOOST_TEST(d.r.exit_code == 2, d.describe());
   BOOST_TEST(contains(d.r.err, where), "expected '" << where << "' in stderr:\n" << d.r.err);
   BOOST_TEST(contains(d.r.err, says), "expected '" << says << "' in stderr:\n" << d.r.err);
+  // Refused before anything started.
   BOOST_TEST(!contains(d.r.out, "starting the local cluster"), d.r.out);
+  BOOST_TEST(!fs::exists(d.run_dir), "the run dir was created: " << d.run_dir);
 }
 
 }  // namespace
@@ -674,8 +682,10 @@ BOOST_AUTO_TEST_CASE(the_default_drill_passes_with_a_complete_report_and_plot, *
       BOOST_TEST(faults[i]["step"] == i);
       BOOST_TEST(faults[i]["kind"] == steps[i].first);
       BOOST_TEST(contains(faults[i]["target"].get<std::string>(), steps[i].second));
+      // Never early; late only by what a loaded CI machine explains — a step
+      // seconds late means the one before it held the schedule up.
       BOOST_TEST(faults[i]["at_s"].get<double>() >= at[i] - 0.01);
-      BOOST_TEST(faults[i]["at_s"].get<double>() < at[i] + 1.0);
+      BOOST_TEST(faults[i]["at_s"].get<double>() < at[i] + 2.0);
     }
   }
   expect_phases(faults[0], false);
@@ -752,8 +762,8 @@ void expect_unmeetable(const std::string& limit) {
   const DrillRun d = drill(s, {file.string(), "--report", report.string()});
   BOOST_TEST_REQUIRE(!d.r.timed_out, d.describe());
   BOOST_TEST(d.r.exit_code == 1, d.describe());
-  BOOST_TEST(contains(d.output(), "max_recovery_ms"), d.describe());
-  BOOST_TEST(contains(d.r.out, "result: FAIL"), d.describe());
+  BOOST_TEST(contains(d.output(), "max_recovery_ms"), "output:\n" << d.output());
+  BOOST_TEST(contains(d.r.out, "result: FAIL"));
   if (fs::exists(report)) {
     const json j = load_report(report);
     expect_report_contract(j);
@@ -786,8 +796,8 @@ BOOST_AUTO_TEST_CASE(an_io_partition_dropping_acknowledged_writes_is_caught) {
   const DrillRun d = drill(s, {file.string(), "--report", report.string()}, {"VISORLAB_TEST_DROP_EVERY_NTH_WRITE=20"});
   BOOST_TEST_REQUIRE(!d.r.timed_out, d.describe());
   BOOST_TEST(d.r.exit_code == 1, d.describe());
-  BOOST_TEST(contains(d.r.out, "result: FAIL"), d.describe());
-  BOOST_TEST((contains(d.r.out, "lost_io") || contains(d.r.out, "verify_errors")), d.describe());
+  BOOST_TEST(contains(d.r.out, "result: FAIL"));
+  BOOST_TEST((contains(d.r.out, "lost_io") || contains(d.r.out, "verify_errors")), "stdout:\n" << d.r.out);
   const json j = load_report(report);
   expect_report_contract(j);
   BOOST_TEST(j["result"] == "fail");
