@@ -23,10 +23,13 @@ class ChannelEnd {
   // After a transport event (partner failed: a cut network, a restarted
   // link), brings the link back without the caller knowing the backing: the
   // service end attaches again as a survivor — waiting out a cut until it heals
-  // or its lease runs out — and each side re-sends what it owns; the guest end
-  // waits for its peer to come back. True once connected (at once if the link
-  // is up); false at the deadline or on a refusal (logged), and always for
-  // shared memory, which has no link to lose. Not from the event handler.
+  // or its lease runs out — and each side re-sends what the other had not
+  // applied (data-area bytes included); the guest end waits for its peer to
+  // come back. Each handshake step of a try waits for a server that does not
+  // answer at most max(timeout, 5 heartbeat intervals), not the handshake
+  // timeout. True once connected (at once if the link is up); false at the
+  // deadline or on a refusal (logged), and always for shared memory, which
+  // has no link to lose. Not from the event handler.
   virtual bool reconnect(std::chrono::milliseconds timeout) {
     (void)timeout;
     return false;

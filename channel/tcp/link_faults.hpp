@@ -16,7 +16,8 @@
 // detection bound; the link is then dropped, its socket parked here (not
 // closed: a FIN must not cross a cut cable) until the cut heals. After the
 // heal the attaching end re-attaches (TcpEndpoint::reattach,
-// ChannelEnd::reconnect) and each side re-sends what it owns.
+// ChannelEnd::reconnect) and each side re-sends what the other had not
+// applied of its stream, in order.
 //
 // A cut carries a lease: if whoever asked for it never heals it (the
 // orchestrator died), it heals by itself when the lease runs out. Endpoints

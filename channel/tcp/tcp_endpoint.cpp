@@ -29,7 +29,7 @@ constexpr std::size_t kMaxQueuedWhileCut = 32u << 20;
 constexpr std::size_t kMaxUnsent = 16u << 20;
 // Acknowledge the peer's stream at least every this many bytes applied (and
 // on every tick that saw some): what it keeps for a re-attach stays small.
-constexpr std::uint64_t kAckEvery = 256 * 1024;
+constexpr std::uint64_t kAckEvery = 64 * 1024;
 // Drop acknowledged bytes from the front of the kept stream once this many
 // (or half of it) are acknowledged: the move that costs is amortised.
 constexpr std::size_t kTrimAt = 64 * 1024;
@@ -747,8 +747,11 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
       peer_.close();
     stashed_.reset();
   }
-  spdlog::info("channel {}: {} end lost its link ({}): {}", name_, side_ == Side::guest ? "guest" : "service",
-               static_cast<int>(code), reason);
+  // Why a link dropped, on both ends (the owner's handler may not say): a
+  // clean close, or the peer reacting to our own, is routine.
+  spdlog::log(code == EventCode::deregistered || stop_ ? spdlog::level::debug : spdlog::level::info,
+              "channel {}: {} end lost its link ({}): {}", name_, side_ == Side::guest ? "guest" : "service",
+              static_cast<int>(code), reason);
   announce_connected();  // wakes waiters on any state change
   if (on_event_) on_event_(Event{code, reason});
 }
@@ -966,7 +969,12 @@ void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offs
     if (a.producer != side_ && index_offset == a.header + kTailAt) {
       // Our tail: ship it only when the producer could start to need it.
       const std::uint32_t freed = (tail_of(a) + a.max_slots - a.shipped_tail) % a.max_slots;
-      if (freed < std::max<std::uint32_t>(1, (a.max_slots - 1) / 4)) return;
+      if (freed < std::max<std::uint32_t>(1, (a.max_slots - 1) / 4)) {
+        // Not yet; but a due acknowledgement goes now (the producer keeps
+        // what we have not acknowledged).
+        if (!folded_ && ack_locked(true)) flush_locked(true);
+        return;
+      }
       tail = true;
       break;
     }

@@ -104,10 +104,10 @@ class TcpEndpoint final : public Replicator {
   // Client: attach again after a transport event — the server restarted the
   // link, or a cut network healed — and resume: each side re-sends what the
   // other had not applied. Retries until `timeout` (throws HandshakeError
-  // then), waiting out an injected cut of the peer host; a single attempt
-  // waits for an unresponsive server at most max(timeout, 5 ticks). Does
-  // nothing while still connected. Not from the event handler (it runs on the
-  // link thread this joins).
+  // then), waiting out an injected cut of the peer host; each handshake step
+  // of an attempt waits for an unresponsive server at most max(timeout,
+  // 5 ticks). Does nothing while still connected. Not from the event handler
+  // (it runs on the link thread this joins).
   void reattach(const Address& to, std::chrono::milliseconds timeout);
 
   // The peer host this endpoint is registered under with LinkFaults (empty:

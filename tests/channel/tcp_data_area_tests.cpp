@@ -21,8 +21,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -56,7 +54,7 @@ std::uint64_t data_area(ch::Channel& c) {
 }
 
 // A block or frame whose every byte says what it is: {tag, a, b} in front,
-// then a pattern derived from them, then a checksum.
+// then a pattern derived from them (any stale or torn byte differs).
 std::vector<std::byte> content(std::uint64_t tag, std::uint64_t a, std::uint64_t b, std::size_t length) {
   std::vector<std::byte> out(length);
   std::uint64_t x = tag * 0x9E3779B97F4A7C15ull ^ (a + 1) * 0xBF58476D1CE4E5B9ull ^ (b + 7) * 0x94D049BB133111EBull;
