@@ -26,6 +26,11 @@ struct NicState {
   std::map<std::uint64_t, std::uint32_t> stale;      // xmit cookie → buffer, sent before a pause
   std::uint64_t next_cookie = 1;                     // never reused, so a late XMIT_DONE is recognised
   std::uint64_t incarnation = 1;                     // unique_num of this incarnation's posts
+  // The first cookie issued after the last resume (0: never resumed). The IO
+  // partition answers transmits in order, so once one of these is answered, a
+  // stale transmit still unanswered never will be (a crashed IO partition took
+  // it): its buffer comes back then, as visorhba does.
+  std::uint64_t first_after_resume = 0;
   bool paused = false;
   bool enable_pending = true;  // RCV_ENBDIS enable=1 not yet sent
   bool acked = false;          // RCV_ENBDIS_ACK seen this incarnation
@@ -90,6 +95,11 @@ void xmit_done(NicState& s, const io::CmdRsp& rsp) {
     s.in_flight.erase(it);
     ++s.counts.xmit_done;
     if (rsp.net.xmtdone.xmt_done_result != 0) ++s.counts.xmit_errors;
+    if (s.first_after_resume && cookie >= s.first_after_resume) {
+      for (const auto& [old, buffer] : s.stale) s.free_xmit.push_back(buffer);
+      s.counts.reclaimed += s.stale.size();
+      s.stale.clear();
+    }
   } else if (auto st = s.stale.find(cookie); st != s.stale.end()) {
     s.free_xmit.push_back(st->second);  // the IO partition is done reading it
     s.stale.erase(st);
@@ -161,6 +171,7 @@ int VisorNic::resume(bus::Device& device, Done done) {
   if (!s->paused) return -EBUSY;
   s->paused = false;
   ++s->incarnation;
+  s->first_after_resume = s->next_cookie;
   s->enable_pending = true;
   refill(*s, *ch);  // the link comes up on the ACK
   done(0);

@@ -15,7 +15,9 @@
 // every buffer again and re-enables. Responses of an older incarnation are
 // stale: a stale receive is dropped (its page has been posted again), a stale
 // transmit's buffer is held until its XMIT_DONE shows the IO partition is done
-// reading it.
+// reading it — or until the first transmit after resume is answered: answers
+// come in order, so a stale transmit still unanswered then died with a crashed
+// IO partition, and its buffer is taken back.
 //
 // One thread per guest: transmit() and channel_interrupt() are not reentrant
 // across threads (the receive sink may call transmit()).
@@ -47,6 +49,7 @@ struct NicCounts {
   std::uint64_t down = 0;         // transmits refused while paused or the link is down (-EAGAIN)
   std::uint64_t dropped = 0;      // received frames not handed on: stale, not for us, receive not enabled
   std::uint64_t stale = 0;        // responses of an older incarnation (dropped receives, late XMIT_DONEs)
+  std::uint64_t reclaimed = 0;    // buffers of stale transmits never answered (the IO partition died), taken back
   std::uint64_t bad = 0;          // responses failing a check (cookie, length, chain, type): ignored
   std::uint64_t upper_hits = 0;   // queue stopped at the upper threshold
   std::uint64_t lower_hits = 0;   // queue restarted at the lower threshold
