@@ -18,7 +18,9 @@ class Application {
  public:
   using Clock = std::chrono::steady_clock;
   virtual ~Application() = default;
-  // Returns true while it has work in flight (the guest then polls at once).
+  // Returns true if it did something (issued I/O, sent a frame): the guest
+  // then polls again at once. Waiting for answers is not progress (the guest
+  // sees what is in flight on its own).
   virtual bool step(Guest& guest, Clock::time_point now) = 0;
   // A control verb from outside ("start", "stop", "collect", …), answered
   // with text; runs on the guest's thread like step().

@@ -88,11 +88,13 @@ bool Guest::poll(Clock::time_point now) {
       spdlog::warn("guest {}: metrics: {}", options_.name, e.what());
     }
   }
-  bool in_flight = false;
+  const bool app_progress = app_ && app_->step(*this, now);
+  waiting_ = false;
   for (const bus::Device* d : bus_.devices())
-    if (d->driver_name() == hba_.name() && drivers::VisorHba::pending(*d) > 0) in_flight = true;
-  const bool app_busy = app_ && app_->step(*this, now);
-  return handled || in_flight || app_busy || !hotplug_acks_.empty();
+    if ((d->driver_name() == hba_.name() && drivers::VisorHba::pending(*d) > 0) ||
+        (d->driver_name() == nic_.name() && drivers::VisorNic::outstanding(*d) > 0))
+      waiting_ = true;
+  return handled || app_progress || !hotplug_acks_.empty();
 }
 
 void Guest::forget_destroyed() {

@@ -46,9 +46,14 @@ class Guest {
   // Prepares a device channel; returns where the service partition attaches.
   actors::Locator offer(const actors::ChannelOffer& offer);
 
-  // Chipset, then every running device. Returns true if anything happened or
-  // is in flight (the caller polls again at once rather than backing off).
+  // Chipset, then every running device. Returns true if anything happened
+  // (the caller polls again at once).
   bool poll(Clock::time_point now = Clock::now());
+  // After a poll: I/O is in flight with a service partition, so an answer
+  // may come any moment (the caller polls again soon, without backing off —
+  // but without spinning either: on a small host the spinning guests would
+  // starve the partitions they wait for).
+  bool waiting() const { return waiting_; }
 
   // Runs `app` after every poll from now on (replacing any before).
   void run(std::shared_ptr<Application> app) { app_ = std::move(app); }
@@ -87,6 +92,7 @@ class Guest {
   bus::VirtualBus bus_;
   chipset::Chipset chipset_;
   std::map<std::uint64_t, Prepared> prepared_;  // by channel_addr
+  bool waiting_ = false;
   std::vector<std::uint32_t> hotplug_acks_;     // udev's answers, given on the next poll
   Clock::time_point next_sweep_{};
   Clock::time_point next_metrics_{};

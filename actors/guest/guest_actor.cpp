@@ -11,6 +11,10 @@ namespace {
 
 using namespace visorlab::actors;
 
+// How soon a guest waiting for answers looks again: well under a disk
+// I/O's latency, far from a spin.
+constexpr std::chrono::microseconds kWaitingPoll{50};
+
 struct State {
   std::shared_ptr<Guest> guest;  // handed over at spawn, then ours alone
   std::chrono::microseconds idle{0};
@@ -27,6 +31,10 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         if (st.guest->poll()) {
           st.idle = std::chrono::microseconds(0);
           self->send(self, tick_atom::value);
+        } else if (st.guest->waiting()) {
+          // Answers due: look again soon, yielding the core meanwhile.
+          st.idle = std::chrono::microseconds(0);
+          self->delayed_send(self, kWaitingPoll, tick_atom::value);
         } else {
           // Exponential backoff keeps an idle guest cheap on a small machine.
           st.idle = std::min(idle_max, std::max(std::chrono::microseconds(20), st.idle * 2));

@@ -34,6 +34,11 @@ Config::Config() {
   // (unbounded) throughput a busy one would never yield its worker thread
   // and starve every other actor scheduled there.
   set("scheduler.max-throughput", std::size_t{16});
+  // Work sharing: idle workers block on the shared queue. CAF's default work
+  // stealing spins (and then naps in 50 us steps) looking for work, which with
+  // a dozen partition processes on a 2-core host starves the channels' link
+  // threads past the heartbeat bound.
+  set("scheduler.policy", caf::atom("sharing"));
   visorlab::actors::add_message_types(*this);
 }
 

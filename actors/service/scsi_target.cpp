@@ -43,17 +43,43 @@ ScsiTarget::ScsiTarget(std::string path, std::uint64_t size_bytes) : path_(std::
   direct_ = fd_ >= 0;
   if (fd_ < 0 && errno == EINVAL) fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "open " + path_);
-  struct stat st {};
-  if (::fstat(fd_, &st) != 0 || (static_cast<std::uint64_t>(st.st_size) < size_bytes && ::ftruncate(fd_, size_bytes) != 0)) {
-    const int e = errno;
-    ::close(fd_);
-    throw std::system_error(e, std::generic_category(), "size " + path_);
-  }
   buffer_ = static_cast<std::uint8_t*>(std::aligned_alloc(4096, kMaxTransfer));
   if (!buffer_) {
     ::close(fd_);
     throw std::bad_alloc();
   }
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !provision(static_cast<std::uint64_t>(st.st_size), size_bytes)) {
+    const int e = errno;
+    std::free(buffer_);
+    ::close(fd_);
+    throw std::system_error(e, std::generic_category(), "size " + path_);
+  }
+}
+
+// Grows the file to `to` bytes with zeros really written, as a provisioned
+// disk image is: a direct write into a hole allocates blocks and converts
+// extents through the filesystem's journal, which stalls the IO partition's
+// thread in the kernel (and a kill -9 of it with it) for as long as the
+// journal takes. Images beyond kFillLimit are only extended (sparse).
+bool ScsiTarget::provision(std::uint64_t from, std::uint64_t to) {
+  constexpr std::uint64_t kFillLimit = std::uint64_t{1} << 30;
+  if (from >= to) return true;
+  // (An odd-sized existing file is only extended: its last bytes are data.)
+  if (to > kFillLimit || from % 4096 != 0) return ::ftruncate(fd_, static_cast<off_t>(to)) == 0;
+  std::memset(buffer_, 0, kMaxTransfer);
+  for (std::uint64_t at = from; at < to;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kMaxTransfer, to - at));
+    const ssize_t w = ::pwrite(fd_, buffer_, n, static_cast<off_t>(at));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINVAL && direct_) {
+      reopen_buffered();
+      continue;
+    }
+    if (w <= 0) return false;
+    at += static_cast<std::uint64_t>(w);
+  }
+  return ::fdatasync(fd_) == 0;
 }
 
 ScsiTarget::~ScsiTarget() {

@@ -65,6 +65,7 @@ class ScsiTarget {
   bool file_read(std::uint64_t offset, std::size_t length);
   bool file_write(std::uint64_t offset, std::size_t length);
   void reopen_buffered();
+  bool provision(std::uint64_t from, std::uint64_t to);
   void read_write(channel::io::CmdRsp& cmd, channel::Channel& ch, Transfer t, bool write);
   void reply_data(channel::io::CmdRsp& cmd, channel::Channel& ch, const std::uint8_t* data, std::size_t n);
 

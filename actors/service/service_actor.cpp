@@ -13,13 +13,21 @@ using namespace visorlab::actors;
 struct State {
   std::unique_ptr<ServicePartition> partition;
   std::chrono::microseconds idle{0};
+  bool ticking = false;  // a tick is on its way
   static inline const char* name = "visorlab.service";
 };
 
 service_actor::behavior_type service_behavior(service_actor::stateful_pointer<State> self, ServiceOptions options,
                                               std::chrono::microseconds idle_max) {
   self->state.partition = std::make_unique<ServicePartition>(options);
-  self->send(self, tick_atom::value);
+  // Poll only while serving: a warm spare with nothing attached costs no CPU
+  // (on a small host its wake-ups would starve the busy partitions).
+  auto wake = [self] {
+    if (self->state.ticking) return;
+    self->state.ticking = true;
+    self->state.idle = std::chrono::microseconds(0);
+    self->send(self, tick_atom::value);
+  };
   auto guarded = [](auto&& what) -> std::string {
     try {
       return what();
@@ -31,8 +39,11 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
       [=](tick_atom) {
         auto& st = self->state;
         if (st.partition->poll()) {
+          st.ticking = true;
           st.idle = std::chrono::microseconds(0);
           self->send(self, tick_atom::value);
+        } else if (st.partition->devices() == 0) {
+          st.ticking = false;  // until the next attach
         } else {
           st.idle = std::min(idle_max, std::max(std::chrono::microseconds(10), st.idle * 2));
           self->delayed_send(self, st.idle, tick_atom::value);
@@ -44,6 +55,7 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
           self->state.partition->attach(device, [service, name = device.device](const channel::tcp::Event& e) {
             spdlog::warn("{}: {} transport event {}: {}", service, name, static_cast<int>(e.code), e.reason);
           });
+          wake();
           return std::string();
         });
       },

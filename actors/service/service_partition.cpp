@@ -139,7 +139,7 @@ actors::ServiceStats ServicePartition::stats() const {
   s.name = options_.name;
   s.kind = options_.kind;
   s.pid = getpid();
-  s.devices = static_cast<std::uint32_t>(vhba_.size() + inputs_.size() + vnics_.size());
+  s.devices = static_cast<std::uint32_t>(devices());
   for (const auto& [name, sw] : switches_) s.frames += sw->counts().frames;
   for (const auto& [name, v] : vhba_) s.commands += v.backend->executed();
   s.reports = reports_;

@@ -48,6 +48,8 @@ class ServicePartition {
   bool poll(Clock::time_point now = Clock::now());
 
   actors::ServiceStats stats() const;
+  // Devices served (a warm spare serves none until it is promoted).
+  std::size_t devices() const { return vhba_.size() + inputs_.size() + vnics_.size(); }
   const ServiceOptions& options() const { return options_; }
 
  private:

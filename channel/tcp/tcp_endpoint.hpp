@@ -48,6 +48,7 @@
 #include "channel/replicator.hpp"
 #include "channel/tcp/frame.hpp"
 #include "channel/tcp/link_faults.hpp"
+#include "channel/tcp/pi_mutex.hpp"
 #include "channel/tcp/socket.hpp"
 
 namespace visorlab::channel::tcp {
@@ -55,6 +56,9 @@ namespace visorlab::channel::tcp {
 struct LinkOptions {
   std::chrono::milliseconds heartbeat_interval{10};
   std::chrono::milliseconds detect_timeout{80};  // silent peer → partner failed
+  // The link thread's real-time priority (SCHED_RR; 0: normal scheduling);
+  // where that is not permitted, nice -10. See link_loop.
+  int link_rt_priority = 10;
   std::chrono::milliseconds handshake_timeout{2000};
   // The host the peer end lives on, as LinkFaults names it: a cut of that
   // host cuts this link. Empty: never cut.
@@ -211,12 +215,12 @@ class TcpEndpoint final : public Replicator {
   bool fresh_ = true;  // server: no peer has attached yet
 
   // Lock order: rx_mutex_, then send_mutex_. Only the link thread closes peer_.
-  std::mutex rx_mutex_;  // guards receiving on peer_, decoder_ and stashed_
+  PiMutex rx_mutex_;  // guards receiving on peer_, decoder_ and stashed_
   Decoder decoder_;
   std::optional<Event> stashed_;  // why the link broke, found by whoever received
   std::atomic<std::int64_t> last_rx_ns_{0};
 
-  std::mutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
+  PiMutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
   Socket peer_;
   // The outgoing stream: every frame sent after the image, numbered by byte
   // from 0 at the image (the session's start). log_ holds

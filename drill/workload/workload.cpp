@@ -632,20 +632,17 @@ bool Workload::step(guest::Guest& g, Clock::time_point now) {
   if (m.disks.empty() && m.nics.empty()) return false;
 
   const Nanos t = core.clock_set ? core.now() : 0;
-  bool busy = false;
+  const std::uint64_t invoked = core.stats.invoked, sent = core.stats.frames_sent;
   for (auto& [name, d] : m.disks) {
     d->observe_resets(t);
     if (core.running && !d->quiesced) {
       if (d->phase == Disk::Phase::probe && now >= d->next_probe) d->probe(g, now, d);
       if (d->phase == Disk::Phase::ready) d->issue(g, t, d);
     }
-    if (d->in_flight() > 0 && d->dev->state() == bus::DeviceState::running) busy = true;
   }
-  for (auto& [name, n] : m.nics) {
+  for (auto& [name, n] : m.nics)
     if (core.running && !n.quiesced) m.send(g, n, now, t);
-    busy = busy || n.throttled;
-  }
-  return busy;
+  return core.stats.invoked != invoked || core.stats.frames_sent != sent;
 }
 
 std::string Workload::control(guest::Guest& g, const std::string& verb) {
