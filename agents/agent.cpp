@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
@@ -173,8 +175,16 @@ int run_agent(const AgentMain& m) {
   waitpid(partitions, nullptr, 0);
   std::error_code ec;
   fs::remove(pid_file(m), ec);
+  fs::remove(port_file.path(), ec);
+  spdlog::info("agent {} stopped", m.host);
+  spdlog::default_logger()->flush();
+  // Everything the agent owns is cleaned up above. The actor system's
+  // teardown would wait for the agent actor, which may sit in a blocking
+  // connect to an orchestrator that is gone: a stopping daemon must not
+  // hang on that.
   caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
-  return 0;
+  std::fflush(nullptr);
+  ::_exit(0);
 }
 
 }  // namespace visorlab::agents

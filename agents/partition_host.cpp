@@ -1,6 +1,7 @@
 #include "agents/partition_host.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -153,6 +155,10 @@ host_actor spawn_partition_host(caf::actor_system& sys, HostOptions options) {
   return sys.spawn(partition_host, std::move(options));
 }
 
+// How long a stopping partition host waits for its actors (below the agent's
+// 5 s before it kills us).
+constexpr std::chrono::seconds kStopBound{4};
+
 int run_partition_host(const PartitionHostMain& m) {
   sigset_t stop;
   sigemptyset(&stop);
@@ -207,6 +213,19 @@ int run_partition_host(const PartitionHostMain& m) {
   sigwait(&stop, &sig);
   spdlog::info("partition host {} stopping on signal {}", m.host, sig);
   caf::anon_send_exit(partitions, caf::exit_reason::user_shutdown);
+  // The actors stop on their own (keepers stop their service partitions,
+  // guests remove their shared memory) and the actor system waits for them.
+  // Should one not stop, do not hang the agent that waits for us: past the
+  // bound, say so and go (service partitions die with us: PDEATHSIG).
+  std::thread([path = port_file.path(), host = m.host] {
+    std::this_thread::sleep_for(kStopBound);
+    spdlog::error("partition host {}: actors still running {} s after the stop signal; exiting anyway", host,
+                  kStopBound.count());
+    spdlog::default_logger()->flush();
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    ::_exit(1);
+  }).detach();
   return 0;
 }
 

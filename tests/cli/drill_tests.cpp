@@ -654,10 +654,7 @@ BOOST_AUTO_TEST_SUITE(drills)
 
 // The built-in default (examples/default.yaml): two hosts over TCP, every
 // fault kind, the DESIGN.md expect of 0 lost I/O and 100 ms recoveries.
-// DISABLED until the default drill passes: over TCP channels a recovery takes
-// ~300 ms (re-attach ships multi-MiB images) against max_recovery_ms 100, and
-// a few frames drop outside fault windows. See the session-2 closing note.
-BOOST_AUTO_TEST_CASE(the_default_drill_passes_with_a_complete_report_and_plot, *boost::unit_test::disabled()) {
+BOOST_AUTO_TEST_CASE(the_default_drill_passes_with_a_complete_report_and_plot) {
   Scratch s;
   const fs::path report = s.dir / "r.json";
   const fs::path plot = s.dir / "p.svg";
@@ -734,9 +731,7 @@ BOOST_AUTO_TEST_CASE(destroy_then_create) {
                   {{"destroy", "g1/vhba0"}, {"create", "g1"}});
 }
 
-// DISABLED with the default drill: frames drop outside the window after a
-// healed cut (TCP re-attach), see the session-2 closing note.
-BOOST_AUTO_TEST_CASE(partition_of_two_hosts, *boost::unit_test::disabled()) {
+BOOST_AUTO_TEST_CASE(partition_of_two_hosts) {
   run_fault_drill("partition.yaml", two_hosts("partition", "4s", "    - {at: 1s, partition: [a, b], for: 500ms}\n"),
                   {{"partition", "a,b"}});
 }
