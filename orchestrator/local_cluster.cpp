@@ -63,6 +63,7 @@ LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& top
   ClusterOptions c;
   c.run_dir = options_.run_dir.string();
   c.metrics_listen = options_.metrics_listen;
+  c.bind = options_.bind;
   cluster_ = std::make_unique<Cluster>(sys, c);
   for (const auto& h : topology.hosts) start_agent(h.name);
 }
@@ -88,10 +89,13 @@ LocalCluster::~LocalCluster() {
 }
 
 void LocalCluster::start_agent(const std::string& host) {
-  const std::string orchestrator = "127.0.0.1:" + std::to_string(cluster_->agent_port());
+  const std::string orchestrator = options_.bind + ":" + std::to_string(cluster_->agent_port());
   const std::string log = (options_.run_dir / "logs" / ("host-" + host + ".log")).string();
-  std::vector<std::string> args{options_.visorlab_bin, "agent", "--host", host, "--orchestrator", orchestrator,
-                                "--run-dir", options_.run_dir.string()};
+  std::vector<std::string> args;
+  if (const auto p = options_.launch_prefix.find(host); p != options_.launch_prefix.end()) args = p->second;
+  for (std::string a : {options_.visorlab_bin, std::string("agent"), std::string("--host"), host,
+                        std::string("--orchestrator"), orchestrator, std::string("--run-dir"), options_.run_dir.string()})
+    args.push_back(std::move(a));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -107,7 +111,7 @@ void LocalCluster::start_agent(const std::string& host) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the drill, which stops us in order
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   agents_[host] = pid;

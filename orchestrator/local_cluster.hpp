@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "orchestrator/cluster.hpp"
 
@@ -25,6 +26,13 @@ struct LocalClusterOptions {
   // not served. Every agent and partition host serves its own on a port of
   // its choosing, written to <run_dir>/hosts/<host>/{agent-metrics,metrics}.port.
   std::string metrics_listen = {};
+  // Where agents reach the orchestrator's actor (ClusterOptions::bind).
+  std::string bind = "127.0.0.1";
+  // Per host, what an agent's command line starts with — e.g. {"ip", "netns",
+  // "exec", "ns0"} runs host ns0's agent in that network namespace (it then
+  // needs the topology's `address` for that host and a reachable `bind`).
+  // Looked up in PATH. None: the agent runs here.
+  std::map<std::string, std::vector<std::string>> launch_prefix = {};
 };
 
 class LocalCluster {
