@@ -57,6 +57,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
           g.guest.acknowledge_hotplug = spec.acknowledge_hotplug;
           g.guest.metrics = o.metrics;
           g.controlvm = spec.controlvm;
+          g.command_host = spec.command_host;
           g.listener = o.events;
           if (spec.workload && o.workload) g.application = o.workload(spec);
           auto guest = guest::spawn_guest(self->system(), g);

@@ -27,6 +27,7 @@ class TcpEnd final : public ChannelEnd {
   Channel& channel() override { return endpoint_->channel(); }
   std::string_view backing() const override { return "tcp"; }
   tcp::TcpEndpoint& endpoint() { return *endpoint_; }
+  bool link_up() const override { return endpoint_->connected(); }
 
   bool reconnect(std::chrono::milliseconds timeout) override {
     if (!attached_to_) return endpoint_->wait_connected(timeout);  // the peer comes back to us

@@ -30,6 +30,9 @@ class ChannelEnd {
   // timeout. True once connected (at once if the link is up); false at the
   // deadline or on a refusal (logged), and always for shared memory, which
   // has no link to lose. Not from the event handler.
+  // False while a TCP link is down (a transport event came and no re-attach
+  // since); shared memory has no link to lose.
+  virtual bool link_up() const { return true; }
   virtual bool reconnect(std::chrono::milliseconds timeout) {
     (void)timeout;
     return false;

@@ -347,10 +347,17 @@ void Cluster::apply(const topology::Topology& t) {
       m.log.append("service_started", s.name, "on " + s.host);
     }
     for (const auto& g : t.guests) {
-      const auto controlvm = m.ask<Locator>(m.command, "controlvm of " + g.name, guest_atom::value, m.key(g.name));
+      // Across hosts the controlvm channel goes over TCP, the command
+      // partition listening on its host's address.
+      const auto controlvm =
+          g.host == t.command.host
+              ? m.ask<Locator>(m.command, "controlvm of " + g.name, guest_atom::value, m.key(g.name))
+              : m.ask<Locator>(m.command, "controlvm of " + g.name, guest_atom::value, m.key(g.name), g.host,
+                               m.listen_host(t.command.host));
       GuestSpec spec;
       spec.name = g.name;
       spec.controlvm = controlvm;
+      spec.command_host = t.command.host;
       spec.workload = true;
       spec.spec.seed = t.drill.seed;
       spec.spec.block_size = static_cast<std::uint32_t>(t.workload.disk.block_size);

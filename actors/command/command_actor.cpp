@@ -9,6 +9,8 @@
 #include <memory>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/runtime/device_channels.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/state_share.hpp"
@@ -77,6 +79,24 @@ void start_ticking(command_actor::stateful_pointer<State> self) {
 command_actor::behavior_type command_behavior(command_actor::stateful_pointer<State> self,
                                               CommandActorOptions options) {
   if (options.metrics) self->state.counts = std::make_unique<MessageCounts>(options.metrics, options.host);
+  // A guest's controlvm channel: shared memory on this host, TCP to another.
+  auto open_link = [=](const std::string& guest, const ControlvmPlacement& placement) -> caf::result<Locator> {
+    if (self->state.guests.contains(guest))
+      return caf::make_error(caf::sec::runtime_error, "guest " + guest + " already has a controlvm channel");
+    try {
+      Locator at;
+      GuestLink link;
+      link.end = create_controlvm(guest, at, placement, [guest](const channel::tcp::Event& e) {
+        spdlog::warn("command partition: controlvm of {}: transport event {}: {}", guest, static_cast<int>(e.code),
+                     e.reason);
+      });
+      link.commands = std::make_unique<CommandPartition>(link.end->channel(), options.timeout);
+      self->state.guests.emplace(guest, std::move(link));
+      return at;
+    } catch (const std::exception& e) {
+      return caf::make_error(caf::sec::runtime_error, "controlvm channel for " + guest + ": " + e.what());
+    }
+  };
   return {
       [=](tick_atom) {
         std::size_t outstanding = 0;
@@ -95,18 +115,11 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
         if (self->state.ticking) self->delayed_send(self, options.poll_interval, tick_atom::value);
       },
       [=](guest_atom, const std::string& guest) -> caf::result<Locator> {
-        if (self->state.guests.contains(guest))
-          return caf::make_error(caf::sec::runtime_error, "guest " + guest + " already has a controlvm channel");
-        try {
-          Locator at;
-          GuestLink link;
-          link.end = create_controlvm(guest, at);
-          link.commands = std::make_unique<CommandPartition>(link.end->channel(), options.timeout);
-          self->state.guests.emplace(guest, std::move(link));
-          return at;
-        } catch (const std::exception& e) {
-          return caf::make_error(caf::sec::runtime_error, "controlvm channel for " + guest + ": " + e.what());
-        }
+        return open_link(guest, {options.host, options.host});
+      },
+      [=](guest_atom, const std::string& guest, const std::string& guest_host,
+          const std::string& listen_host) -> caf::result<Locator> {
+        return open_link(guest, {options.host, guest_host, listen_host});
       },
       [=](command_atom, const CommandRequest& request) -> caf::result<CommandResult> {
         auto it = self->state.guests.find(request.guest);

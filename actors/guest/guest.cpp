@@ -72,6 +72,9 @@ std::unique_ptr<channel::ChannelEnd> Guest::take(const cvm::CreateDevice& packet
 bool Guest::poll(Clock::time_point now) {
   for (std::uint32_t id : hotplug_acks_) chipset_.parahotplug_done(id);
   hotplug_acks_.clear();
+  // A TCP controlvm link that dropped (a cut, a restarted command side):
+  // attach again, briefly — the next poll tries again.
+  if (!controlvm_->link_up()) controlvm_->reconnect(std::chrono::milliseconds(2));
   const bool handled = chipset_.poll(now) > 0;
   bus_.poll();
   if (now >= next_sweep_) {

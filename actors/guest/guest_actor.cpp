@@ -5,6 +5,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <spdlog/spdlog.h>
+
 
 namespace visorlab::guest {
 namespace {
@@ -68,7 +70,11 @@ guest_actor spawn_guest(caf::actor_system& sys, GuestActorOptions options) {
   };
   // Built here, not in the actor, so that a channel that cannot be attached
   // is the caller's exception rather than a dead actor.
-  auto guest = std::make_shared<Guest>(options.guest, attach_controlvm(options.controlvm), sink);
+  const std::string name = options.guest.name;
+  auto controlvm = attach_controlvm(options.controlvm, options.command_host, [name](const channel::tcp::Event& e) {
+    spdlog::warn("guest {}: controlvm transport event {}: {}", name, static_cast<int>(e.code), e.reason);
+  });
+  auto guest = std::make_shared<Guest>(options.guest, std::move(controlvm), sink);
   if (options.application) guest->run(options.application);
   return sys.spawn(guest_behavior, std::move(guest), options.idle_poll);
 }

@@ -13,6 +13,7 @@ namespace visorlab::guest {
 struct GuestActorOptions {
   GuestOptions guest;  // guest.metrics: where the guest's metrics go (null: none)
   actors::Locator controlvm;  // where the command partition put our controlvm channel
+  std::string command_host = "command";  // the command partition's host (TCP controlvm: for cuts)
   std::chrono::microseconds idle_poll{500};
   caf::actor listener;  // receives (event_atom, TransportEvent); may be null
   std::shared_ptr<Application> application;  // run on the guest's thread; may be null

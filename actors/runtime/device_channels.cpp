@@ -26,6 +26,11 @@ channel::tcp::QueueProducers producers(ChannelKind kind) {
   }
 }
 
+// controlvm (spec §3): the guest's chipset writes REQUEST (its responses)
+// and ACK; the command partition writes RESPONSE and EVENT (its commands).
+// Over TCP the command partition holds the creating role (Side::guest).
+channel::tcp::QueueProducers controlvm_producers() { return {Side::service, Side::guest, Side::guest, Side::service}; }
+
 channel::tcp::Address parse_tcp(const std::string& rest) {
   const auto colon = rest.rfind(':');
   if (colon == std::string::npos) throw std::invalid_argument("bad tcp locator: " + rest);
@@ -82,16 +87,38 @@ std::unique_ptr<channel::ChannelEnd> open_device_service_end(const DeviceAttach&
   throw std::invalid_argument("bad channel locator '" + attach.channel + "'");
 }
 
-std::unique_ptr<channel::ChannelEnd> create_controlvm(const std::string& guest, Locator& locator) {
+std::unique_ptr<channel::ChannelEnd> create_controlvm(const std::string& guest, Locator& locator,
+                                                      const ControlvmPlacement& placement,
+                                                      channel::TransportHandler on_event) {
   const std::string name = "controlvm/" + guest;
-  locator = std::string(kShm) + name;
-  return channel::create_shared_end(name, channel::type_of(ChannelKind::controlvm).spec());
+  if (placement.command_host == placement.guest_host) {
+    locator = std::string(kShm) + name;
+    return channel::create_shared_end(name, channel::type_of(ChannelKind::controlvm).spec());
+  }
+  // The command partition creates the channel, so it takes the creating
+  // (listening) role of a TCP channel, the guest's chipset the attaching one.
+  channel::Placement p{placement.command_host, placement.guest_host, {placement.listen_host, 0}};
+  auto end = channel::open_guest_end(p, name, channel::type_of(ChannelKind::controlvm).spec(), controlvm_producers(),
+                                     std::move(on_event));
+  const auto at = channel::listen_address(*end);
+  if (!at) throw std::logic_error("a TCP controlvm channel without an address");
+  locator = std::string(kTcp) + at->host + ":" + std::to_string(at->port) + "/" + name;
+  return end;
 }
 
-std::unique_ptr<channel::ChannelEnd> attach_controlvm(const Locator& locator) {
-  if (!locator.starts_with(kShm)) throw std::invalid_argument("bad controlvm locator '" + locator + "'");
-  return channel::attach_shared_end(locator.substr(kShm.size()),
-                                    channel::type_of(ChannelKind::controlvm).expect());
+std::unique_ptr<channel::ChannelEnd> attach_controlvm(const Locator& locator, const std::string& command_host,
+                                                      channel::TransportHandler on_event) {
+  const channel::Expect expect = channel::type_of(ChannelKind::controlvm).expect();
+  if (locator.starts_with(kShm)) return channel::attach_shared_end(locator.substr(kShm.size()), expect);
+  if (locator.starts_with(kTcp)) {
+    const std::string rest = locator.substr(kTcp.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos) throw std::invalid_argument("bad controlvm locator '" + locator + "'");
+    channel::Placement p{command_host, command_host + "~guest", {}};
+    return channel::open_service_end(p, rest.substr(slash + 1), expect, controlvm_producers(),
+                                     parse_tcp(rest.substr(0, slash)), std::move(on_event));
+  }
+  throw std::invalid_argument("bad controlvm locator '" + locator + "'");
 }
 
 }  // namespace visorlab::actors

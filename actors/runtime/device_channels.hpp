@@ -32,8 +32,20 @@ std::unique_ptr<channel::ChannelEnd> open_device_service_end(const DeviceAttach&
                                                              channel::TransportHandler on_event = {});
 
 // The controlvm channel of a guest: the command partition creates it, the
-// guest attaches (shared memory; both sit on hosts the agent reaches).
-std::unique_ptr<channel::ChannelEnd> create_controlvm(const std::string& guest, Locator& locator);
-std::unique_ptr<channel::ChannelEnd> attach_controlvm(const Locator& locator);
+// guest attaches. On one host: shared memory ("shm:NAME"). Across hosts
+// (`command_host` != `guest_host`): TCP, the command partition listening on
+// `listen_host` ("tcp:IP:PORT/NAME"), each end's peer host named for
+// injected network cuts.
+struct ControlvmPlacement {
+  std::string command_host;
+  std::string guest_host;
+  std::string listen_host = "127.0.0.1";
+};
+std::unique_ptr<channel::ChannelEnd> create_controlvm(const std::string& guest, Locator& locator,
+                                                      const ControlvmPlacement& placement = {},
+                                                      channel::TransportHandler on_event = {});
+// `command_host`: the peer host of a TCP controlvm (for cuts).
+std::unique_ptr<channel::ChannelEnd> attach_controlvm(const Locator& locator, const std::string& command_host = "command",
+                                                      channel::TransportHandler on_event = {});
 
 }  // namespace visorlab::actors

@@ -21,11 +21,14 @@ using guest_actor = caf::typed_actor<                      //
     caf::replies_to<app_atom, std::string>::with<std::string>>;
 
 // The command partition: one controlvm channel per guest (guest_atom creates
-// it and returns where the guest attaches) and the commands sent into it.
-// Every command is answered — by the guest's response or as timed out.
-using command_actor = caf::typed_actor<                         //
-    caf::reacts_to<tick_atom>,                                  //
-    caf::replies_to<guest_atom, std::string>::with<Locator>,    //
+// it and returns where the guest attaches: guest name, and for a guest on
+// another host that host's name and the address to listen on) and the
+// commands sent into it. Every command is answered — by the guest's response
+// or as timed out.
+using command_actor = caf::typed_actor<                                                 //
+    caf::reacts_to<tick_atom>,                                                          //
+    caf::replies_to<guest_atom, std::string>::with<Locator>,                            //
+    caf::replies_to<guest_atom, std::string, std::string, std::string>::with<Locator>,  //
     caf::replies_to<command_atom, CommandRequest>::with<CommandResult>>;
 
 // A service partition (IO or console), in its own process. Replies are ""

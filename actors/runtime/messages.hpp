@@ -119,6 +119,7 @@ struct WorkloadSpec {
 struct GuestSpec {
   std::string name;
   Locator controlvm;
+  std::string command_host;  // where the controlvm channel's other end is (for cuts)
   bool acknowledge_hotplug = true;
   bool workload = false;  // run the drill workload (started later by app_atom "start")
   WorkloadSpec spec;
@@ -150,7 +151,8 @@ typename Inspector::result_type inspect(Inspector& f, WorkloadSpec& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GuestSpec& x) {
-  return f(caf::meta::type_name("visorlab.GuestSpec"), x.name, x.controlvm, x.acknowledge_hotplug, x.workload, x.spec);
+  return f(caf::meta::type_name("visorlab.GuestSpec"), x.name, x.controlvm, x.command_host, x.acknowledge_hotplug,
+           x.workload, x.spec);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServiceSpec& x) {
