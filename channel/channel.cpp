@@ -128,14 +128,14 @@ void Channel::add_queues(std::uint32_t count) {
   }
 }
 
-Channel Channel::format(Mapping mapping, const ChannelSpec& spec) {
+Channel Channel::format(Mapping mapping, const ChannelSpec& spec, bool zeroed) {
   const std::uint64_t size = channel_size(spec);
   auto bytes = mapping.bytes();
   if (size > bytes.size())
     throw ChannelError(Check::mapping_size, 0,
                        "channel needs " + std::to_string(size) + " bytes, mapping has " +
                            std::to_string(bytes.size()));
-  std::memset(bytes.data(), 0, size);
+  if (!zeroed) std::memset(bytes.data(), 0, size);
 
   ChannelHeader h{};
   h.signature = kChannelSignature;

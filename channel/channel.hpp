@@ -51,8 +51,11 @@ struct Expect {
 
 class Channel {
  public:
-  // Lays out a fresh channel over the mapping (zeroing it first).
-  static Channel format(Mapping mapping, const ChannelSpec& spec);
+  // Lays out a fresh channel over the mapping, zeroing it first unless
+  // `zeroed` says it is known to be all zero (a region just created): the
+  // memset would touch — and make resident — every page of a multi-MiB
+  // channel whose data area may never be used.
+  static Channel format(Mapping mapping, const ChannelSpec& spec, bool zeroed = false);
   // Validates the image in the mapping and attaches to it.
   static Channel attach(Mapping mapping, const Expect& expect);
 

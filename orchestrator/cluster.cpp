@@ -368,6 +368,7 @@ void Cluster::apply(const topology::Topology& t) {
       spec.spec.net_rate = t.workload.net.rate_per_s;
       spec.spec.input_rate = t.workload.input.rate_per_s;
       auto actor = m.ask<guest_actor>(m.partitions(g.host), "guest " + g.name, spawn_atom::value, spec);
+      caf::anon_send(m.command, register_atom::value, m.key(g.name), actor);  // its doorbell
       {
         std::lock_guard glock(m.guests_mu);
         m.guests[g.name] = {g, actor};

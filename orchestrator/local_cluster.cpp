@@ -118,6 +118,11 @@ void LocalCluster::start_agent(const std::string& host) {
   remember(pid);
 }
 
+pid_t LocalCluster::agent_pid(const std::string& host) const {
+  const auto it = agents_.find(host);
+  return it == agents_.end() ? 0 : it->second;
+}
+
 void LocalCluster::kill_agent(const std::string& host) {
   const auto it = agents_.find(host);
   if (it == agents_.end()) throw ClusterError(ClusterError::Code::not_found, "no local agent for host " + host);

@@ -45,6 +45,7 @@ class LocalCluster {
 
   void kill_agent(const std::string& host);   // SIGKILL: its partitions live on
   void start_agent(const std::string& host);
+  pid_t agent_pid(const std::string& host) const;  // 0: none running
 
   // On SIGINT/SIGTERM: stop every agent this process started (they stop
   // their partitions), then exit 130. Call once, before starting agents.

@@ -24,6 +24,7 @@ struct GuestLink {
   std::unique_ptr<channel::ChannelEnd> end;
   std::unique_ptr<CommandPartition> commands;
   std::map<std::uint64_t, caf::typed_response_promise<CommandResult>> waiting;
+  guest_actor doorbell;  // poked when a command waits (may be unset: the guest polls on its own)
 };
 
 // visorlab_controlvm_messages_total, each series looked up once.
@@ -114,6 +115,9 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
         self->state.ticking = outstanding > 0;
         if (self->state.ticking) self->delayed_send(self, options.poll_interval, tick_atom::value);
       },
+      [=](register_atom, const std::string& guest, const guest_actor& doorbell) {
+        if (auto it = self->state.guests.find(guest); it != self->state.guests.end()) it->second.doorbell = doorbell;
+      },
       [=](guest_atom, const std::string& guest) -> caf::result<Locator> {
         return open_link(guest, {options.host, options.host});
       },
@@ -139,6 +143,7 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
           self->state.count(request.id, metrics::ControlvmResult::error);
           return caf::make_error(caf::sec::runtime_error, "controlvm EVENT queue of " + request.guest + " is full");
         }
+        if (it->second.doorbell) self->send(it->second.doorbell, poke_atom::value);
         if (request.flags & (cvm::flag::test_message)) return CommandResult{*handle, false, false, false, 0, 0};
         auto promise = self->make_response_promise<CommandResult>();
         it->second.waiting.emplace(*handle, promise);

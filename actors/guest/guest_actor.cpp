@@ -20,28 +20,40 @@ constexpr std::chrono::microseconds kWaitingPoll{50};
 struct State {
   std::shared_ptr<Guest> guest;  // handed over at spawn, then ours alone
   std::chrono::microseconds idle{0};
+  // One chain of ticks at a time: each carries the generation it belongs to,
+  // and a poke starts a new generation (the slow tick already sent is dropped
+  // when it arrives).
+  std::uint64_t generation = 0;
   static inline const char* name = "visorlab.guest";
 };
 
 guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> self, std::shared_ptr<Guest> guest,
                                           std::chrono::microseconds idle_max) {
   self->state.guest = std::move(guest);
-  self->send(self, tick_atom::value);
+  self->send(self, tick_atom::value, self->state.generation);
   return {
-      [=](tick_atom) {
+      [=](tick_atom, std::uint64_t generation) {
         auto& st = self->state;
+        if (generation != st.generation) return;  // retired by a poke
         if (st.guest->poll()) {
           st.idle = std::chrono::microseconds(0);
-          self->send(self, tick_atom::value);
+          self->send(self, tick_atom::value, generation);
         } else if (st.guest->waiting()) {
           // Answers due: look again soon, yielding the core meanwhile.
           st.idle = std::chrono::microseconds(0);
-          self->delayed_send(self, kWaitingPoll, tick_atom::value);
+          self->delayed_send(self, kWaitingPoll, tick_atom::value, generation);
         } else {
           // Exponential backoff keeps an idle guest cheap on a small machine.
           st.idle = std::min(idle_max, std::max(std::chrono::microseconds(20), st.idle * 2));
-          self->delayed_send(self, st.idle, tick_atom::value);
+          self->delayed_send(self, st.idle, tick_atom::value, generation);
         }
+      },
+      [=](poke_atom) {
+        // A controlvm message waits: poll now, and fast from here on (the
+        // backoff starts again), instead of at an idle guest's next slow tick.
+        auto& st = self->state;
+        st.idle = std::chrono::microseconds(0);
+        self->send(self, tick_atom::value, ++st.generation);
       },
       [=](offer_atom, const ChannelOffer& offer) -> caf::result<Locator> {
         try {

@@ -1,6 +1,8 @@
 // The guest as a CAF actor: it owns one Guest and polls it on its own ticks —
-// at once while work is in flight, backing off to `idle_poll` when quiet (the
-// kernel polls every 10 jiffies; visorlab wants lower recovery latency).
+// at once while it makes progress, every 50 us while answers are due, backing
+// off to `idle_poll` when quiet (as the kernel's visorchipset slows its
+// controlvm polling when idle). A controlvm command does not wait for the slow
+// tick: the command partition pokes the guest (its doorbell).
 #pragma once
 
 #include <caf/actor.hpp>
@@ -14,7 +16,7 @@ struct GuestActorOptions {
   GuestOptions guest;  // guest.metrics: where the guest's metrics go (null: none)
   actors::Locator controlvm;  // where the command partition put our controlvm channel
   std::string command_host = "command";  // the command partition's host (TCP controlvm: for cuts)
-  std::chrono::microseconds idle_poll{500};
+  std::chrono::microseconds idle_poll{10000};
   caf::actor listener;  // receives (event_atom, TransportEvent); may be null
   std::shared_ptr<Application> application;  // run on the guest's thread; may be null
 };

@@ -7,6 +7,9 @@
 namespace visorlab::actors {
 
 using tick_atom = caf::atom_constant<caf::atom("vl_tick")>;
+// A doorbell: a controlvm message waits for the guest (it polls now instead
+// of at its next, possibly slow, idle tick).
+using poke_atom = caf::atom_constant<caf::atom("vl_poke")>;
 using offer_atom = caf::atom_constant<caf::atom("vl_offer")>;
 using devices_atom = caf::atom_constant<caf::atom("vl_devs")>;
 using hotplug_atom = caf::atom_constant<caf::atom("vl_hotplug")>;

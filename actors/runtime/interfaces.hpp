@@ -13,9 +13,10 @@ namespace visorlab::actors {
 
 // A guest: its chipset polling the controlvm channel, its bus and drivers.
 // offer: prepare a device's channel (returns where the service attaches);
-// devices: the bus tree.
+// devices: the bus tree; poke: a controlvm message waits (the doorbell).
 using guest_actor = caf::typed_actor<                      //
-    caf::reacts_to<tick_atom>,                             //
+    caf::reacts_to<tick_atom, std::uint64_t>,              //
+    caf::reacts_to<poke_atom>,                             //
     caf::replies_to<offer_atom, ChannelOffer>::with<Locator>,  //
     caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>,  //
     caf::replies_to<app_atom, std::string>::with<std::string>>;
@@ -24,9 +25,10 @@ using guest_actor = caf::typed_actor<                      //
 // it and returns where the guest attaches: guest name, and for a guest on
 // another host that host's name and the address to listen on) and the
 // commands sent into it. Every command is answered — by the guest's response
-// or as timed out.
+// or as timed out. register: the guest actor to poke when a command waits.
 using command_actor = caf::typed_actor<                                                 //
     caf::reacts_to<tick_atom>,                                                          //
+    caf::reacts_to<register_atom, std::string, guest_actor>,                            //
     caf::replies_to<guest_atom, std::string>::with<Locator>,                            //
     caf::replies_to<guest_atom, std::string, std::string, std::string>::with<Locator>,  //
     caf::replies_to<command_atom, CommandRequest>::with<CommandResult>>;
