@@ -3,18 +3,20 @@
 // local cluster — the orchestrator in this process, one `visorlab agent` per
 // host — exactly as `visorlab drill` runs them (drill/runner.hpp).
 //
-// Two drills of the same topology and schedule (N guests with a vhba each,
-// `--crashes` crashes of io0 `--spacing` apart, restart_after 50ms):
-//   1. history off: the workloads record nothing (topology::Workload::record)
-//      — the overhead baseline, disk IOPS only;
-//   2. history on, then the checker: crash → all resumed p99 (faults[].total_ms),
-//      stall p99 (faults[].stall_ms), lost I/O, and disk IOPS.
+// Topology: N guests with a vhba each, io0 on its own host.
+//   1. The crash drill: `--crashes` crashes of io0 `--spacing` apart
+//      (restart_after 50ms), history on, then the checker: crash → all resumed
+//      p99 (faults[].total_ms), stall p99 (faults[].stall_ms), lost I/O. One
+//      drill, not a median of rounds: the p99s pool every crash of it.
+//   2. The overhead: interleaved rounds (warm-up pair, then `--rounds` pairs),
+//      each a fresh cluster running the workload `--overhead-seconds` without
+//      faults, history off (topology::Workload::record: the workloads record
+//      nothing, the checker has nothing to judge) then on (recorded, checked);
+//      disk IOPS counted by the workloads, median per side.
 // Latency lines compare with their target (baseline "target", ratio =
 // target/value, > 1 meets it); docs/benchmarks.md has the conventions.
-//
-// One drill per side, not a median of rounds: a drill is ~20 s of 16 guests
-// and the p99s pool every crash of it. A lost I/O, a failed invariant or a
-// drill that cannot run fails the bench (exit 2) without a number.
+// A lost I/O, a failed invariant or a drill that cannot run fails the bench
+// (exit 2) without a number.
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -45,10 +47,12 @@ using bench::fail;
 
 constexpr const char* kUsage =
     "usage: drill_bench [--json] [--guests N] [--crashes N] [--spacing SECONDS] [--verbose]\n"
-    "  Runs a crash drill on a local cluster twice (history off, then on) and prints\n"
-    "  drill_crash_resumed_p99, drill_stall_p99, drill_lost_io and drill_overhead_iops.\n"
-    "  Defaults: 16 guests, 20 crashes of io0 1 s apart (about 1 minute).\n"
-    "  Smoke test: --guests 2 --crashes 2 --spacing 0.5\n";
+    "                   [--overhead-seconds S] [--rounds N]\n"
+    "  Runs a crash drill on a local cluster (drill_crash_resumed_p99, drill_stall_p99,\n"
+    "  drill_lost_io), then interleaved workload-only drills with the history off and on\n"
+    "  (drill_overhead_iops). Defaults: 16 guests, 20 crashes of io0 1 s apart, 5 pairs of\n"
+    "  2 s overhead rounds plus a warm-up pair (about 2 minutes).\n"
+    "  Smoke test: --guests 2 --crashes 2 --spacing 0.5 --rounds 1 --overhead-seconds 0.5\n";
 
 constexpr double kResumedTargetMs = 100;  // DESIGN.md: crash → guests resumed ≤ 100 ms p99
 constexpr double kStallTargetMs = 150;    // issue 6: no I/O completing ≤ 150 ms p99
@@ -58,11 +62,13 @@ struct DrillBenchOptions {
   std::uint64_t guests = 16;
   std::uint64_t crashes = 20;
   double spacing_s = 1.0;
+  double overhead_s = 2.0;  // one overhead round's drill
 };
 
 // The topology: host a runs the command partition and the guests, host b the
 // IO partition (a crash kills b's partition process, never the guests').
-std::string topology_yaml(const DrillBenchOptions& o) {
+// `crashes` 0: the workload alone for `duration_s` (an overhead round).
+std::string topology_yaml(const DrillBenchOptions& o, std::uint64_t crashes, double duration_s) {
   std::ostringstream y;
   y << "version: 1\nname: drill_bench\nhosts:\n  - {name: a}\n  - {name: b}\ncommand: {host: a}\n"
        "services:\n  - {name: io0, kind: io, host: b}\n"
@@ -71,8 +77,8 @@ std::string topology_yaml(const DrillBenchOptions& o) {
     << "\n    host: a\n    devices:\n      - {kind: vhba, service: io0, disk_size: 16MiB}\n"
        "workload:\n  disk: {block_size: 4KiB, queue_depth: 8, read_ratio: 0.5, verify: true}\n"
        "drill:\n  seed: 1\n  duration: "
-    << (static_cast<double>(o.crashes) + 0.5) * o.spacing_s << "s\n  steps:\n";
-  for (std::uint64_t i = 0; i < o.crashes; ++i)
+    << duration_s << "s\n" << (crashes ? "  steps:\n" : "");
+  for (std::uint64_t i = 0; i < crashes; ++i)
     y << "    - {at: " << (static_cast<double>(i) + 0.5) * o.spacing_s << "s, crash: io0, restart_after: 50ms}\n";
   y << "expect: {lost_io: 0}\n";
   return y.str();
@@ -89,7 +95,9 @@ std::string visorlab_binary() {
 // fail(): the cluster's agents must be stopped (its destructor) before exiting.
 std::optional<drill::DrillOutcome> run_one(const topology::Topology& topo, const std::string& label,
                                            std::string& error) {
-  const fs::path run_dir = fs::temp_directory_path() / ("visorlab-drill-bench-" + std::to_string(::getpid()) + "-" + label);
+  static int runs = 0;  // each drill its own run dir
+  const fs::path run_dir = fs::temp_directory_path() / ("visorlab-drill-bench-" + std::to_string(::getpid()) + "-" +
+                                                        std::to_string(runs++) + "-" + label);
   std::optional<drill::DrillOutcome> out;
   try {
     actors::Config cfg;
@@ -128,6 +136,24 @@ std::string violations(const nlohmann::ordered_json& report) {
   return out;
 }
 
+// A recorded drill must have lost nothing and passed its checks.
+void judge(const drill::DrillOutcome& out, const std::string& what) {
+  const auto lost = out.report["io"]["disk"]["lost"].get<std::uint64_t>();
+  if (lost != 0) fail(what + ": drill_lost_io: " + std::to_string(lost) + " disk I/Os lost" + violations(out.report));
+  if (!out.passed) fail(what + ": the drill failed its checks:" + violations(out.report));
+}
+
+// One overhead round: disk IOPS of the workload on a fresh cluster.
+double iops_round(topology::Topology topo, bool record) {
+  topo.workload.record = record;
+  std::string error;
+  const auto out = run_one(topo, record ? "history-on" : "history-off", error);
+  if (!out) fail(error);
+  if (record) judge(*out, "overhead round");
+  if (out->disk_seconds <= 0 || out->disk_ops <= 0) fail("overhead round: no disk I/O completed");
+  return out->disk_ops / out->disk_seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,7 +164,9 @@ int main(int argc, char** argv) {
         argc, argv, kUsage,
         {{"--guests", true, [&](const char* v) { d.guests = bench::parse_count("--guests", v); }},
          {"--crashes", true, [&](const char* v) { d.crashes = bench::parse_count("--crashes", v); }},
-         {"--spacing", true, [&](const char* v) { d.spacing_s = bench::parse_seconds("--spacing", v); }}});
+         {"--spacing", true, [&](const char* v) { d.spacing_s = bench::parse_seconds("--spacing", v); }},
+         {"--overhead-seconds", true,
+          [&](const char* v) { d.overhead_s = bench::parse_seconds("--overhead-seconds", v); }}});
     if (d.guests > 64) throw std::invalid_argument("--guests at most 64");
     if (d.crashes > 200) throw std::invalid_argument("--crashes at most 200");
     if (d.spacing_s < 0.3) throw std::invalid_argument("--spacing at least 0.3 s (a crash recovery must fit)");
@@ -152,26 +180,20 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("drill_bench"));
   spdlog::set_level(opt.verbose ? spdlog::level::info : spdlog::level::warn);
 
-  topology::Topology topo;
+  topology::Topology crash_topo, quiet_topo;
   try {
-    topo = topology::load_string(topology_yaml(d), "(drill_bench)");
+    crash_topo = topology::load_string(
+        topology_yaml(d, d.crashes, (static_cast<double>(d.crashes) + 0.5) * d.spacing_s), "(drill_bench crashes)");
+    quiet_topo = topology::load_string(topology_yaml(d, 0, d.overhead_s), "(drill_bench overhead)");
   } catch (const std::exception& e) {
     fail(std::string("the bench's topology: ") + e.what());
   }
 
-  // Baseline first, as run_benches does: the same drill recording nothing.
   std::string error;
-  topo.workload.record = false;
-  const auto off = run_one(topo, "history-off", error);
-  if (!off) fail(error);
-  topo.workload.record = true;
-  const auto on = run_one(topo, "history-on", error);
+  const auto on = run_one(crash_topo, "crashes", error);
   if (!on) fail(error);
-
+  judge(*on, "crash drill");
   const auto& report = on->report;
-  const auto lost = report["io"]["disk"]["lost"].get<std::uint64_t>();
-  if (lost != 0) fail("drill_lost_io: " + std::to_string(lost) + " disk I/Os lost" + violations(report));
-  if (!on->passed) fail("the drill failed its checks:" + violations(report));
 
   std::vector<double> resumed, stall;
   for (const auto& f : report["faults"]) {
@@ -186,13 +208,13 @@ int main(int argc, char** argv) {
     for (const double v : resumed) std::fprintf(stderr, " %.1f", v);
     std::fprintf(stderr, "\n  stall ms:");
     for (const double v : stall) std::fprintf(stderr, " %.1f", v);
-    std::fprintf(stderr, "\n  disk ops / s: off %.0f / %.2f, on %.0f / %.2f\n", off->disk_ops, off->disk_seconds,
-                 on->disk_ops, on->disk_seconds);
+    std::fprintf(stderr, "\n");
   }
 
-  const double iops_off = off->disk_seconds > 0 ? off->disk_ops / off->disk_seconds : 0;
-  const double iops_on = on->disk_seconds > 0 ? on->disk_ops / on->disk_seconds : 0;
-  if (iops_off <= 0 || iops_on <= 0) fail("no disk I/O completed in a drill");
+  // Baseline first in each pair, as run_benches does.
+  const bench::Metric overhead{"drill_overhead_iops", "IOPS", "history_off", true, kOverheadTarget};
+  const bench::Result o = bench::measure(overhead, opt.rounds, [&] { return iops_round(quiet_topo, false); },
+                                         [&] { return iops_round(quiet_topo, true); });
 
   // A latency of 0 ms (nothing measurable) must not divide by zero.
   const double resumed_p99 = percentile(resumed, 99), stall_p99 = percentile(stall, 99);
@@ -204,7 +226,6 @@ int main(int argc, char** argv) {
   // A count that must be 0: baseline_value 0, ratio 1 / (1 + lost) — 1 when
   // nothing is lost (and the bench has failed before printing otherwise).
   print(opt, {"drill_lost_io", "count", "target", false, 1.0}, 0, 0, 1.0);
-  print(opt, {"drill_overhead_iops", "IOPS", "history_off", true, kOverheadTarget}, iops_on, iops_off,
-        iops_on / iops_off);
+  bench::report(o, opt);  // with the drift warning and, under --verbose, every round
   return 0;
 }
