@@ -67,6 +67,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   if (!cluster.applied()) cluster.apply(t);
   DrillClock clock;
   const auto peers = vnic_peers(t);
+  const double ops_before = completed_ops(cluster);  // a repeated drill on one cluster counts on
   for (const auto& g : cluster.guests()) {
     const auto it = peers.find(g);
     const std::string reply = cluster.guest_control(
@@ -96,6 +97,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   }
   faults.join();  // the last step reverts its fault before the workload stops
   const Nanos drill_end = clock.now();  // what follows is bookkeeping, not the drill
+  const double ops_in_drill = completed_ops(cluster) - ops_before;
 
   spdlog::info("drill {}: stopping the workload", t.name);
   for (const auto& g : cluster.guests()) cluster.guest_control(g, "stop");
@@ -124,6 +126,8 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   out.summary = report_text(history, result);
   out.svg = render_svg(history, result);
   out.history = std::move(history);
+  out.disk_ops = ops_in_drill;
+  out.disk_seconds = static_cast<double>(drill_end) / 1e9;
   return out;
 }
 

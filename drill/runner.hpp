@@ -28,6 +28,11 @@ struct DrillOutcome {
   std::string summary;     // the human table
   std::string svg;         // the timeline plot
   History history;         // everything recorded, for post-mortems
+  // Disk ops the workloads completed during the drill, counted by the
+  // workloads themselves (so also when they record no history), and the
+  // drill's length: drill_bench's IOPS with recording on and off.
+  double disk_ops = 0;
+  double disk_seconds = 0;
 };
 
 class AgentControl;  // drill/nemesis.hpp

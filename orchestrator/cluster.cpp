@@ -367,6 +367,7 @@ void Cluster::apply(const topology::Topology& t) {
       spec.spec.frame_size = static_cast<std::uint32_t>(t.workload.net.frame_size);
       spec.spec.net_rate = t.workload.net.rate_per_s;
       spec.spec.input_rate = t.workload.input.rate_per_s;
+      spec.spec.record = t.workload.record;
       auto actor = m.ask<guest_actor>(m.partitions(g.host), "guest " + g.name, spawn_atom::value, spec);
       caf::anon_send(m.command, register_atom::value, m.key(g.name), actor);  // its doorbell
       {

@@ -102,6 +102,9 @@ struct Workload {
   DiskWorkload disk;
   NetWorkload net;
   InputWorkload input;
+  // Record the history the checker judges. Not a YAML key: only drill_bench
+  // turns it off, to measure what recording costs (docs/benchmarks.md).
+  bool record = true;
 };
 
 enum class StepKind { recover, crash, pause, resume, destroy, create, partition, kill_agent };

@@ -113,6 +113,7 @@ struct WorkloadSpec {
   std::uint32_t frame_size = 1500;
   double net_rate = 0;    // frames/s per vnic
   double input_rate = 0;  // reports/s per input device (produced by the console partition)
+  bool record = true;     // record the drill history (off only in drill_bench's overhead runs)
 };
 
 // A guest to run on a partition host.
@@ -147,7 +148,7 @@ struct ServiceStats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WorkloadSpec& x) {
   return f(caf::meta::type_name("visorlab.WorkloadSpec"), x.seed, x.block_size, x.queue_depth, x.read_ratio,
-           x.verify, x.frame_size, x.net_rate, x.input_rate);
+           x.verify, x.frame_size, x.net_rate, x.input_rate, x.record);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GuestSpec& x) {

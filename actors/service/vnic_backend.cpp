@@ -64,12 +64,7 @@ VnicBackend::~VnicBackend() {
 std::size_t VnicBackend::poll(std::size_t max_commands) {
   auto& rsp = channel_.queue(io::from_iopart);
   while (!backlog_.empty() && rsp.insert_signal(backlog_.front()) == 0) backlog_.pop_front();
-  // Held frames go first, while buffers are posted (link down or receive
-  // disabled drops them: the guest asked for that).
-  while (!held_.empty() && (!posts_.empty() || !link_up_ || !rx_enabled_)) {
-    place(held_.front());
-    held_.pop_front();
-  }
+  release_held();
 
   std::size_t done = 0;
   io::CmdRsp cmd{};
@@ -101,7 +96,17 @@ std::size_t VnicBackend::poll(std::size_t max_commands) {
         break;
     }
   }
+  release_held();  // into the buffers just posted, not a poll later
   return done;
+}
+
+void VnicBackend::release_held() {
+  // In order, while buffers are posted (link down or receive disabled drops
+  // them: the guest asked for that).
+  while (!held_.empty() && (!posts_.empty() || !link_up_ || !rx_enabled_)) {
+    place(held_.front());
+    held_.pop_front();
+  }
 }
 
 bool VnicBackend::frag_at(const io::PhysInfo& frag, std::uint64_t& at) const {
@@ -165,6 +170,9 @@ void VnicBackend::post(const io::CmdRsp& cmd) {
 }
 
 Delivery VnicBackend::deliver(std::span<const std::byte> frame) {
+  // Buffers posted since the last poll take the held frames first: a frame
+  // must never overtake the ones held before it.
+  release_held();
   // Behind held frames, or nowhere to put it yet: hold it (bounded).
   if (link_up_ && rx_enabled_ && (!held_.empty() || posts_.empty()) && frame.size() >= io::kEthHeaderLen &&
       frame.size() <= max_frame_) {
@@ -172,8 +180,18 @@ Delivery VnicBackend::deliver(std::span<const std::byte> frame) {
       held_.emplace_back(frame.begin(), frame.end());
       return Delivery::delivered;
     }
+    // The port's queue is full: drop the newest frame (tail drop, as a switch
+    // port does), counted and reported to the guest. Placing it would put it
+    // ahead of every held frame.
+    drop();
+    return Delivery::no_buffer;
   }
   return place(frame);
+}
+
+void VnicBackend::drop() {
+  ++counts_.rx_dropped;
+  if (dropped_since_rcv_ < std::numeric_limits<std::uint32_t>::max()) ++dropped_since_rcv_;
 }
 
 Delivery VnicBackend::place(std::span<const std::byte> frame) {
@@ -189,8 +207,7 @@ Delivery VnicBackend::place(std::span<const std::byte> frame) {
   else if (channel_.write(posts_.front().at, frame.data(), frame.size()) != 0)
     result = Delivery::failed;
   if (result != Delivery::delivered) {
-    ++counts_.rx_dropped;
-    if (dropped_since_rcv_ < std::numeric_limits<std::uint32_t>::max()) ++dropped_since_rcv_;
+    drop();
     return result;
   }
   const Post p = posts_.front();

@@ -90,6 +90,7 @@ class VnicBackend {
   bool rx_enabled() const { return rx_enabled_; }
   std::size_t posted() const { return posts_.size(); }
   std::size_t backlog() const { return backlog_.size(); }
+  std::size_t held() const { return held_.size(); }  // frames waiting for a posted buffer
   const VnicBackendCounts& counts() const { return counts_; }
 
  private:
@@ -120,9 +121,12 @@ class VnicBackend {
   std::deque<channel::io::CmdRsp> backlog_;  // answers the rsp queue had no room for
   // Frames for a guest that has no receive buffer posted right now, in order:
   // a switch port's memory, so a guest briefly slow to re-post loses nothing.
+  // Full, it drops new frames (tail drop); it never lets one overtake.
   static constexpr std::size_t kHeldFrames = 256;
   std::deque<std::vector<std::byte>> held_;
+  void release_held();  // held frames into posted buffers, oldest first
   Delivery place(std::span<const std::byte> frame);
+  void drop();  // counts a frame not delivered (rx_dropped, the next NET_RCV's delta)
   std::vector<std::byte> frame_;             // scratch for one transmitted frame
   VnicBackendCounts counts_;
 };
