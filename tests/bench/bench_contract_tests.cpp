@@ -113,3 +113,12 @@ BOOST_AUTO_TEST_CASE(drill_bench_prints_the_drill_lines) {
                                                          "drill_overhead_iops"}));
   BOOST_TEST(r.out.find("\"name\":\"drill_lost_io\",\"value\":0") != std::string::npos, r.out);
 }
+
+// A small local cluster (5 guests × 4 devices; 16 guests for the recoveries):
+// every line of issue 5's targets, in the contract.
+BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
+  const auto r = run({bin("cluster_bench"), "--json", "--rounds", "1", "--guests", "5"}, std::chrono::seconds(150));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST((contract_names(r) == std::set<std::string>{"cluster_devices_up", "cluster_recover_p99", "cluster_crash_p99",
+                                                         "cluster_host_rss"}));
+}
