@@ -41,6 +41,9 @@ class LocalCluster {
   // On SIGINT/SIGTERM: stop every agent this process started (they stop
   // their partitions), then exit 130. Call once, before starting agents.
   static void stop_on_signal();
+  // The same, from anywhere (a watchdog when a stop hangs): SIGTERM to every
+  // agent, up to 3 s for them to go, then _exit(code). Async-signal-safe.
+  [[noreturn]] static void stop_agents_and_exit(int code);
 
  private:
   LocalClusterOptions options_;
