@@ -83,6 +83,7 @@ void LocalCluster::stop_on_signal() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // the terminal closed
 }
 
 LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& topology, LocalClusterOptions options)
@@ -136,6 +137,7 @@ void LocalCluster::start_agent(const std::string& host) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the drill, which stops us in order
+    signal(SIGHUP, SIG_IGN);  // so does a closed terminal
     execv(argv[0], argv.data());
     _exit(127);
   }

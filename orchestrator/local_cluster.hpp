@@ -38,7 +38,7 @@ class LocalCluster {
   void kill_agent(const std::string& host);   // SIGKILL: its partitions live on
   void start_agent(const std::string& host);
 
-  // On SIGINT/SIGTERM: stop every agent this process started (they stop
+  // On SIGINT/SIGTERM/SIGHUP: stop every agent this process started (they stop
   // their partitions), then exit 130. Call once, before starting agents.
   static void stop_on_signal();
   // The same, from anywhere (a watchdog when a stop hangs): SIGTERM to every
