@@ -3,10 +3,12 @@
 // `resume`, `recover`, `crash`, `events [-f]`. Each is one gRPC call (events
 // a stream); the orchestrator validates, this side prints and maps statuses
 // onto exit codes (2 the request's fault, 3 the cluster's or network's).
+// `up` without an orchestrator starts a local one instead (local_up.hpp).
 #include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/local_up.hpp"
 #include "topology/units.hpp"
 
 namespace visorlab::cli {
@@ -46,7 +49,22 @@ CLI::App* cluster_command(CLI::App& app, const std::string& name, const std::str
 // ---------------------------------------------------------------------------
 // up / down
 
-int up(const Common& c, const std::string& file) {
+bool has_orchestrator(const Common& c) {
+  const char* env = std::getenv(kOrchestratorEnv);
+  return !c.orchestrator.empty() || (env && *env);
+}
+
+int up(const Common& c, const LocalUpOptions& local) {
+  const std::string& file = local.file;
+  if (!has_orchestrator(c)) return run_local_up(local);
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string&>{"--listen", local.listen},
+                                    {"--run-dir", local.run_dir},
+                                    {"--metrics", local.metrics}})
+    if (!value.empty()) {
+      std::cerr << "visorlab up: " << flag << " is for a local cluster; with --orchestrator or " << kOrchestratorEnv
+                << " the orchestrator there decides it\n";
+      return kBadInput;
+    }
   return with_orchestrator("up", c.orchestrator, [&](OrchestratorClient& client) -> int {
     std::error_code ec;
     const auto size = std::filesystem::file_size(file, ec);
@@ -316,10 +334,21 @@ void add_cluster_commands(CLI::App& app, Action& action) {
   std::shared_ptr<Common> c;
 
   {
-    auto* cmd = cluster_command(app, "up", "Apply a topology file to the cluster (start its partitions and devices)", c);
-    auto file = std::make_shared<std::string>();
-    cmd->add_option("FILE", *file, "Topology file (YAML, version: 1)")->required();
-    cmd->callback([&action, c, file] { action = [c, file] { return up(*c, *file); }; });
+    auto* cmd = cluster_command(
+        app, "up",
+        "Apply a topology file to the cluster at --orchestrator. Without one: start a local cluster in the "
+        "foreground (orchestrator here, one agent process per host), apply FILE, serve until Ctrl-C or "
+        "`visorlab down`",
+        c);
+    auto local = std::make_shared<LocalUpOptions>();
+    cmd->add_option("FILE", local->file, "Topology file (YAML, version: 1)")->required();
+    cmd->add_option("--listen", local->listen,
+                    "Local cluster: its gRPC address, HOST:PORT (port 0: any free port; default 127.0.0.1:4700)");
+    cmd->add_option("--run-dir", local->run_dir,
+                    "Local cluster: disks and logs here (default: a temporary directory, removed at exit)");
+    cmd->add_option("--metrics", local->metrics,
+                    "Local cluster: the orchestrator's /metrics on HOST:PORT (default 127.0.0.1:0; none: off)");
+    cmd->callback([&action, c, local] { action = [c, local] { return up(*c, *local); }; });
   }
   {
     auto* cmd = cluster_command(app, "down", "Tear down the applied topology", c);

@@ -1,20 +1,26 @@
 // `visorlab drill [FILE]`: the main job. Without --orchestrator it starts a
 // local cluster (one agent process per host of the topology), runs the drill
 // — workload, fault schedule, checker — tears the cluster down and judges.
-// Without FILE it runs the built-in default topology.
+// With --orchestrator (or $VISORLAB_ORCHESTRATOR) the orchestrator there runs
+// it (remote_drill.hpp); the outputs and exit codes are the same. Without
+// FILE it runs the built-in default topology.
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "actors/runtime/config.hpp"
+#include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/local_agents.hpp"
+#include "cli/remote_drill.hpp"
 #include "drill/history_file.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/runner.hpp"
@@ -34,17 +40,13 @@ struct DrillOptions {
   std::string plot;
   std::string run_dir;
   bool keep = false;
+  std::string orchestrator;
 };
 
-class LocalAgents final : public drill::AgentControl {
- public:
-  explicit LocalAgents(orchestrator::LocalCluster& cluster) : cluster_(cluster) {}
-  void kill(const std::string& host) override { cluster_.kill_agent(host); }
-  void start(const std::string& host) override { cluster_.start_agent(host); }
-
- private:
-  orchestrator::LocalCluster& cluster_;
-};
+bool remote(const DrillOptions& o) {
+  const char* env = std::getenv(kOrchestratorEnv);
+  return !o.orchestrator.empty() || (env && *env);
+}
 
 // Checks an output path can be written before an expensive drill starts.
 void check_writable(const std::string& path, const char* what) {
@@ -73,11 +75,37 @@ int run_drill_command(const DrillOptions& o) {
     std::cerr << "visorlab drill: " << e.what() << "\n";
     return kBadInput;
   }
+  const bool tty = isatty(STDOUT_FILENO);
+  const auto print_progress = [tty](const drill::DrillProgress& p) {
+    if (tty)
+      std::cout << "\r" << p.line() << std::flush;
+    else
+      std::cout << p.line() << "\n" << std::flush;
+  };
+
+  if (remote(o)) {
+    if (!o.run_dir.empty() || o.keep) {
+      std::cerr << "visorlab drill: --run-dir and --keep-run-dir are for a local drill; with --orchestrator the "
+                   "orchestrator's own run dir holds the disks and logs\n";
+      return kBadInput;
+    }
+    std::cout << "visorlab drill " << topo.name << ": " << topo.hosts.size() << " hosts, " << topo.guests.size()
+              << " guests, " << topo.drill.steps.size() << " steps over "
+              << std::chrono::duration<double>(topo.drill.duration).count() << " s (on the orchestrator)\n"
+              << std::flush;
+    RemoteOutcome outcome;
+    const int code = run_remote_drill(o.orchestrator, o.file, topo, print_progress, outcome);
+    if (tty) std::cout << "\n";
+    if (code != kPass) return code;
+    std::cout << outcome.summary << std::flush;
+    if (!o.report.empty()) write_file(o.report, outcome.report_json + "\n");
+    if (!o.plot.empty()) write_file(o.plot, outcome.svg);
+    return outcome.passed ? kPass : kInvariantFailed;
+  }
 
   const fs::path run_dir = o.run_dir.empty()
                                ? fs::temp_directory_path() / ("visorlab-drill-" + std::to_string(getpid()))
                                : fs::path(o.run_dir);
-  const bool tty = isatty(STDOUT_FILENO);
   std::cout << "visorlab drill " << topo.name << ": " << topo.hosts.size() << " hosts, " << topo.guests.size()
             << " guests, " << topo.drill.steps.size() << " steps over "
             << std::chrono::duration<double>(topo.drill.duration).count() << " s (run dir " << run_dir.string()
@@ -94,15 +122,7 @@ int run_drill_command(const DrillOptions& o) {
     LocalAgents agents(local);
     std::cout << "starting the local cluster and applying the topology…\n" << std::flush;
     local.cluster().apply(topo);
-    outcome = drill::run_drill(
-        local.cluster(), topo,
-        [tty](const drill::DrillProgress& p) {
-          if (tty)
-            std::cout << "\r" << p.line() << std::flush;
-          else
-            std::cout << p.line() << "\n" << std::flush;
-        },
-        &agents);
+    outcome = drill::run_drill(local.cluster(), topo, print_progress, &agents);
     if (tty) std::cout << "\n";
     std::cout << "tearing the local cluster down…\n" << std::flush;
   }
@@ -130,6 +150,9 @@ void add_drill_command(CLI::App& app, Action& action) {
   drill->add_option("--plot", o->plot, "Write an SVG timeline here");
   drill->add_option("--run-dir", o->run_dir, "Keep disks and logs here (default: a temporary directory, removed)");
   drill->add_flag("--keep-run-dir", o->keep, "Do not remove the temporary run directory");
+  add_orchestrator_option(*drill, o->orchestrator)
+      ->description(std::string("Run the drill on the orchestrator at HOST:PORT (default: $") + kOrchestratorEnv +
+                    "; neither: a local cluster). kill_agent steps need one started by `visorlab up`");
   drill->callback([&action, o] { action = [o] { return run_drill_command(*o); }; });
 }
 

@@ -1,7 +1,9 @@
 // `visorlab orchestrator`: the daemon. A CAF actor system that agents
 // register with (--agent-port), the cluster it runs, and the visorlab.v1 gRPC
-// API (--listen), until SIGTERM or SIGINT. Both ports are on loopback unless
-// --listen names another address; a taken port is exit 3.
+// API (--listen) and its /metrics (--metrics), until SIGTERM or SIGINT. Every
+// port is on loopback unless an address names another; a taken port is
+// exit 3. It does not own the agents, so RunDrill refuses kill_agent steps
+// (daemon_drill.hpp).
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,8 +20,9 @@
 
 #include "actors/runtime/config.hpp"
 #include "cli/commands.hpp"
+#include "cli/daemon_drill.hpp"
 #include "cli/exit_codes.hpp"
-#include "drill/runner.hpp"
+#include "metrics/exposer.hpp"
 #include "orchestrator/cluster.hpp"
 #include "orchestrator/grpc_service.hpp"
 #include "orchestrator/server.hpp"
@@ -38,6 +41,7 @@ struct DaemonOptions {
   std::uint16_t agent_port = 4710;
   std::string agent_bind;  // default: the --listen host
   std::string run_dir;     // default: a fresh directory under $TMPDIR, removed at exit
+  std::string metrics = "127.0.0.1:0";  // /metrics and /healthz; "" or "none": not served
 };
 
 // CAF wants a numeric address or a name it resolves itself; the gRPC forms
@@ -95,15 +99,17 @@ int run_orchestrator(const DaemonOptions& o) {
       options.bind = agent_bind;
       options.port = o.agent_port;
       options.run_dir = run_dir.string();
+      if (o.metrics != "none") options.metrics_listen = o.metrics;
       cluster.emplace(sys, options);
+    } catch (const orch::ClusterError& e) {
+      const bool bad = e.code() == orch::ClusterError::Code::invalid_argument;  // a malformed --metrics
+      std::cerr << me << (bad ? "--metrics: " : "") << e.what() << "\n";
+      return bad ? kBadInput : kInfrastructure;
     } catch (const std::exception& e) {
       std::cerr << me << e.what() << "\n";
       return kInfrastructure;
     }
-    orch::OrchestratorService service(*cluster, [](orch::Cluster& c, const topology::Topology& t,
-                                                   const std::function<void(const drill::DrillProgress&)>& p) {
-      return drill::run_drill(c, t, p);
-    });
+    orch::OrchestratorService service(*cluster, daemon_drill(nullptr));
     std::unique_ptr<orch::Server> server;
     try {
       server = std::make_unique<orch::Server>(service, o.listen);
@@ -113,8 +119,11 @@ int run_orchestrator(const DaemonOptions& o) {
     }
     // One line a script (or a test) can read the ports from.
     std::cout << "visorlab orchestrator listening on " << server->address().text() << " agents on "
-              << orch::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string()
-              << std::endl;
+              << orch::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string();
+    if (cluster->metrics_port() != 0)
+      std::cout << " metrics on "
+                << orch::HostPort{metrics::parse_listen_address(o.metrics).address, cluster->metrics_port()}.text();
+    std::cout << std::endl;
 
     int received = 0;
     while (received <= 0) received = sigwaitinfo(&stop_signals, nullptr);  // EINTR: wait again
@@ -156,6 +165,10 @@ void add_orchestrator_command(CLI::App& app, Action& action) {
   cmd->add_option("--agent-bind", o->agent_bind, "Address agents register on (default: the --listen host)");
   cmd->add_option("--run-dir", o->run_dir,
                   "Directory for the disks and logs of the applied topology (default: a fresh temporary one)");
+  cmd->add_option("--metrics", o->metrics,
+                  "Serve the orchestrator's /metrics and /healthz on HOST:PORT (port 0: any free port, printed "
+                  "at start; none: not served). Loopback unless you name another address")
+      ->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return run_orchestrator(*o); }; });
 }
 

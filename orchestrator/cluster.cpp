@@ -317,7 +317,18 @@ Cluster::~Cluster() {
   } catch (const std::exception& e) {
     spdlog::error("teardown at exit: {}", e.what());
   }
-  caf::anon_send_exit(impl_->registry, caf::exit_reason::user_shutdown);
+  // The registry writes into the directory and the event log it was given
+  // (agents lost at teardown arrive as down messages); they die with the
+  // Impl, so it must be gone first — else a late down message is a
+  // use-after-free (seen as "double free or corruption" at exit). Bounded.
+  caf::scoped_actor self{impl_->sys};
+  self->monitor(impl_->registry);
+  self->send_exit(impl_->registry, caf::exit_reason::user_shutdown);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i)  // at most 5 s: ignore other messages, wait for its down
+    self->receive([&](const caf::down_msg& d) { gone = d.source == impl_->registry.address(); },
+                  caf::after(std::chrono::milliseconds(50)) >> [] {});
+  if (!gone) spdlog::warn("the orchestrator's registry did not stop within 5 s");
 }
 
 std::uint16_t Cluster::agent_port() const { return impl_->agent_port; }

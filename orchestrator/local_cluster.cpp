@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 namespace visorlab::orchestrator {
@@ -19,7 +21,11 @@ namespace {
 // The agents' pids, for the signal handler (async-signal-safe reads only).
 std::array<std::atomic<pid_t>, 64> g_agents{};
 
-void on_signal(int) {
+void on_signal(int) { LocalCluster::stop_agents_and_exit(130); }
+
+}  // namespace
+
+void LocalCluster::stop_agents_and_exit(int code) {
   for (auto& a : g_agents)
     if (const pid_t pid = a.load(); pid > 0) ::kill(pid, SIGTERM);
   // Agents stop their partitions on SIGTERM; give them a moment, then go.
@@ -30,7 +36,29 @@ void on_signal(int) {
     if (!any) break;
     usleep(10'000);
   }
-  _exit(130);
+  _exit(code);
+}
+
+namespace {
+
+// Channels this process's orchestrator named ("visorlab-o<pid>.g0_vhba0",
+// "visorlab-controlvm_o<pid>.g0") that are still in /dev/shm once every agent
+// has stopped. A partition host told to stop by its agent alone (a SIGTERM
+// to the whole process group: `timeout`, a service manager) exits without
+// unlinking them; nobody can use them any more, so they go.
+void remove_leftover_shm() {
+  const std::string tag = "o" + std::to_string(::getpid()) + ".";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("visorlab-", 0) != 0) continue;
+    for (auto at = name.find(tag); at != std::string::npos; at = name.find(tag, at + 1))
+      if (name[at - 1] == '-' || name[at - 1] == '_') {
+        spdlog::debug("removing leftover /dev/shm/{}", name);
+        std::filesystem::remove(e.path(), ec);
+        break;
+      }
+  }
 }
 
 void remember(pid_t pid) {
@@ -55,6 +83,7 @@ void LocalCluster::stop_on_signal() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // the terminal closed
 }
 
 LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& topology, LocalClusterOptions options)
@@ -86,6 +115,7 @@ LocalCluster::~LocalCluster() {
     forget(pid);
   }
   cluster_.reset();
+  remove_leftover_shm();
 }
 
 void LocalCluster::start_agent(const std::string& host) {
@@ -111,6 +141,7 @@ void LocalCluster::start_agent(const std::string& host) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the drill, which stops us in order
+    signal(SIGHUP, SIG_IGN);  // so does a closed terminal
     execvp(argv[0], argv.data());
     _exit(127);
   }

@@ -47,9 +47,12 @@ class LocalCluster {
   void start_agent(const std::string& host);
   pid_t agent_pid(const std::string& host) const;  // 0: none running
 
-  // On SIGINT/SIGTERM: stop every agent this process started (they stop
+  // On SIGINT/SIGTERM/SIGHUP: stop every agent this process started (they stop
   // their partitions), then exit 130. Call once, before starting agents.
   static void stop_on_signal();
+  // The same, from anywhere (a watchdog when a stop hangs): SIGTERM to every
+  // agent, up to 3 s for them to go, then _exit(code). Async-signal-safe.
+  [[noreturn]] static void stop_agents_and_exit(int code);
 
  private:
   LocalClusterOptions options_;

@@ -12,6 +12,8 @@
 #include <regex>
 #include <thread>
 
+#include "tests/metrics/exposition.hpp"
+#include "tests/metrics/http_client.hpp"
 #include "tests/orchestrator/daemon.hpp"
 #include "tests/support/run.hpp"
 
@@ -85,6 +87,14 @@ BOOST_AUTO_TEST_CASE(every_new_command_has_help) {
 
 BOOST_AUTO_TEST_CASE(without_an_orchestrator_commands_say_how_to_get_one) {
   for (const auto& args : cluster_commands()) {
+    if (args[0] == "up") {
+      // `up` starts a local cluster instead: this file has no hosts, so it
+      // is bad input naming the file, and nothing starts.
+      const auto r = vl(args);
+      BOOST_TEST(r.exit_code == 2, r.err);
+      BOOST_TEST(r.err.find(args[1]) != std::string::npos, r.err);
+      continue;
+    }
     const auto r = vl(args);
     BOOST_TEST(r.exit_code == 2, args[0] << ": " << r.err);
     BOOST_TEST(r.err.find(kHint) != std::string::npos, args[0] << ": " << r.err);
@@ -237,4 +247,64 @@ BOOST_AUTO_TEST_CASE(a_taken_port_is_exit_3) {
           30s);
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(r.err.find(std::to_string(first.agent_port)) != std::string::npos, r.err);
+}
+
+// --metrics (default 127.0.0.1:0): the daemon's /metrics, announced at start,
+// on loopback, accepted by promtool.
+BOOST_AUTO_TEST_CASE(the_daemon_serves_metrics_that_promtool_accepts) {
+  Orchestrator o;
+  BOOST_TEST_REQUIRE(o.metrics_port != 0, "the announcement names no metrics port");
+  for (const auto& a : visorlab::test::listening_addresses(o.metrics_port))
+    BOOST_TEST((a == "127.0.0.1" || a == "::ffff:127.0.0.1"), "metrics listen on " << a);
+  const auto r = visorlab::test::http_get("127.0.0.1", o.metrics_port, "/metrics");
+  BOOST_TEST_REQUIRE(r.status == 200, "/metrics answered " << r.status);
+  BOOST_TEST(r.body.find("visorlab_") != std::string::npos, r.body);
+  const auto promtool = visorlab::test::find_in_path("promtool");
+  BOOST_TEST_REQUIRE(promtool.has_value(), "promtool is not in PATH (Debian package `prometheus`)");
+  const auto check = visorlab::test::run_with_stdin({*promtool, "check", "metrics"}, r.body);
+  BOOST_TEST(check.exit_code == 0, "promtool check metrics failed:\n" << check.output << "\non:\n" << r.body);
+  BOOST_TEST(check.output.empty(), "promtool complained:\n" << check.output);
+
+  Orchestrator quiet({"--metrics", "none"});
+  BOOST_TEST(quiet.metrics_port == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_metrics_address_is_bad_input) {
+  auto r = run({bin("visorlab"), "orchestrator", "--listen", "127.0.0.1:0", "--agent-port", "0", "--metrics",
+                "nowhere"},
+               30s);
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(r.err.find("--metrics") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("nowhere") != std::string::npos, r.err);
+  // A taken metrics port is the machine's fault: 3.
+  Orchestrator first;
+  r = run({bin("visorlab"), "orchestrator", "--listen", "127.0.0.1:0", "--agent-port", "0", "--metrics",
+           "127.0.0.1:" + std::to_string(first.metrics_port)},
+          30s);
+  BOOST_TEST(r.exit_code == 3, r.err);
+}
+
+// A plain daemon does not own its agents: a drill with a kill_agent step is
+// refused before anything is applied (exit 2, saying why and what to do).
+BOOST_AUTO_TEST_CASE(a_plain_orchestrator_refuses_kill_agent_drills) {
+  TempDir tmp;
+  const auto file = tmp.write("kill.yaml",
+                              "version: 1\nname: kill\nhosts:\n  - {name: a}\ncommand: {host: a}\n"
+                              "services:\n  - {name: io0, kind: io, host: a}\n"
+                              "guests:\n  - name: g\n    host: a\n    devices:\n"
+                              "      - {kind: vhba, service: io0, disk_size: 16MiB}\n"
+                              "drill:\n  duration: 3s\n  steps:\n    - {at: 1s, kill_agent: a, restart_after: 500ms}\n");
+  Orchestrator o;
+  const auto r = vl({"drill", file}, o.address);
+  BOOST_TEST(r.exit_code == 2, r.out << r.err);
+  BOOST_TEST(r.err.find("kill_agent a") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("visorlab up") != std::string::npos, r.err);
+  // Nothing was applied.
+  const auto d = vl({"devices"}, o.address);
+  BOOST_TEST(d.out.empty(), d.out);
+
+  // Local-only options make no sense with an orchestrator.
+  const auto k = vl({"drill", file, "--run-dir", tmp.path.string()}, o.address);
+  BOOST_TEST(k.exit_code == 2, k.err);
+  BOOST_TEST(k.err.find("--run-dir") != std::string::npos, k.err);
 }

@@ -115,6 +115,8 @@ Orchestrator::Orchestrator(std::vector<std::string> extra)
   port = static_cast<std::uint16_t>(std::stoi(m[1]));
   agent_port = static_cast<std::uint16_t>(std::stoi(m[2]));
   address = "127.0.0.1:" + std::to_string(port);
+  static const std::regex metrics(R"(metrics on 127\.0\.0\.1:(\d+))");
+  if (std::regex_search(*line, m, metrics)) metrics_port = static_cast<std::uint16_t>(std::stoi(m[1]));
 }
 
 std::vector<std::string> listening_addresses(std::uint16_t port) {

@@ -46,6 +46,7 @@ struct Orchestrator {
   std::string address;      // 127.0.0.1:PORT of the gRPC API
   std::uint16_t port = 0;
   std::uint16_t agent_port = 0;
+  std::uint16_t metrics_port = 0;  // 0 when it serves no /metrics
 };
 
 // The local addresses listening on `port`, from /proc/net/tcp and tcp6
