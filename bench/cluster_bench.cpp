@@ -18,6 +18,7 @@
 // topology (bench_contract_tests' smoke run).
 #include <caf/actor_system.hpp>
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cluster_bench: %s\n", e.what());
     return 64;
   }
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("cluster_bench"));  // stdout: the JSON lines only
   spdlog::set_level(spdlog::level::warn);
   Scratch scratch;
   const std::string bin = fs::read_symlink("/proc/self/exe").parent_path() / "visorlab";
