@@ -17,8 +17,10 @@ class AppendLog {
   static_assert(std::is_trivially_copyable_v<T>);
 
  public:
-  // `chunk` records are allocated (and touched) now; later chunks are as big.
-  explicit AppendLog(std::size_t chunk = 1 << 14) : chunk_(std::max<std::size_t>(chunk, 64)) { grow(); }
+  // Records are allocated (and touched) a chunk of `chunk` at a time, the
+  // first with the first record: a log nobody writes to (a guest whose
+  // workload never starts) costs nothing, and 250 of them do not fill RAM.
+  explicit AppendLog(std::size_t chunk = 1 << 14) : chunk_(std::max<std::size_t>(chunk, 64)), used_(chunk_) {}
 
   void push(const T& record) {
     if (used_ == chunk_) [[unlikely]]
@@ -26,7 +28,7 @@ class AppendLog {
     current_[used_++] = record;
   }
 
-  std::size_t size() const noexcept { return full_ * chunk_ + used_; }
+  std::size_t size() const noexcept { return chunks_.empty() ? 0 : full_ * chunk_ + used_; }
 
   // Appends every record, in order, to `out`.
   void copy_to(std::vector<T>& out) const {
@@ -48,7 +50,7 @@ class AppendLog {
   std::size_t chunk_;
   std::vector<std::unique_ptr<T[]>> chunks_;
   T* current_ = nullptr;
-  std::size_t used_ = 0;
+  std::size_t used_;  // in the current chunk; chunk_ (full) before the first
   std::size_t full_ = 0;
 };
 

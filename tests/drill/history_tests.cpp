@@ -67,6 +67,10 @@ BOOST_AUTO_TEST_SUITE(recorder)
 
 BOOST_AUTO_TEST_CASE(an_append_log_keeps_order_across_chunks) {
   AppendLog<std::uint64_t> log(64);
+  BOOST_TEST(log.size() == 0u);  // nothing allocated before the first record
+  std::vector<std::uint64_t> none;
+  log.copy_to(none);
+  BOOST_TEST(none.empty());
   for (std::uint64_t i = 0; i < 1000; ++i) log.push(i);
   BOOST_TEST(log.size() == 1000u);
   std::vector<std::uint64_t> out;
