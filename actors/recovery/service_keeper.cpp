@@ -97,18 +97,14 @@ void command_all(Self self, const KeeperOptions& o, std::vector<ServedDevice> de
       std::move(done));
 }
 
+// One request: the service partition opens every channel at once.
 void attach_all(Self self, const KeeperOptions& o, std::function<void(std::string)> done) {
-  auto devices = std::make_shared<std::vector<ServedDevice>>(self->state.devices);
-  auto service = self->state.service;
-  all(
-      devices->size(),
-      [=](std::size_t i, auto finish) {
-        const ServedDevice& d = (*devices)[i];
-        self->request(service, o.command_timeout, attach_atom::value, d.attach)
-            .then([=](const std::string& error) { finish(error.empty() ? "" : d.attach.device + ": " + error); },
-                  [=](const caf::error& e) { finish(d.attach.device + ": " + self->system().render(e)); });
-      },
-      std::move(done));
+  if (self->state.devices.empty()) return done("");
+  std::vector<DeviceAttach> devices;
+  for (const auto& d : self->state.devices) devices.push_back(d.attach);
+  self->request(self->state.service, o.command_timeout, attach_atom::value, std::move(devices))
+      .then([=](const std::string& error) { done(error); },
+            [=](const caf::error& e) { done(self->system().render(e)); });
 }
 
 std::vector<ServedDevice> sriov_devices(const std::vector<ServedDevice>& devices) {

@@ -38,6 +38,7 @@ using command_actor = caf::typed_actor<                                         
 using service_actor = caf::typed_actor<                             //
     caf::reacts_to<tick_atom>,                                      //
     caf::replies_to<attach_atom, DeviceAttach>::with<std::string>,  //
+    caf::replies_to<attach_atom, std::vector<DeviceAttach>>::with<std::string>,  //
     caf::replies_to<detach_atom, std::string>::with<std::string>,   //
     caf::replies_to<pause_atom, std::string>::with<std::string>,    //
     caf::replies_to<resume_atom, std::string>::with<std::string>,   //

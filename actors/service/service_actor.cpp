@@ -59,6 +59,16 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
           return std::string();
         });
       },
+      [=](attach_atom, const std::vector<DeviceAttach>& devices) {
+        const std::string service = self->state.partition->options().name;
+        std::string error = self->state.partition->attach_many(devices, [service](const std::string& name) {
+          return [service, name](const channel::tcp::Event& e) {
+            spdlog::warn("{}: {} transport event {}: {}", service, name, static_cast<int>(e.code), e.reason);
+          };
+        });
+        wake();
+        return error;
+      },
       [=](detach_atom, const std::string& device) {
         return guarded([&] {
           return self->state.partition->detach(device) ? std::string() : "unknown device " + device;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <future>
 #include <stdexcept>
 
 #include "actors/runtime/device_channels.hpp"
@@ -32,33 +33,82 @@ void ServicePartition::mend(const Broken& broken, channel::ChannelEnd& end) {
   }
 }
 
-void ServicePartition::attach(const actors::DeviceAttach& device, channel::TransportHandler on_event) {
+// What can be refused before anything is opened.
+void ServicePartition::check(const actors::DeviceAttach& device) const {
   if (vhba_.contains(device.device) || inputs_.contains(device.device) || vnics_.contains(device.device))
     throw std::invalid_argument(device.device + " is already attached to " + options_.name);
   const channel::ChannelKind kind = actors::device_kind(device.kind);
   const bool io_kind = kind == channel::ChannelKind::vhba || kind == channel::ChannelKind::vnic;
   if (io_kind != (options_.kind == "io"))
     throw std::invalid_argument(options_.name + " (" + options_.kind + ") cannot serve a " + device.kind);
+  if (kind == channel::ChannelKind::vhba && (device.disk_path.empty() || device.disk_bytes == 0))
+    throw std::invalid_argument(device.device + ": a vhba needs a disk path and size");
+  if (kind == channel::ChannelKind::vnic && device.switch_name.empty())
+    throw std::invalid_argument(device.device + ": a vnic needs a switch");
+}
 
+void ServicePartition::attach(const actors::DeviceAttach& device, channel::TransportHandler on_event) {
+  check(device);
+  auto broken = std::make_shared<std::atomic<bool>>(false);
+  auto end = actors::open_device_service_end(device, watch(broken, std::move(on_event)));
+  install(device, std::move(broken), std::move(end));
+}
+
+std::string ServicePartition::attach_many(const std::vector<actors::DeviceAttach>& devices,
+                                          const std::function<channel::TransportHandler(const std::string&)>& on_event) {
+  std::string errors;
+  auto note = [&](const std::string& device, const std::string& why) {
+    errors += (errors.empty() ? "" : "; ") + device + ": " + why;
+  };
+  // Each channel's attach blocks on its handshake (over TCP: INIT, CAP, the
+  // image); a restarted partition opens them all at once, so its restart
+  // costs the slowest, not the sum.
+  struct Opening {
+    Broken broken;
+    std::future<std::unique_ptr<channel::ChannelEnd>> end;
+  };
+  std::vector<Opening> opening(devices.size());
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const actors::DeviceAttach& d = devices[i];
+    try {
+      check(d);
+    } catch (const std::exception& e) {
+      note(d.device, e.what());
+      continue;
+    }
+    opening[i].broken = std::make_shared<std::atomic<bool>>(false);
+    opening[i].end = std::async(std::launch::async, [d, handler = watch(opening[i].broken, on_event(d.device))] {
+      return actors::open_device_service_end(d, handler);
+    });
+  }
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    if (!opening[i].end.valid()) continue;
+    try {
+      install(devices[i], std::move(opening[i].broken), opening[i].end.get());
+    } catch (const std::exception& e) {
+      note(devices[i].device, e.what());
+    }
+  }
+  return errors;
+}
+
+void ServicePartition::install(const actors::DeviceAttach& device, Broken broken,
+                               std::unique_ptr<channel::ChannelEnd> end) {
+  const channel::ChannelKind kind = actors::device_kind(device.kind);
   if (kind == channel::ChannelKind::vhba) {
-    if (device.disk_path.empty() || device.disk_bytes == 0)
-      throw std::invalid_argument(device.device + ": a vhba needs a disk path and size");
     Vhba v;
-    v.broken = std::make_shared<std::atomic<bool>>(false);
-    on_event = watch(v.broken, std::move(on_event));
+    v.broken = std::move(broken);
     v.target = std::make_unique<ScsiTarget>(device.disk_path, device.disk_bytes);
-    v.end = actors::open_device_service_end(device, std::move(on_event));
+    v.end = std::move(end);
     v.backend = std::make_unique<VhbaBackend>(v.end->channel(), *v.target);
     v.backend->drop_every_nth_write(options_.drop_every_nth_write);
     vhba_.emplace(device.device, std::move(v));
     return;
   }
   if (kind == channel::ChannelKind::vnic) {
-    if (device.switch_name.empty()) throw std::invalid_argument(device.device + ": a vnic needs a switch");
     Vnic v;
-    v.broken = std::make_shared<std::atomic<bool>>(false);
-    on_event = watch(v.broken, std::move(on_event));
-    v.end = actors::open_device_service_end(device, std::move(on_event));
+    v.broken = std::move(broken);
+    v.end = std::move(end);
     v.backend = std::make_unique<VnicBackend>(v.end->channel());
     v.switch_name = device.switch_name;
     auto& sw = switches_[device.switch_name];
@@ -68,9 +118,8 @@ void ServicePartition::attach(const actors::DeviceAttach& device, channel::Trans
     return;
   }
   Input in;
-  in.broken = std::make_shared<std::atomic<bool>>(false);
-  on_event = watch(in.broken, std::move(on_event));
-  in.end = actors::open_device_service_end(device, std::move(on_event));
+  in.broken = std::move(broken);
+  in.end = std::move(end);
   InputBackend& backend = console_.attach(device.device, in.end->channel(), kind);
   // Planned restart or crash alike: what the channel holds is authoritative,
   // so the sequence continues after its last report.

@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <functional>
+#include <vector>
 
 #include "actors/runtime/messages.hpp"
 #include "actors/service/console_partition.hpp"
@@ -39,6 +41,10 @@ class ServicePartition {
   // Serves a device; throws std::invalid_argument / std::runtime_error /
   // channel errors saying why it cannot.
   void attach(const actors::DeviceAttach& device, channel::TransportHandler on_event = {});
+  // Serves several devices, their channels opened in parallel (a restarted
+  // partition re-attaching all it serves). "" or, per device refused, why.
+  std::string attach_many(const std::vector<actors::DeviceAttach>& devices,
+                          const std::function<channel::TransportHandler(const std::string& device)>& on_event);
   // false for an unknown device.
   bool detach(const std::string& device);
   bool pause(const std::string& device);
@@ -74,6 +80,8 @@ class ServicePartition {
   };
 
   static channel::TransportHandler watch(const Broken& broken, channel::TransportHandler also);
+  void check(const actors::DeviceAttach& device) const;
+  void install(const actors::DeviceAttach& device, Broken broken, std::unique_ptr<channel::ChannelEnd> end);
   static void mend(const Broken& broken, channel::ChannelEnd& end);
 
   ServiceOptions options_;
