@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/leftovers.hpp"
 #include "tests/support/run.hpp"
 
 namespace fs = std::filesystem;
@@ -226,66 +227,21 @@ DrillRun drill(const Scratch& s, std::vector<std::string> args, const std::vecto
 // ---------------------------------------------------------------------------
 // Leftovers.
 
-std::vector<std::string> split_nul(const std::string& text) {
-  std::vector<std::string> parts;
-  std::string part;
-  for (char c : text) {
-    if (c == '\0') {
-      parts.push_back(part);
-      part.clear();
-    } else {
-      part += c;
-    }
-  }
-  if (!part.empty()) parts.push_back(part);
-  return parts;
-}
-
 // `visorlab agent|partition-host|service-partition` processes this drill
 // started: they carry its tag in their environment or its run dir in their
 // command line. (What `pgrep -f "visorlab (agent|partition-host|service-partition)"`
 // finds, narrowed to ours: other drills may run on this machine.)
 std::map<pid_t, std::string> processes_of(const DrillRun& d) {
-  std::map<pid_t, std::string> found;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); }))
-      continue;
-    const auto argv = split_nul(read_text(e.path() / "cmdline"));
-    if (argv.size() < 2 || fs::path(argv[0]).filename() != "visorlab") continue;
-    if (argv[1] != "agent" && argv[1] != "partition-host" && argv[1] != "service-partition") continue;
-    const auto environ = split_nul(read_text(e.path() / "environ"));
-    const bool tagged =
-        std::find(environ.begin(), environ.end(), "VISORLAB_DRILL_TEST_TAG=" + d.tag) != environ.end();
-    const bool in_run_dir = std::find(argv.begin(), argv.end(), d.run_dir.string()) != argv.end();
-    if (!tagged && !in_run_dir) continue;
-    std::string line;
-    for (const auto& a : argv) line += (line.empty() ? "" : " ") + a;
-    found[static_cast<pid_t>(std::stol(name))] = line;
-  }
-  return found;
+  return visorlab::test::visorlab_processes([&](const auto& argv, const auto& environ) {
+    if (argv.size() < 2 || (argv[1] != "agent" && argv[1] != "partition-host" && argv[1] != "service-partition"))
+      return false;
+    return std::find(environ.begin(), environ.end(), "VISORLAB_DRILL_TEST_TAG=" + d.tag) != environ.end() ||
+           std::find(argv.begin(), argv.end(), d.run_dir.string()) != argv.end();
+  });
 }
 
-// Shared memory names of the drill's orchestrator: they carry its tag
-// "o<pid>." — "visorlab-o<pid>.g0_vhba0" for a device's channel,
-// "visorlab-controlvm_o<pid>.g0" for a guest's controlvm channel.
-std::vector<std::string> shm_of(const DrillRun& d) {
-  std::vector<std::string> found;
-  if (d.pid <= 0) return found;
-  const std::string tag = "o" + std::to_string(d.pid) + ".";
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("visorlab-", 0) != 0) continue;
-    for (auto at = name.find(tag); at != std::string::npos; at = name.find(tag, at + 1))
-      if (name[at - 1] == '-' || name[at - 1] == '_') {
-        found.push_back(name);
-        break;
-      }
-  }
-  return found;
-}
+// Shared memory names of the drill's orchestrator (they carry its tag).
+std::vector<std::string> shm_of(const DrillRun& d) { return visorlab::test::shm_of_orchestrator(d.pid); }
 
 // After the drill has exited nothing of it may remain. A process still
 // exiting gets a moment; whatever stays is reported, then removed so the next

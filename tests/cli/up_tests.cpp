@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/orchestrator/daemon.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/run.hpp"
 
 namespace fs = std::filesystem;
@@ -74,58 +75,17 @@ struct Scratch {
   fs::path dir;
 };
 
-std::vector<std::string> split_nul(const std::string& text) {
-  std::vector<std::string> parts;
-  std::string part;
-  for (char c : text) {
-    if (c == '\0') {
-      parts.push_back(part);
-      part.clear();
-    } else {
-      part += c;
-    }
-  }
-  if (!part.empty()) parts.push_back(part);
-  return parts;
-}
-
 // Our `visorlab` processes still running (other than `exclude`).
 std::map<pid_t, std::string> our_processes(pid_t exclude = 0) {
-  std::map<pid_t, std::string> found;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); }))
-      continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (pid == exclude) continue;
-    const auto argv = split_nul(read_text(e.path() / "cmdline"));
-    if (argv.empty() || fs::path(argv[0]).filename() != "visorlab") continue;
-    const auto environ = split_nul(read_text(e.path() / "environ"));
-    if (std::find(environ.begin(), environ.end(), "VISORLAB_UP_TEST_TAG=" + tag()) == environ.end()) continue;
-    std::string line;
-    for (const auto& a : argv) line += (line.empty() ? "" : " ") + a;
-    found[pid] = line;
-  }
+  auto found = visorlab::test::visorlab_processes([](const auto&, const auto& environ) {
+    return std::find(environ.begin(), environ.end(), "VISORLAB_UP_TEST_TAG=" + tag()) != environ.end();
+  });
+  found.erase(exclude);
   return found;
 }
 
-// Shared memory of the orchestrator in process `pid`: its names carry "o<pid>.".
-std::vector<std::string> shm_of(pid_t pid) {
-  std::vector<std::string> found;
-  const std::string mark = "o" + std::to_string(pid) + ".";
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("visorlab-", 0) != 0) continue;
-    for (auto at = name.find(mark); at != std::string::npos; at = name.find(mark, at + 1))
-      if (name[at - 1] == '-' || name[at - 1] == '_') {
-        found.push_back(name);
-        break;
-      }
-  }
-  return found;
-}
+// Shared memory of the orchestrator in process `pid`.
+std::vector<std::string> shm_of(pid_t pid) { return visorlab::test::shm_of_orchestrator(pid); }
 
 void expect_nothing_left(pid_t up_pid) {
   auto left = our_processes();

@@ -26,7 +26,7 @@
 #include <sstream>
 
 #include "actors/runtime/config.hpp"
-#include "drill/nemesis.hpp"
+#include "cli/local_agents.hpp"
 #include "drill/runner.hpp"
 #include "orchestrator/grpc_service.hpp"
 #include "orchestrator/local_cluster.hpp"
@@ -90,16 +90,6 @@ expect: {lost_io: 0}
   return y.str();
 }
 
-class Agents final : public visorlab::drill::AgentControl {
- public:
-  explicit Agents(orch::LocalCluster& cluster) : cluster_(cluster) {}
-  void kill(const std::string& host) override { cluster_.kill_agent(host); }
-  void start(const std::string& host) override { cluster_.start_agent(host); }
-
- private:
-  orch::LocalCluster& cluster_;
-};
-
 // The orchestrator's host: runs in the fourth namespace. Returns the number
 // of failed checks (0: all held); says what failed in `log`.
 int orchestrate(const TestHosts& hosts, const fs::path& dir, const std::string& guest, std::ostream& log) {
@@ -147,7 +137,7 @@ int orchestrate(const TestHosts& hosts, const fs::path& dir, const std::string& 
   }
   check(r.out.find("state=running") != std::string::npos, "devices running:\n" + r.out);
 
-  Agents agents(local);
+  visorlab::cli::LocalAgents agents(local);
   const auto outcome = visorlab::drill::run_drill(local.cluster(), topo, [](const visorlab::drill::DrillProgress&) {}, &agents);
   log << outcome.summary << std::flush;
   check(outcome.passed, "the drill passed");
