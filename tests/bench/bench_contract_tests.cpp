@@ -122,3 +122,13 @@ BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
   BOOST_TEST((contract_names(r) == std::set<std::string>{"cluster_devices_up", "cluster_recover_p99", "cluster_crash_p99",
                                                          "cluster_host_rss"}));
 }
+
+// A bad option names itself and stops before any cluster starts.
+BOOST_AUTO_TEST_CASE(cluster_bench_refuses_a_bad_guest_count) {
+  for (const char* bad : {"0", "1001", "x"}) {
+    const auto r = run({bin("cluster_bench"), "--json", "--guests", bad}, std::chrono::seconds(30));
+    BOOST_TEST(r.exit_code == 64, bad << ": " << r.err);
+    BOOST_TEST(r.err.find("--guests") != std::string::npos, r.err);
+    BOOST_TEST(r.out.empty(), r.out);
+  }
+}
