@@ -97,11 +97,15 @@ void command_all(Self self, const KeeperOptions& o, std::vector<ServedDevice> de
       std::move(done));
 }
 
-// One request: the service partition opens every channel at once.
-void attach_all(Self self, const KeeperOptions& o, std::function<void(std::string)> done) {
+// One request: the service partition opens every channel at once. `reset`:
+// every device was paused (DeviceAttach::reset).
+void attach_all(Self self, const KeeperOptions& o, bool reset, std::function<void(std::string)> done) {
   if (self->state.devices.empty()) return done("");
   std::vector<DeviceAttach> devices;
-  for (const auto& d : self->state.devices) devices.push_back(d.attach);
+  for (const auto& d : self->state.devices) {
+    devices.push_back(d.attach);
+    devices.back().reset = reset;
+  }
   self->request(self->state.service, o.command_timeout, attach_atom::value, std::move(devices))
       .then([=](const std::string& error) { done(error); },
             [=](const caf::error& e) { done(self->system().render(e)); });
@@ -199,7 +203,7 @@ void restart_and_resume(Self self, const KeeperOptions& o) {
   if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
   st.stopping = false;
   if (auto error = promote_standby(self); !error.empty()) return finish(self, o, "restart: " + error);
-  attach_all(self, o, [=](std::string error) {
+  attach_all(self, o, /*reset=*/true, [=](std::string error) {
     if (!error.empty()) return finish(self, o, "re-attach: " + error);
     self->state.recovery->times.restarted_ns = now_ns();
     command_all(self, o, self->state.devices,

@@ -38,6 +38,11 @@ struct DeviceAttach {
   std::uint64_t disk_bytes = 0;
   std::string switch_name;  // vnic
   std::string guest_host;   // where the guest end lives (a cut of that host concerns this channel)
+  // A re-attach after every device was paused: the guest failed what it had
+  // queued with DID_RESET and re-issues it, so the service skips what waits
+  // in the queue instead of running it twice (as a SCSI target aborts every
+  // task at a reset). vhba only.
+  bool reset = false;
 };
 
 // A device a service partition serves, with what recovery needs to pause,
@@ -172,7 +177,7 @@ typename Inspector::result_type inspect(Inspector& f, ChannelOffer& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, DeviceAttach& x) {
   return f(caf::meta::type_name("visorlab.DeviceAttach"), x.device, x.kind, x.channel, x.disk_path, x.disk_bytes,
-           x.switch_name, x.guest_host);
+           x.switch_name, x.guest_host, x.reset);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServedDevice& x) {

@@ -1,5 +1,7 @@
 #include "actors/service/service_partition.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <unistd.h>
 
 #include <future>
@@ -102,6 +104,12 @@ void ServicePartition::install(const actors::DeviceAttach& device, Broken broken
     v.end = std::move(end);
     v.backend = std::make_unique<VhbaBackend>(v.end->channel(), *v.target);
     v.backend->drop_every_nth_write(options_.drop_every_nth_write);
+    // A restarted partition ran 128 such commands of 16 guests before their
+    // re-issued copies: 30 ms more with no completion after each crash.
+    if (device.reset)
+      if (const std::size_t n = v.backend->skip_queued())
+        spdlog::info("{}: {}: skipped {} commands queued before the reset (the guest re-issues them)", options_.name,
+                     device.device, n);
     vhba_.emplace(device.device, std::move(v));
     return;
   }
@@ -154,9 +162,16 @@ bool ServicePartition::resume(const std::string& device) {
 
 bool ServicePartition::poll(Clock::time_point now) {
   std::size_t moved = 0;
-  for (auto& [name, v] : vhba_) {
-    mend(v.broken, *v.end);
-    moved += v.backend->poll();
+  for (auto& [name, v] : vhba_) mend(v.broken, *v.end);
+  // Disks round robin, one command per channel per pass. Draining a channel
+  // at a time let one guest keep the partition to itself: its answers reach
+  // it while the rest of its batch runs, so its queue never emptied, and 16
+  // guests took 5 ms turns (70 ms without a completion for each).
+  for (std::size_t pass = 0; pass < kDiskPasses; ++pass) {
+    std::size_t served = 0;
+    for (auto& [name, v] : vhba_) served += v.backend->poll(1);
+    moved += served;
+    if (served == 0) break;
   }
   for (auto& [name, v] : vnics_) {
     mend(v.broken, *v.end);

@@ -50,8 +50,12 @@ class ServicePartition {
   bool pause(const std::string& device);
   bool resume(const std::string& device);
 
-  // Serves what is waiting on every channel; true if anything moved.
+  // Serves what is waiting on every channel; true if anything moved. Disks
+  // round robin, one command each per pass, at most kDiskPasses each per poll
+  // (a guest's usual queue depth), so that control messages (pause, attach)
+  // wait at most one poll.
   bool poll(Clock::time_point now = Clock::now());
+  static constexpr std::size_t kDiskPasses = 8;
 
   actors::ServiceStats stats() const;
   // Devices served (a warm spare serves none until it is promoted).

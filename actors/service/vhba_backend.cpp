@@ -11,6 +11,13 @@ bool is_write(const io::CmdRsp& cmd) {
 }
 }  // namespace
 
+std::size_t VhbaBackend::skip_queued() {
+  std::size_t skipped = 0;
+  channel::io::CmdRsp cmd{};
+  while (channel_.queue(io::to_iopart).remove_signal(cmd) == 0) ++skipped;
+  return skipped;
+}
+
 std::size_t VhbaBackend::poll(std::size_t max_commands) {
   auto& rsp = channel_.queue(io::from_iopart);
   while (!backlog_.empty() && rsp.insert_signal(backlog_.front()) == 0) backlog_.pop_front();

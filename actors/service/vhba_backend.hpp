@@ -21,6 +21,10 @@ class VhbaBackend {
 
   std::uint64_t executed() const { return executed_; }
 
+  // After a reset (DeviceAttach::reset): takes every queued command without
+  // running or answering it — the guest re-issues them. Returns how many.
+  std::size_t skip_queued();
+
   // Test-only fault: acknowledge every nth WRITE without writing it (0: off),
   // so a test can prove the drill's checker catches a lost write.
   void drop_every_nth_write(std::uint64_t n) { drop_nth_ = n; }

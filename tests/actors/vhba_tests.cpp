@@ -170,6 +170,37 @@ BOOST_AUTO_TEST_CASE(a_pause_with_commands_in_flight_loses_none_and_completes_ea
   BOOST_REQUIRE(w.pump([&] { return verified == kWrites; }));
 }
 
+// A restarted IO partition attached with DeviceAttach::reset skips what the
+// guest queued before its pause: the guest re-issues those, so each command
+// runs once, not twice, and each completes once.
+BOOST_AUTO_TEST_CASE(a_restarted_partition_skips_what_was_queued_before_the_reset) {
+  World w;
+  constexpr int kWrites = 40;
+  std::vector<int> completions(kWrites, 0);
+  for (int i = 0; i < kWrites; ++i) {
+    auto r = World::rw(true, 2000 + i * 4, 4, static_cast<std::uint8_t>(i + 7));
+    r.done = [&, i](const ScsiResult& res) {
+      ++completions[i];
+      BOOST_TEST(res.linuxstat == 0);
+    };
+    w.hba.submit(*w.device, std::move(r));
+  }
+  w.bus.poll();  // all issued; the old partition "died" before taking any
+  BOOST_TEST(w.change_state(cvm::segment::standby) == 0u);
+
+  visorlab::service::VhbaBackend restarted(w.io_end->channel(), w.target);
+  BOOST_TEST(restarted.skip_queued() == static_cast<std::size_t>(kWrites));
+  BOOST_TEST(w.change_state(cvm::segment::running) == 0u);
+  for (int i = 0; i < 10000 && VisorHba::counts(*w.device).completed < static_cast<std::uint64_t>(kWrites); ++i) {
+    w.bus.poll();
+    restarted.poll();
+  }
+  BOOST_TEST(VisorHba::counts(*w.device).completed == static_cast<std::uint64_t>(kWrites));
+  BOOST_TEST(restarted.executed() == static_cast<std::uint64_t>(kWrites));  // the re-issued copies only
+  for (int i = 0; i < kWrites; ++i) BOOST_TEST(completions[i] == 1);
+  BOOST_TEST(w.device->channel()->guard().violations() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(no_more_than_128_commands_pending) {
   World w;
   int ok = 0;
