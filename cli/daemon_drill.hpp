@@ -16,7 +16,8 @@ namespace visorlab::cli {
 
 inline orchestrator::DrillFunction daemon_drill(drill::AgentControl* agents) {
   return [agents](orchestrator::Cluster& cluster, const topology::Topology& t,
-                  const std::function<void(const drill::DrillProgress&)>& progress) {
+                  const std::function<void(const drill::DrillProgress&)>& progress,
+                  const std::function<bool()>& cancelled) {
     if (!agents) {
       for (const auto& s : t.drill.steps)
         if (s.kind == topology::StepKind::kill_agent)
@@ -27,7 +28,7 @@ inline orchestrator::DrillFunction daemon_drill(drill::AgentControl* agents) {
                   "drill against a cluster started with `visorlab up FILE`, or locally with `visorlab drill "
                   "FILE`");
     }
-    return drill::run_drill(cluster, t, progress, agents);
+    return drill::run_drill(cluster, t, progress, agents, cancelled);
   };
 }
 

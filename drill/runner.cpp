@@ -63,7 +63,8 @@ double completed_ops(orchestrator::Cluster& cluster) {
 }  // namespace
 
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& t,
-                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents) {
+                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents,
+                       const std::function<bool()>& cancelled) {
   if (!cluster.applied()) cluster.apply(t);
   DrillClock clock;
   const auto peers = vnic_peers(t);
@@ -82,7 +83,8 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   const auto end = clock.start + t.drill.duration;
   double last_ops = 0;
   auto last = steady_clock::now();
-  while (steady_clock::now() < end) {
+  bool was_cancelled = false;
+  while (steady_clock::now() < end && !(was_cancelled = cancelled && cancelled())) {
     std::this_thread::sleep_for(std::min(milliseconds(500), duration_cast<milliseconds>(end - steady_clock::now()) + milliseconds(1)));
     const double ops = completed_ops(cluster);
     const auto now = steady_clock::now();
@@ -94,6 +96,11 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
     last_ops = ops;
     last = now;
     if (progress) progress(p);
+  }
+  if (was_cancelled) {
+    spdlog::warn("drill {}: cancelled at {:.1f} s; the step under way finishes and reverts its fault", t.name,
+                 clock.now() / 1e9);
+    stop = true;
   }
   faults.join();  // the last step reverts its fault before the workload stops
   const Nanos drill_end = clock.now();  // what follows is bookkeeping, not the drill
@@ -128,6 +135,12 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   out.history = std::move(history);
   out.disk_ops = ops_in_drill;
   out.disk_seconds = static_cast<double>(drill_end) / 1e9;
+  if (was_cancelled) {
+    out.cancelled = true;
+    out.passed = false;
+    out.summary = "drill cancelled at " + std::to_string(static_cast<int>(drill_end / 1000000000)) +
+                  " s: later steps did not run\n" + out.summary;
+  }
   return out;
 }
 

@@ -33,13 +33,19 @@ struct DrillOutcome {
   // drill's length: drill_bench's IOPS with recording on and off.
   double disk_ops = 0;
   double disk_seconds = 0;
+  // Stopped early because `cancelled` said so: the step under way finished
+  // (its fault reverted), later ones never ran; not passed.
+  bool cancelled = false;
 };
 
 class AgentControl;  // drill/nemesis.hpp
 
 // Throws orchestrator::ClusterError when the cluster cannot run it. `agents`
 // lets kill_agent steps kill and restart agent daemons (null: they fail).
+// `cancelled`, asked about twice a second, stops the drill early when true
+// (a gRPC client gone, the orchestrator stopping).
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& topology,
-                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents = nullptr);
+                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents = nullptr,
+                       const std::function<bool()>& cancelled = {});
 
 }  // namespace visorlab::drill

@@ -489,7 +489,11 @@ Status OrchestratorService::RunDrill(grpc::ServerContext* context, const v1::Run
       std::lock_guard lock(write_mutex);
       if (!client_gone && !context->IsCancelled()) client_gone = !writer->Write(event);
     };
-    const drill::DrillOutcome outcome = drill_(cluster_, t, progress);
+    // A client that went away (Ctrl-C, a deadline) or a stopping daemon ends
+    // the drill early — its faults reverted — instead of holding the cluster.
+    const auto cancelled = [&] { return stopping_.load() || context->IsCancelled(); };
+    const drill::DrillOutcome outcome = drill_(cluster_, t, progress, cancelled);
+    if (outcome.cancelled) return Status::CANCELLED;
 
     v1::DrillEvent event;
     auto* report = event.mutable_report();

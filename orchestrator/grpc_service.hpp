@@ -23,8 +23,11 @@ namespace visorlab::orchestrator {
 
 // The drill engine RunDrill calls (drill::run_drill in the daemon). Passed in
 // so this library does not depend on the engine, which depends on it.
-using DrillFunction = std::function<drill::DrillOutcome(
-    Cluster&, const topology::Topology&, const std::function<void(const drill::DrillProgress&)>&)>;
+// The last argument says whether to stop early (drill::run_drill's `cancelled`).
+using DrillFunction =
+    std::function<drill::DrillOutcome(Cluster&, const topology::Topology&,
+                                      const std::function<void(const drill::DrillProgress&)>&,
+                                      const std::function<bool()>&)>;
 
 // The gRPC status for a cluster error: the code mapped one to one, the
 // message kept.

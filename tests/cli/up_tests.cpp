@@ -147,7 +147,7 @@ void expect_clean_stop(Up& up, int sig) {
   expect_nothing_left(pid);
 }
 
-std::string small_drill(const std::string& steps) {
+std::string small_drill(const std::string& steps, const std::string& duration = "4s") {
   return "version: 1\n"
          "name: up-drill\n"
          "hosts:\n"
@@ -170,7 +170,7 @@ std::string small_drill(const std::string& steps) {
          "  input: {rate: 200/s}\n"
          "drill:\n"
          "  seed: 3\n"
-         "  duration: 4s\n"
+         "  duration: " + duration + "\n"
          "  steps:\n" +
          steps + "expect: {lost_io: 0, max_recovery_ms: 1000}\n";
 }
@@ -289,4 +289,47 @@ BOOST_AUTO_TEST_CASE(drill_through_the_orchestrator_of_up) {
   const auto d = vl({"devices"}, up.address);
   BOOST_TEST(d.exit_code == 0, d.err);
   expect_clean_stop(up, SIGINT);
+}
+
+// A client that goes away (here: Ctrl-C) cancels its drill: the orchestrator
+// stops it — the step under way reverts its fault — instead of running the
+// rest of its minute, so the next drill runs at once.
+BOOST_AUTO_TEST_CASE(a_cancelled_drill_stops_and_the_next_one_runs) {
+  Scratch s;
+  const auto long_file = s.file("long.yaml", small_drill("    - {at: 1s, pause: g0/vhba0, for: 500ms}\n"
+                                                         "    - {at: 50s, recover: io0}\n",
+                                                         "60s"));
+  const auto short_file = s.file("short.yaml", small_drill("    - {at: 1s, recover: io0}\n"));
+  Up up(long_file, s.dir / "run");
+  BOOST_TEST_REQUIRE(!up.address.empty(), "no address line; stdout:\n" << up.out << "stderr:\n" << up.process.err());
+
+  Background client({bin("visorlab"), "drill", long_file.string(), "--orchestrator", up.address});
+  bool progressing = false;
+  for (int i = 0; i < 60 && !progressing; ++i)
+    if (const auto line = client.read_line(1000ms)) progressing = contains(*line, "step:");
+  BOOST_TEST_REQUIRE(progressing, "no progress from the remote drill: " << client.err());
+  std::this_thread::sleep_for(1500ms);  // into the pause step
+  client.signal(SIGINT);
+  BOOST_TEST(client.wait(10s).has_value());
+
+  // The cancelled drill winds down (the pause step ends, the workload stops,
+  // the history is judged) in seconds, not the 50 s left of its schedule: the
+  // orchestrator takes a new drill request again. (Its guests' workloads have
+  // run a drill, which they say: another one needs the topology applied anew.)
+  const auto start = std::chrono::steady_clock::now();
+  RunResult r;
+  do {
+    if (r.exit_code != -1) std::this_thread::sleep_for(200ms);
+    r = vl({"drill", short_file.string()}, up.address, 120s);
+  } while (contains(r.err, "already running") && std::chrono::steady_clock::now() - start < 15s);
+  BOOST_TEST(!contains(r.err, "already running"), r.err);
+  BOOST_TEST(contains(r.err, "visorlab down"), r.err);
+  std::string said = up.process.err();  // the daemon's log, stdout or stderr
+  while (!contains(said, "cancelled"))
+    if (const auto line = up.process.read_line(2000ms)) said += *line + "\n";
+    else break;
+  BOOST_TEST(contains(said, "cancelled"), said);
+  const auto d = vl({"devices"}, up.address);
+  BOOST_TEST(std::regex_search(d.out, std::regex(R"(g0/vhba0 .*state=running)")), d.out);  // the pause was reverted
+  expect_clean_stop(up, SIGTERM);
 }
