@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -47,6 +48,15 @@ bool Mapping::protect(bool accessible) {
   if (mprotect(data_, size_, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
     fail("mprotect channel mapping");
   return true;
+}
+
+std::pair<std::size_t, std::size_t> Region::next_data(std::size_t from) const {
+  if (from >= size_) return {size_, size_};
+  const off_t data = ::lseek(fd_, static_cast<off_t>(from), SEEK_DATA);
+  if (data < 0) return errno == ENXIO ? std::pair{size_, size_} : std::pair{from, size_};
+  const off_t hole = ::lseek(fd_, data, SEEK_HOLE);
+  const std::size_t begin = std::min(static_cast<std::size_t>(data), size_);
+  return {begin, hole < 0 ? size_ : std::min(static_cast<std::size_t>(hole), size_)};
 }
 
 Region Region::anonymous(std::size_t size) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <utility>
 
 namespace visorlab::channel {
 
@@ -56,6 +57,11 @@ class Region {
 
   Mapping map() const;
   std::size_t size() const { return size_; }
+  // The next run of bytes at or after `from` that may hold data, [first,
+  // second); {size, size} when none. Pages never written are holes the kernel
+  // names without anyone reading them (a read of shared memory would allocate
+  // them); without that support, everything from `from` on.
+  std::pair<std::size_t, std::size_t> next_data(std::size_t from) const;
   const std::string& name() const { return name_; }
   // Drops the name now (the memory lives on while mapped).
   void unlink();

@@ -16,6 +16,7 @@
 #include <random>
 #include <system_error>
 #include <thread>
+#include <tuple>
 
 namespace visorlab::channel::tcp {
 namespace {
@@ -474,22 +475,28 @@ void TcpEndpoint::send_image(Socket& s) {
   static const std::array<std::byte, kPage> kZeros{};
   std::vector<std::byte> out;
   const std::byte* base = apply_view_.bytes().data();
-  auto zero = [&](std::uint64_t at) {
-    const std::uint64_t n = std::min<std::uint64_t>(kPage, size_ - at);
+  auto zero = [&](std::uint64_t at, std::uint64_t limit) {
+    const std::uint64_t n = std::min<std::uint64_t>(kPage, limit - at);
     return std::memcmp(base + at, kZeros.data(), n) == 0;
   };
-  for (std::uint64_t at = 0; at < size_;) {
-    if (zero(at)) {
-      at += kPage;
-      continue;
+  // Only pages ever written, and of those the non-zero ones. Scanning all of a
+  // 9 MiB vhba image took ~10 ms per channel while 16 guests' channels were
+  // sent at once to a restarted IO partition.
+  for (auto [at, data_end] = region_->next_data(0); at < size_; std::tie(at, data_end) = region_->next_data(at)) {
+    at -= at % kPage;
+    while (at < data_end) {
+      if (zero(at, data_end)) {
+        at += kPage;
+        continue;
+      }
+      std::uint64_t end = at;  // a run of non-zero pages, at most a chunk
+      while (end < data_end && end - at < kChunk && !zero(end, data_end)) end += kPage;
+      end = std::min<std::uint64_t>(end, data_end);
+      encode_write(at, base + at, end - at, out, true);
+      s.send_all(out, options_.handshake_timeout);
+      out.clear();
+      at = end;
     }
-    std::uint64_t end = at;  // a run of non-zero pages, at most a chunk
-    while (end < size_ && end - at < kChunk && !zero(end)) end += kPage;
-    end = std::min(end, size_);
-    encode_write(at, base + at, end - at, out, true);
-    s.send_all(out, options_.handshake_timeout);
-    out.clear();
-    at = end;
   }
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <tuple>
 
 #include "channel/channel.hpp"
 
@@ -355,3 +356,21 @@ BOOST_AUTO_TEST_CASE(shared_memory_name_is_removed_with_its_creator) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// send_image (TCP) walks only what a region says may hold data: pages never
+// written are not reported, and asking does not make them data.
+BOOST_AUTO_TEST_CASE(a_region_reports_only_the_pages_written) {
+  constexpr std::size_t kSize = 1 << 20;
+  ch::Region region = ch::Region::anonymous(kSize);
+  auto [first, end] = region.next_data(0);
+  BOOST_TEST(first == kSize);  // nothing written yet
+  BOOST_TEST(end == kSize);
+  ch::Mapping m = region.map();
+  m.bytes()[300000] = std::byte{1};
+  std::tie(first, end) = region.next_data(0);
+  BOOST_TEST(first <= 300000u);
+  BOOST_TEST(end > 300000u);
+  BOOST_TEST(end - first <= 64u * 1024);  // the written page (and at most a few around it), not the region
+  std::tie(first, end) = region.next_data(end);
+  BOOST_TEST(first == kSize);  // still no other data: looking did not allocate
+}
