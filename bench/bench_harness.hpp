@@ -264,6 +264,15 @@ inline Options parse_options(int argc, char** argv, const char* usage, const std
   return o;
 }
 
+// Nearest-rank percentile `p` (0–100] of `v` (0 when empty): with 20 values
+// the p99 is the largest.
+inline double nearest_rank(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100 * static_cast<double>(v.size())));
+  return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+
 inline double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

@@ -68,12 +68,6 @@ guests:
   return y.str();
 }
 
-double p99(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(rank, 1) - 1];
-}
-
 std::int64_t rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);)
@@ -158,7 +152,7 @@ int main(int argc, char** argv) {
       if (!t.ok) fail(std::string(crash ? "crash" : "recover") + " of io0: " + t.error);
       ms.push_back(static_cast<double>(t.resumed_ns - t.start_ns) / 1e6);
     }
-    return p99(ms);
+    return nearest_rank(ms, 99);
   };
 
   const std::vector<Bench> benches = {

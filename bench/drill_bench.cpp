@@ -114,14 +114,6 @@ std::optional<drill::DrillOutcome> run_one(const topology::Topology& topo, const
   return out;
 }
 
-// Nearest-rank percentile: with 20 crashes the p99 is the worst one.
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100 * static_cast<double>(v.size())));
-  return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
-}
-
 // One drill per side: no rounds for report() to list under --verbose.
 void print(bench::Options opt, const bench::Metric& m, double value, double baseline_value, double ratio) {
   opt.verbose = false;
@@ -217,7 +209,7 @@ int main(int argc, char** argv) {
                                          [&] { return iops_round(quiet_topo, true); });
 
   // A latency of 0 ms (nothing measurable) must not divide by zero.
-  const double resumed_p99 = percentile(resumed, 99), stall_p99 = percentile(stall, 99);
+  const double resumed_p99 = bench::nearest_rank(resumed, 99), stall_p99 = bench::nearest_rank(stall, 99);
   bench::print_table_header(opt);
   print(opt, {"drill_crash_resumed_p99", "ms", "target", false, 1.0}, resumed_p99, kResumedTargetMs,
         kResumedTargetMs / std::max(resumed_p99, 0.1));

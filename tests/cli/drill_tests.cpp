@@ -34,6 +34,7 @@
 
 #include "tests/support/leftovers.hpp"
 #include "tests/support/run.hpp"
+#include "tests/support/scratch.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -41,21 +42,13 @@ using namespace std::chrono_literals;
 using visorlab::test::bin;
 using visorlab::test::run;
 using visorlab::test::RunResult;
+using visorlab::test::read_text;
+using visorlab::test::Scratch;
+using visorlab::test::write_text;
 
 namespace {
 
 bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_text(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-  BOOST_TEST_REQUIRE(out.good(), "cannot write " << file);
-}
 
 // The last `n` lines of `text`.
 std::string tail(const std::string& text, std::size_t n) {
@@ -136,27 +129,8 @@ std::string two_hosts(const std::string& name, const std::string& duration, cons
 }
 
 // ---------------------------------------------------------------------------
-// A scratch directory per test case, and the drills run in it.
-
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    static std::atomic<int> next{0};
-    dir = fs::temp_directory_path() / ("visorlab-dtest-" + std::to_string(getpid()) + "-" + std::to_string(next++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() {
-    if (std::getenv("VISORLAB_KEEP_TEST_DIRS")) return;
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  fs::path file(const std::string& name, const std::string& text) const {
-    const fs::path f = dir / name;
-    write_text(f, text);
-    return f;
-  }
-};
+// A scratch directory per test case (tests/support/scratch.hpp), and the
+// drills run in it.
 
 struct DrillRun {
   RunResult r;

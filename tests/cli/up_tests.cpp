@@ -26,6 +26,7 @@
 #include "tests/orchestrator/daemon.hpp"
 #include "tests/support/leftovers.hpp"
 #include "tests/support/run.hpp"
+#include "tests/support/scratch.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -34,6 +35,8 @@ using visorlab::test::Background;
 using visorlab::test::bin;
 using visorlab::test::run;
 using visorlab::test::RunResult;
+using visorlab::test::read_text;
+using visorlab::test::Scratch;
 
 namespace {
 
@@ -42,10 +45,6 @@ constexpr auto kStopLimit = 40s;  // the daemon's own stop limit is 30 s
 
 bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 // Every process this test binary starts carries this tag in its environment
 // (children inherit it), so leftovers are ours, not another test's.
@@ -59,21 +58,15 @@ const std::string& tag() {
   return t;
 }
 
-struct Scratch {
-  Scratch() : dir(fs::temp_directory_path() / (tag() + "-" + std::to_string(n++))) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() {
-    if (!std::getenv("VISORLAB_KEEP_TEST_DIRS")) fs::remove_all(dir);
-  }
-  fs::path file(const std::string& name, const std::string& text) const {
-    std::ofstream(dir / name) << text;
-    return dir / name;
-  }
-  static inline int n = 0;
-  fs::path dir;
+}  // namespace
+
+// The tag is in the environment before the first process starts.
+struct Tagged {
+  Tagged() { tag(); }
 };
+BOOST_GLOBAL_FIXTURE(Tagged);
+
+namespace {
 
 // Our `visorlab` processes still running (other than `exclude`).
 std::map<pid_t, std::string> our_processes(pid_t exclude = 0) {
