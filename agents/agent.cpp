@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "actors/runtime/config.hpp"
@@ -34,9 +35,22 @@ using namespace visorlab::actors;
 
 fs::path pid_file(const AgentMain& m) { return fs::path(m.run_dir) / "hosts" / m.host / "partitions.pid"; }
 
-bool running(pid_t pid) {
+// How a child ended, for the log: a crash must not read like a clean exit.
+std::string how_it_ended(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  return "ended (status " + std::to_string(status) + ")";
+}
+
+// Reaps `pid` if it is our child and ended, saying how in `ended`.
+bool running(pid_t pid, std::string* ended = nullptr) {
   if (pid <= 0) return false;
-  waitpid(pid, nullptr, WNOHANG);  // reap it if it is our child and died
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) == pid) {
+    if (ended) *ended = how_it_ended(status);
+    return false;
+  }
   return ::kill(pid, 0) == 0;
 }
 
@@ -163,16 +177,22 @@ int run_agent(const AgentMain& m) {
     siginfo_t info;
     sig = sigtimedwait(&stop, &info, &tick);
     if (sig > 0) break;
-    if (!running(partitions)) {
-      spdlog::error("agent {}: its partition host (pid {}) died; starting a new one", m.host, partitions);
+    if (std::string ended; !running(partitions, &ended)) {
+      spdlog::error("agent {}: its partition host (pid {}) {}; starting a new one", m.host, partitions,
+                    ended.empty() ? "is gone" : ended);
       partitions = start_partitions(m);
     }
   }
   spdlog::info("agent {} stopping on signal {}: stopping its partitions", m.host, sig);
   ::kill(partitions, SIGTERM);
-  for (int i = 0; i < 500 && running(partitions); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (running(partitions)) ::kill(partitions, SIGKILL);
-  waitpid(partitions, nullptr, 0);
+  std::string ended;
+  for (int i = 0; i < 500 && running(partitions, &ended); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (running(partitions, &ended)) {
+    ::kill(partitions, SIGKILL);
+    int status = 0;
+    if (waitpid(partitions, &status, 0) == partitions) ended = how_it_ended(status);
+  }
+  if (!ended.empty()) spdlog::info("agent {}: its partition host (pid {}) {}", m.host, partitions, ended);
   std::error_code ec;
   fs::remove(pid_file(m), ec);
   fs::remove(port_file.path(), ec);

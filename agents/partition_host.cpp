@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -32,13 +33,17 @@ namespace {
 using namespace visorlab::actors;
 
 struct State {
-  std::vector<caf::actor> spawned;  // everything this host runs, stopped with it
+  // Everything this host runs, stopped with it. Shared with the exit functor:
+  // CAF destroys an actor's state before it runs its attachables, so the
+  // functor reading the state read freed memory (a segfault in the
+  // multiplexer thread on SIGTERM, and actors never told to stop).
+  std::shared_ptr<std::vector<caf::actor>> spawned = std::make_shared<std::vector<caf::actor>>();
   static inline const char* name = "visorlab.partition_host";
 };
 
 host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> self, HostOptions o) {
-  self->attach_functor([self] {
-    for (auto& a : self->state.spawned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  self->attach_functor([spawned = self->state.spawned] {
+    for (auto& a : *spawned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   });
   return {
       [=](spawn_atom, command_atom) -> caf::result<command_actor> {
@@ -46,7 +51,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         c.metrics = o.metrics;
         c.host = o.host;
         auto commands = command::spawn_command_partition(self->system(), c);
-        self->state.spawned.push_back(caf::actor_cast<caf::actor>(commands));
+        self->state.spawned->push_back(caf::actor_cast<caf::actor>(commands));
         return commands;
       },
       [=](spawn_atom, const GuestSpec& spec) -> caf::result<guest_actor> {
@@ -61,7 +66,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
           g.listener = o.events;
           if (spec.workload && o.workload) g.application = o.workload(spec);
           auto guest = guest::spawn_guest(self->system(), g);
-          self->state.spawned.push_back(caf::actor_cast<caf::actor>(guest));
+          self->state.spawned->push_back(caf::actor_cast<caf::actor>(guest));
           return guest;
         } catch (const std::exception& e) {
           return caf::make_error(caf::sec::runtime_error, "guest " + spec.name + ": " + e.what());
@@ -76,7 +81,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         k.metrics = o.metrics;
         k.host = o.host;
         auto keeper = recovery::spawn_keeper(self->system(), k);
-        self->state.spawned.push_back(caf::actor_cast<caf::actor>(keeper));
+        self->state.spawned->push_back(caf::actor_cast<caf::actor>(keeper));
         auto promise = self->make_response_promise<keeper_actor>();
         self->request(keeper, std::chrono::seconds(15), start_atom::value)
             .then([=](const ServiceStats&) mutable { promise.deliver(keeper); },
@@ -97,8 +102,8 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         return std::string();
       },
       [=](stop_atom) -> caf::result<std::string> {
-        for (auto& a : self->state.spawned) self->send_exit(a, caf::exit_reason::user_shutdown);
-        self->state.spawned.clear();
+        for (auto& a : *self->state.spawned) self->send_exit(a, caf::exit_reason::user_shutdown);
+        self->state.spawned->clear();
         return std::string();
       },
   };

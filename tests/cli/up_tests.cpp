@@ -326,3 +326,29 @@ BOOST_AUTO_TEST_CASE(a_cancelled_drill_stops_and_the_next_one_runs) {
   BOOST_TEST(std::regex_search(d.out, std::regex(R"(g0/vhba0 .*state=running)")), d.out);  // the pause was reverted
   expect_clean_stop(up, SIGTERM);
 }
+
+// A partition host told to stop on its own (SIGTERM, as a service manager's
+// stop sends to every process of the agent's unit) exits cleanly: its exit
+// handler once read the actor state CAF had already freed and died of a
+// segfault. The agent reaps it and logs how it ended.
+BOOST_AUTO_TEST_CASE(a_partition_host_stops_cleanly_on_sigterm) {
+  Scratch s;
+  Up up(fs::path(VISORLAB_EXAMPLES_DIR) / "single-host.yaml", s.dir / "run");
+  BOOST_TEST_REQUIRE(!up.address.empty(), "no address line; stdout:\n" << up.out << "stderr:\n" << up.process.err());
+  pid_t host = 0;
+  for (const auto& [pid, cmdline] : our_processes())
+    if (contains(cmdline, " partition-host ")) host = pid;
+  BOOST_TEST_REQUIRE(host != 0, "no partition host running");
+  BOOST_TEST_REQUIRE(::kill(host, SIGTERM) == 0);
+
+  const fs::path log = s.dir / "run" / "logs" / "host-a.log";
+  const std::string said = "partition host (pid " + std::to_string(host) + ") ";
+  std::string text;
+  for (int i = 0; i < 150 && !contains(text, said); ++i) {
+    std::this_thread::sleep_for(100ms);
+    text = read_text(log);
+  }
+  BOOST_TEST(contains(text, said + "exited with status 0"), text);
+  expect_clean_stop(up, SIGTERM);
+}
+
