@@ -44,6 +44,9 @@ struct State {
 host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> self, HostOptions o) {
   self->attach_functor([spawned = self->state.spawned] {
     for (auto& a : *spawned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    // Let go of them: a detached actor (the keepers) is destroyed, and the
+    // actor system's teardown can finish, only when its last handle goes.
+    spawned->clear();
   });
   return {
       [=](spawn_atom, command_atom) -> caf::result<command_actor> {
@@ -219,10 +222,8 @@ int run_partition_host(const PartitionHostMain& m) {
   sigwait(&stop, &sig);
   spdlog::info("partition host {} stopping on signal {}", m.host, sig);
   caf::anon_send_exit(partitions, caf::exit_reason::user_shutdown);
-  // The actors stop on their own (keepers stop their service partitions,
-  // guests remove their shared memory) and the actor system waits for them.
-  // Should one not stop, do not hang the agent that waits for us: past the
-  // bound, say so and go (service partitions die with us: PDEATHSIG).
+  // Should an actor not stop, do not hang the agent that waits for us: past
+  // the bound, say so and go (service partitions die with us: PDEATHSIG).
   std::thread([path = port_file.path(), host = m.host] {
     std::this_thread::sleep_for(kStopBound);
     spdlog::error("partition host {}: actors still running {} s after the stop signal; exiting anyway", host,
@@ -232,7 +233,18 @@ int run_partition_host(const PartitionHostMain& m) {
     std::filesystem::remove(path, ec);
     ::_exit(1);
   }).detach();
-  return 0;
+  // The actors stop on their own: keepers stop their service partitions,
+  // guests remove their shared memory (their state goes when they stop).
+  // Then go without the actor system's teardown: the orchestrator still holds
+  // handles to our keepers, and a detached actor a remote node references is
+  // never destroyed, so the teardown would wait for the bound above.
+  sys.registry().await_running_count_equal(0);
+  spdlog::info("partition host {} stopped", m.host);
+  spdlog::default_logger()->flush();
+  std::error_code ec;
+  std::filesystem::remove(port_file.path(), ec);
+  std::fflush(nullptr);
+  ::_exit(0);
 }
 
 }  // namespace visorlab::agents
