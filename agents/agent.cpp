@@ -189,8 +189,7 @@ int run_agent(const AgentMain& m) {
   for (int i = 0; i < 500 && running(partitions, &ended); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (running(partitions, &ended)) {
     ::kill(partitions, SIGKILL);
-    int status = 0;
-    if (waitpid(partitions, &status, 0) == partitions) ended = how_it_ended(status);
+    for (int i = 0; i < 1000 && running(partitions, &ended); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (!ended.empty()) spdlog::info("agent {}: its partition host (pid {}) {}", m.host, partitions, ended);
   std::error_code ec;

@@ -41,13 +41,15 @@ struct State {
   static inline const char* name = "visorlab.partition_host";
 };
 
+// Tells every actor the host spawned to stop, and lets go of them: a
+// detached actor (the keepers) is destroyed only when its last handle goes.
+void stop_all(std::vector<caf::actor>& spawned) {
+  for (auto& a : spawned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  spawned.clear();
+}
+
 host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> self, HostOptions o) {
-  self->attach_functor([spawned = self->state.spawned] {
-    for (auto& a : *spawned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    // Let go of them: a detached actor (the keepers) is destroyed, and the
-    // actor system's teardown can finish, only when its last handle goes.
-    spawned->clear();
-  });
+  self->attach_functor([spawned = self->state.spawned] { stop_all(*spawned); });
   return {
       [=](spawn_atom, command_atom) -> caf::result<command_actor> {
         command::CommandActorOptions c;
@@ -105,8 +107,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         return std::string();
       },
       [=](stop_atom) -> caf::result<std::string> {
-        for (auto& a : *self->state.spawned) self->send_exit(a, caf::exit_reason::user_shutdown);
-        self->state.spawned->clear();
+        stop_all(*self->state.spawned);
         return std::string();
       },
   };
@@ -224,14 +225,19 @@ int run_partition_host(const PartitionHostMain& m) {
   caf::anon_send_exit(partitions, caf::exit_reason::user_shutdown);
   // Should an actor not stop, do not hang the agent that waits for us: past
   // the bound, say so and go (service partitions die with us: PDEATHSIG).
-  std::thread([path = port_file.path(), host = m.host] {
-    std::this_thread::sleep_for(kStopBound);
-    spdlog::error("partition host {}: actors still running {} s after the stop signal; exiting anyway", host,
-                  kStopBound.count());
+  // Both ways out skip the actor system's teardown (see below).
+  const auto leave = [path = port_file.path()](int code) {
     spdlog::default_logger()->flush();
     std::error_code ec;
     std::filesystem::remove(path, ec);
-    ::_exit(1);
+    std::fflush(nullptr);
+    ::_exit(code);
+  };
+  std::thread([leave, host = m.host] {
+    std::this_thread::sleep_for(kStopBound);
+    spdlog::error("partition host {}: actors still running {} s after the stop signal; exiting anyway", host,
+                  kStopBound.count());
+    leave(1);
   }).detach();
   // The actors stop on their own: keepers stop their service partitions,
   // guests remove their shared memory (their state goes when they stop).
@@ -240,11 +246,8 @@ int run_partition_host(const PartitionHostMain& m) {
   // never destroyed, so the teardown would wait for the bound above.
   sys.registry().await_running_count_equal(0);
   spdlog::info("partition host {} stopped", m.host);
-  spdlog::default_logger()->flush();
-  std::error_code ec;
-  std::filesystem::remove(port_file.path(), ec);
-  std::fflush(nullptr);
-  ::_exit(0);
+  leave(0);
+  return 0;  // not reached
 }
 
 }  // namespace visorlab::agents

@@ -17,6 +17,13 @@ struct State {
   static inline const char* name = "visorlab.service";
 };
 
+// Logs a device channel's transport events, naming the service and device.
+channel::TransportHandler log_transport(const std::string& service, const std::string& device) {
+  return [service, device](const channel::tcp::Event& e) {
+    spdlog::warn("{}: {} transport event {}: {}", service, device, static_cast<int>(e.code), e.reason);
+  };
+}
+
 service_actor::behavior_type service_behavior(service_actor::stateful_pointer<State> self, ServiceOptions options,
                                               std::chrono::microseconds idle_max) {
   self->state.partition = std::make_unique<ServicePartition>(options);
@@ -51,21 +58,15 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
       },
       [=](attach_atom, const DeviceAttach& device) {
         return guarded([&] {
-          const std::string service = self->state.partition->options().name;
-          self->state.partition->attach(device, [service, name = device.device](const channel::tcp::Event& e) {
-            spdlog::warn("{}: {} transport event {}: {}", service, name, static_cast<int>(e.code), e.reason);
-          });
+          self->state.partition->attach(device, log_transport(self->state.partition->options().name, device.device));
           wake();
           return std::string();
         });
       },
       [=](attach_atom, const std::vector<DeviceAttach>& devices) {
         const std::string service = self->state.partition->options().name;
-        std::string error = self->state.partition->attach_many(devices, [service](const std::string& name) {
-          return [service, name](const channel::tcp::Event& e) {
-            spdlog::warn("{}: {} transport event {}: {}", service, name, static_cast<int>(e.code), e.reason);
-          };
-        });
+        std::string error = self->state.partition->attach_many(
+            devices, [service](const std::string& device) { return log_transport(service, device); });
         wake();
         return error;
       },

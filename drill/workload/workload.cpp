@@ -403,8 +403,9 @@ std::string Workload::Impl::start(const std::vector<std::string>& args) {
   if (core->running) return "error: already started";
 
   const DrillClock clock = DrillClock::from_start_ns(start_ns);
-  if (core->clock_set && clock.start != core->clock.start) return "error: this workload already ran a drill (its disks and history carry on from it): tear the "
-             "topology down (`visorlab down`) and apply it again for another drill";
+  if (core->clock_set && clock.start != core->clock.start)
+    return "error: this workload already ran a drill (its disks and history carry on from it): tear the "
+           "topology down (`visorlab down`) and apply it again for another drill";
   core->clock = clock;
   core->clock_set = true;
 
