@@ -80,7 +80,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
       [=](spawn_atom, const ServiceSpec& spec, const command_actor& commands) -> caf::result<keeper_actor> {
         recovery::KeeperOptions k;
         k.process.visorlab_bin = o.visorlab_bin;
-        k.process.service = {spec.name, spec.kind, spec.input_rate, spec.drop_every_nth_write};
+        k.process.service = spec;
         k.commands = commands;
         k.listener = o.events;
         k.metrics = o.metrics;

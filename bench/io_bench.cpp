@@ -53,7 +53,7 @@
 #include "actors/service/vnic_backend.hpp"
 #include "bench/bench_harness.hpp"
 #include "bench/subprocess.hpp"
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/channel_types.hpp"
 #include "channel/controlvm.hpp"
 
@@ -581,16 +581,6 @@ constexpr auto kVnicSpin = std::chrono::microseconds(50);
 // dropped. 128 < 256 even with every buffer of B still to re-post.
 constexpr std::uint64_t kVnicWindow = 128;
 
-// The MAC actors::mac_for gives a device of that name (the same FNV-1a
-// derivation; the actor runtime that defines it is not linked into io_bench).
-visorlab::drivers::Mac mac_for(const std::string& device) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (char c : device) h = (h ^ static_cast<std::uint8_t>(c)) * 1099511628211ull;
-  visorlab::drivers::Mac mac{0x02};  // locally administered, unicast
-  for (int i = 1; i < 6; ++i) mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
-  return mac;
-}
-
 struct VnicContext {
   IoOptions opt;
   int round = 0;
@@ -605,8 +595,8 @@ int vnic_partition_main(int control, const std::string& name_a, const std::strin
   const auto spec = ch::type_of(ch::ChannelKind::vnic).spec();
   auto end_a = ch::create_shared_end(name_a, spec);
   auto end_b = ch::create_shared_end(name_b, spec);
-  if (svc::write_vnic_config(end_a->channel(), mac_for("bench-guest-a.vnic0")) != 0 ||
-      svc::write_vnic_config(end_b->channel(), mac_for("bench-guest-b.vnic0")) != 0)
+  if (ch::io::write_vnic_config(end_a->channel(), ch::io::mac_for("bench-guest-a.vnic0")) != 0 ||
+      ch::io::write_vnic_config(end_b->channel(), ch::io::mac_for("bench-guest-b.vnic0")) != 0)
     throw std::runtime_error("write_vnic_config failed");
   svc::VnicBackend a(end_a->channel()), b(end_b->channel());
   svc::SoftwareSwitch sw("sw0");

@@ -49,7 +49,7 @@ void add_agent_commands(CLI::App& app, Action& action) {
     action = [p] {
       p->visorlab_bin = self_exe();
       p->workload = [](const actors::GuestSpec& spec) -> std::shared_ptr<guest::Application> {
-        return std::make_shared<drill::Workload>(spec.name, spec.spec, spec.spec.record);
+        return std::make_shared<drill::Workload>(spec.name);
       };
       return agents::run_partition_host(*p);
     };

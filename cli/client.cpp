@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "cli/exit_codes.hpp"
-#include "orchestrator/server.hpp"
+#include "api/server.hpp"
 
 namespace visorlab::cli {
 namespace {
@@ -84,8 +84,8 @@ int with_orchestrator(const std::string& command, const std::string& flag,
     return kBadInput;
   }
   try {
-    orchestrator::parse_host_port(address);
-  } catch (const orchestrator::ServerError& e) {
+    api::parse_host_port(address);
+  } catch (const api::ServerError& e) {
     std::cerr << "visorlab " << command << ": --orchestrator: " << e.what() << "\n";
     return kBadInput;
   }

@@ -19,7 +19,6 @@
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
-#include "cli/local_agents.hpp"
 #include "cli/remote_drill.hpp"
 #include "drill/history_file.hpp"
 #include "drill/nemesis.hpp"
@@ -119,10 +118,9 @@ int run_drill_command(const DrillOptions& o) {
     caf::actor_system sys{cfg};
     orchestrator::LocalCluster::stop_on_signal();
     orchestrator::LocalCluster local(sys, topo, {fs::read_symlink("/proc/self/exe").string(), run_dir});
-    LocalAgents agents(local);
     std::cout << "starting the local cluster and applying the topology…\n" << std::flush;
     local.cluster().apply(topo);
-    outcome = drill::run_drill(local.cluster(), topo, print_progress, &agents);
+    outcome = drill::run_drill(local.cluster(), topo, print_progress);
     if (tty) std::cout << "\n";
     std::cout << "tearing the local cluster down…\n" << std::flush;
   }

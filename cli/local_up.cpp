@@ -14,13 +14,11 @@
 #include <thread>
 
 #include "actors/runtime/config.hpp"
-#include "cli/daemon_drill.hpp"
 #include "cli/exit_codes.hpp"
-#include "cli/local_agents.hpp"
 #include "metrics/exposer.hpp"
-#include "orchestrator/grpc_service.hpp"
+#include "api/grpc_service.hpp"
 #include "orchestrator/local_cluster.hpp"
-#include "orchestrator/server.hpp"
+#include "api/server.hpp"
 #include "topology/error.hpp"
 #include "topology/load.hpp"
 
@@ -34,17 +32,6 @@ using namespace std::chrono_literals;
 constexpr const char* kMe = "visorlab up: ";
 constexpr auto kStopLimit = 30s;    // a stop that takes longer is abandoned: agents SIGTERMed, exit 3
 constexpr auto kWatchPoll = 200ms;  // how often the foreground loop looks for a signal or a `down`
-
-int exit_code_for(const orch::ClusterError& e) {
-  switch (e.code()) {
-    case orch::ClusterError::Code::invalid_argument:
-    case orch::ClusterError::Code::not_found:
-    case orch::ClusterError::Code::failed_precondition:
-      return kBadInput;
-    default:
-      return kInfrastructure;
-  }
-}
 
 // Runs the cluster until a stop signal or a `down`; returns the exit code.
 int serve(const LocalUpOptions& o, const topology::Topology& topo, const fs::path& run_dir,
@@ -63,12 +50,12 @@ int serve(const LocalUpOptions& o, const topology::Topology& topo, const fs::pat
     std::cerr << kMe << (bad ? "--metrics: " : "") << e.what() << "\n";
     return bad ? kBadInput : kInfrastructure;
   }
-  LocalAgents agents(*local);  // this orchestrator owns its agents: kill_agent steps work
-  orch::OrchestratorService service(local->cluster(), daemon_drill(&agents));
-  std::unique_ptr<orch::Server> server;
+  // This orchestrator owns its agents (the local cluster): kill_agent steps work.
+  api::OrchestratorService service(local->cluster());
+  std::unique_ptr<api::Server> server;
   try {
-    server = std::make_unique<orch::Server>(service, o.listen);
-  } catch (const orch::ServerError& e) {
+    server = std::make_unique<api::Server>(service, o.listen);
+  } catch (const api::ServerError& e) {
     std::cerr << kMe << "--listen: " << e.what() << "\n";
     return e.bad_address() ? kBadInput : kInfrastructure;
   }
@@ -80,14 +67,14 @@ int serve(const LocalUpOptions& o, const topology::Topology& topo, const fs::pat
   } catch (const orch::ClusterError& e) {
     std::cerr << kMe << "cannot apply " << o.file << ": " << e.what() << "\n";
     server->shutdown(0ms);
-    return exit_code_for(e);
+    return exit_code(e.code());
   }
   const std::string address = server->address().text();
   // One line a script (or a test) can read the address from, then the hint.
   std::cout << "visorlab up " << topo.name << ": orchestrator listening on " << address << " agents on "
-            << orch::HostPort{"127.0.0.1", local->cluster().agent_port()}.text();
+            << api::HostPort{"127.0.0.1", local->cluster().agent_port()}.text();
   if (const auto port = local->cluster().metrics_port(); port != 0)
-    std::cout << " metrics on " << orch::HostPort{metrics::parse_listen_address(o.metrics).address, port}.text();
+    std::cout << " metrics on " << api::HostPort{metrics::parse_listen_address(o.metrics).address, port}.text();
   std::cout << " run-dir " << run_dir.string() << "\n"
             << "  export VISORLAB_ORCHESTRATOR=" << address << "\n"
             << "  then: visorlab devices | pause DEVICE | recover SERVICE | events -f | drill " << o.file << "\n"
@@ -129,7 +116,7 @@ int serve(const LocalUpOptions& o, const topology::Topology& topo, const fs::pat
 
 int run_local_up(const LocalUpOptions& in) {
   LocalUpOptions o = in;
-  if (o.listen.empty()) o.listen = orch::kDefaultListen;
+  if (o.listen.empty()) o.listen = api::kDefaultListen;
   if (o.metrics.empty()) o.metrics = "127.0.0.1:0";
 
   // Everything that can be bad input is checked before anything starts.
@@ -141,11 +128,11 @@ int run_local_up(const LocalUpOptions& in) {
     return kBadInput;
   }
   try {
-    const auto listen = orch::parse_host_port(o.listen);
-    if (!orch::is_loopback(listen.host))
+    const auto listen = api::parse_host_port(o.listen);
+    if (!api::is_loopback(listen.host))
       std::cerr << kMe << "warning: serving the API on " << listen.text()
                 << ", not loopback: anyone who reaches it can drive the cluster\n";
-  } catch (const orch::ServerError& e) {
+  } catch (const api::ServerError& e) {
     std::cerr << kMe << "--listen: " << e.what() << "\n";
     return kBadInput;
   }

@@ -3,7 +3,7 @@
 // API (--listen) and its /metrics (--metrics), until SIGTERM or SIGINT. Every
 // port is on loopback unless an address names another; a taken port is
 // exit 3. It does not own the agents, so RunDrill refuses kill_agent steps
-// (daemon_drill.hpp).
+// (drill::run_drill).
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -20,12 +20,11 @@
 
 #include "actors/runtime/config.hpp"
 #include "cli/commands.hpp"
-#include "cli/daemon_drill.hpp"
 #include "cli/exit_codes.hpp"
 #include "metrics/exposer.hpp"
 #include "orchestrator/cluster.hpp"
-#include "orchestrator/grpc_service.hpp"
-#include "orchestrator/server.hpp"
+#include "api/grpc_service.hpp"
+#include "api/server.hpp"
 
 namespace visorlab::cli {
 namespace {
@@ -37,7 +36,7 @@ using namespace std::chrono_literals;
 constexpr auto kStopLimit = 30s;  // a stop that takes longer than this is abandoned (exit 3)
 
 struct DaemonOptions {
-  std::string listen = orch::kDefaultListen;
+  std::string listen = api::kDefaultListen;
   std::uint16_t agent_port = 4710;
   std::string agent_bind;  // default: the --listen host
   std::string run_dir;     // default: a fresh directory under $TMPDIR, removed at exit
@@ -46,25 +45,25 @@ struct DaemonOptions {
 
 // CAF wants a numeric address or a name it resolves itself; the gRPC forms
 // "localhost" and "[::1]" map onto the loopback it binds.
-std::string agent_bind_for(const orch::HostPort& listen) {
+std::string agent_bind_for(const api::HostPort& listen) {
   if (listen.host == "localhost") return "127.0.0.1";
   return listen.host;
 }
 
 int run_orchestrator(const DaemonOptions& o) {
   const char* me = "visorlab orchestrator: ";
-  orch::HostPort listen;
+  api::HostPort listen;
   try {
-    listen = orch::parse_host_port(o.listen);
-  } catch (const orch::ServerError& e) {
+    listen = api::parse_host_port(o.listen);
+  } catch (const api::ServerError& e) {
     std::cerr << me << "--listen: " << e.what() << "\n";
     return kBadInput;
   }
   const std::string agent_bind = o.agent_bind.empty() ? agent_bind_for(listen) : o.agent_bind;
-  if (!orch::is_loopback(listen.host))
+  if (!api::is_loopback(listen.host))
     std::cerr << me << "warning: serving the API on " << listen.text()
               << ", not loopback: anyone who reaches it can drive the cluster\n";
-  if (!orch::is_loopback(agent_bind))
+  if (!api::is_loopback(agent_bind))
     std::cerr << me << "warning: agents register on " << agent_bind << ", not loopback\n";
 
   // The run directory: disks and logs of the applied topology.
@@ -109,20 +108,20 @@ int run_orchestrator(const DaemonOptions& o) {
       std::cerr << me << e.what() << "\n";
       return kInfrastructure;
     }
-    orch::OrchestratorService service(*cluster, daemon_drill(nullptr));
-    std::unique_ptr<orch::Server> server;
+    api::OrchestratorService service(*cluster);
+    std::unique_ptr<api::Server> server;
     try {
-      server = std::make_unique<orch::Server>(service, o.listen);
-    } catch (const orch::ServerError& e) {
+      server = std::make_unique<api::Server>(service, o.listen);
+    } catch (const api::ServerError& e) {
       std::cerr << me << e.what() << "\n";
       return e.bad_address() ? kBadInput : kInfrastructure;
     }
     // One line a script (or a test) can read the ports from.
     std::cout << "visorlab orchestrator listening on " << server->address().text() << " agents on "
-              << orch::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string();
+              << api::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string();
     if (cluster->metrics_port() != 0)
       std::cout << " metrics on "
-                << orch::HostPort{metrics::parse_listen_address(o.metrics).address, cluster->metrics_port()}.text();
+                << api::HostPort{metrics::parse_listen_address(o.metrics).address, cluster->metrics_port()}.text();
     std::cout << std::endl;
 
     int received = 0;

@@ -17,8 +17,6 @@ void add_service_command(CLI::App& app, Action& action) {
   cmd->add_option("--bind", options->bind, "Address to publish the actor on")->capture_default_str();
   cmd->add_option("--input-rate", options->service.input_rate, "Console: reports per second per device")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--drop-every-nth-write", options->service.drop_every_nth_write,
-                  "TEST ONLY: acknowledge every Nth write without writing it");
   cmd->callback([&action, options] { action = [options] { return service::run_service_partition(*options); }; });
 }
 

@@ -41,6 +41,7 @@ std::vector<std::string> affected_devices(const topology::Topology& t, const top
   switch (step.kind) {
     case StepKind::recover:
     case StepKind::crash:
+    case StepKind::lose_writes:
       for_each_device(t, [&](const topology::Guest&, const Device& d) {
         if (d.service == step.target()) add(d.name);
       });

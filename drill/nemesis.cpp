@@ -10,9 +10,9 @@ namespace visorlab::drill {
 
 using namespace std::chrono;
 
-Nemesis::Nemesis(orchestrator::Cluster& cluster, const topology::Topology& topology, DrillClock clock,
-                 AgentControl* agents)
-    : cluster_(cluster), topology_(topology), clock_(clock), agents_(agents), recorder_(64) {}
+Nemesis::Nemesis(orchestrator::Cluster& cluster, Workloads& workloads, const topology::Topology& topology,
+                 DrillClock clock)
+    : cluster_(cluster), workloads_(workloads), topology_(topology), clock_(clock), recorder_(64) {}
 
 std::string Nemesis::current_step() const {
   std::lock_guard lock(mu_);
@@ -116,6 +116,7 @@ void Nemesis::step(const topology::Step& s) {
       w.end = clock_.now();
       break;
     case K::destroy:
+      workloads_.quiesce(s.target());  // nothing in flight on it when it goes
       cluster_.destroy_device(s.target());
       w.end = clock_.now();
       break;
@@ -134,16 +135,23 @@ void Nemesis::step(const topology::Step& s) {
       w.end = clock_.now();
       break;
     }
+    case K::lose_writes: {
+      const auto window = duration_cast<milliseconds>(s.for_duration.value_or(topology::Duration{0}));
+      cluster_.lose_writes(s.target(), s.every.value_or(1), window);
+      std::this_thread::sleep_for(window);  // the partition ends it by itself
+      w.held = true;
+      w.end = clock_.now();
+      break;
+    }
     case K::kill_agent: {
-      if (!agents_) throw std::runtime_error("kill_agent needs a cluster whose agents this drill runs (a local cluster)");
       const auto before = cluster_.events(0, milliseconds(0));
       const std::uint64_t mark = before.empty() ? 0 : before.back().index;
-      agents_->kill(s.target());
+      cluster_.kill_agent(s.target());
       // Proof: the orchestrator noticed the agent was gone.
       if (!wait_for_event("agent_lost", s.target(), mark, seconds(5)))
         throw std::runtime_error("the orchestrator did not notice agent " + s.target() + " was killed");
       std::this_thread::sleep_for(s.restart_after.value_or(topology::Duration{0}));
-      agents_->start(s.target());
+      cluster_.start_agent(s.target());
       if (!wait_for_event("agent_up", s.target(), mark, seconds(10)))
         throw std::runtime_error("agent " + s.target() + " did not come back");
       w.held = true;

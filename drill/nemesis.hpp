@@ -1,7 +1,8 @@
 // The fault schedule of a drill (Jepsen's nemesis): it runs `drill.steps` at
 // their times on the cluster, proves each fault took effect, always reverts
 // what it injected, and records fault windows and recovery phases. It knows
-// the cluster's operations, not the workload's or the checker's insides.
+// the cluster's operations, not the workload's or the checker's insides: the
+// one thing it asks the workload is to let go of a device it destroys.
 #pragma once
 
 #include <atomic>
@@ -10,24 +11,16 @@
 #include <string>
 
 #include "drill/recorder.hpp"
+#include "drill/workloads.hpp"
 #include "orchestrator/cluster.hpp"
 #include "topology/model.hpp"
 
 namespace visorlab::drill {
 
-// Starting and killing agent daemons is the infrastructure's job (the local
-// cluster's, or a fleet's): kill_agent steps need it.
-class AgentControl {
- public:
-  virtual ~AgentControl() = default;
-  virtual void kill(const std::string& host) = 0;   // SIGKILL of the agent daemon
-  virtual void start(const std::string& host) = 0;  // start it again
-};
-
 class Nemesis {
  public:
-  Nemesis(orchestrator::Cluster& cluster, const topology::Topology& topology, DrillClock clock,
-          AgentControl* agents);
+  Nemesis(orchestrator::Cluster& cluster, Workloads& workloads, const topology::Topology& topology,
+          DrillClock clock);
 
   // Runs every step at its time (blocking); returns when the last one is
   // reverted or `stop` is set. Errors of a step are recorded as violations
@@ -48,9 +41,9 @@ class Nemesis {
   Nanos ns(std::int64_t steady_ns) const;
 
   orchestrator::Cluster& cluster_;
+  Workloads& workloads_;
   const topology::Topology& topology_;
   DrillClock clock_;
-  AgentControl* agents_;
   Recorder recorder_;
   mutable std::mutex mu_;
   std::string current_;

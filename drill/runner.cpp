@@ -3,14 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <sstream>
 #include <thread>
 
 #include "drill/checker.hpp"
-#include "drill/history_file.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/plot.hpp"
 #include "drill/report.hpp"
+#include "drill/workloads.hpp"
 
 namespace visorlab::drill {
 
@@ -41,42 +40,27 @@ std::map<std::string, std::vector<std::string>> vnic_peers(const topology::Topol
   return peers;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
-  return out;
-}
-
-// Disk ops the workloads completed so far (summed over guests).
-double completed_ops(orchestrator::Cluster& cluster) {
-  double total = 0;
-  for (const auto& g : cluster.guests()) {
-    try {
-      total += std::stod(cluster.guest_control(g, "completed"));
-    } catch (const std::exception&) {
-      // a guest busy in a recovery answers later; the next line catches up
-    }
-  }
-  return total;
-}
-
 }  // namespace
 
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& t,
-                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents,
+                       const std::function<void(const DrillProgress&)>& progress,
                        const std::function<bool()>& cancelled) {
+  // Refused before anything runs, not halfway through the drill.
+  if (!cluster.owns_agents())
+    for (const auto& s : t.drill.steps)
+      if (s.kind == topology::StepKind::kill_agent)
+        throw ClusterError(Errc::failed_precondition,
+                           "drill.steps[" + std::to_string(s.index) + "] (kill_agent " + s.target() +
+                               "): this orchestrator does not own its agents, so it cannot kill and restart one; run "
+                               "the drill against a cluster started with `visorlab up FILE`, or locally with "
+                               "`visorlab drill FILE`");
   if (!cluster.applied()) cluster.apply(t);
   DrillClock clock;
-  const auto peers = vnic_peers(t);
-  const double ops_before = completed_ops(cluster);  // a repeated drill on one cluster counts on
-  for (const auto& g : cluster.guests()) {
-    const auto it = peers.find(g);
-    const std::string reply = cluster.guest_control(
-        g, "start " + std::to_string(clock.start_ns()) + " " + (it == peers.end() ? "" : join(it->second)));
-    if (reply.starts_with("error")) throw ClusterError(ClusterError::Code::internal, "workload of " + g + ": " + reply);
-  }
+  Workloads workloads(cluster);
+  const double ops_before = workloads.completed();  // a repeated drill on one cluster counts on
+  workloads.start(workload_spec(t), clock.start_ns(), vnic_peers(t));
 
-  Nemesis nemesis(cluster, t, clock, agents);
+  Nemesis nemesis(cluster, workloads, t, clock);
   std::atomic<bool> stop{false};
   std::thread faults([&] { nemesis.run(stop); });
 
@@ -86,7 +70,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   bool was_cancelled = false;
   while (steady_clock::now() < end && !(was_cancelled = cancelled && cancelled())) {
     std::this_thread::sleep_for(std::min(milliseconds(500), duration_cast<milliseconds>(end - steady_clock::now()) + milliseconds(1)));
-    const double ops = completed_ops(cluster);
+    const double ops = workloads.completed();
     const auto now = steady_clock::now();
     DrillProgress p;
     p.elapsed_s = duration<double>(now - clock.start).count();
@@ -104,21 +88,15 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   }
   faults.join();  // the last step reverts its fault before the workload stops
   const Nanos drill_end = clock.now();  // what follows is bookkeeping, not the drill
-  const double ops_in_drill = completed_ops(cluster) - ops_before;
+  const double ops_in_drill = workloads.completed() - ops_before;
 
   spdlog::info("drill {}: stopping the workload", t.name);
-  for (const auto& g : cluster.guests()) cluster.guest_control(g, "stop");
+  workloads.stop();
   const auto drain = steady_clock::now() + seconds(30);
-  for (const auto& g : cluster.guests())
-    while (cluster.guest_control(g, "idle") != "yes" && steady_clock::now() < drain)
-      std::this_thread::sleep_for(milliseconds(5));
+  while (!workloads.idle() && steady_clock::now() < drain) std::this_thread::sleep_for(milliseconds(5));
 
   spdlog::info("drill {}: collecting the history", t.name);
-  std::vector<History> parts;
-  for (const auto& g : cluster.guests()) {
-    std::istringstream in(cluster.guest_control(g, "collect"));
-    parts.push_back(read_history(in));
-  }
+  std::vector<History> parts = workloads.collect();
   parts.push_back(nemesis.history());
   History history = merge(std::move(parts));
   history.name = t.name;

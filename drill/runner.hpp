@@ -38,14 +38,13 @@ struct DrillOutcome {
   bool cancelled = false;
 };
 
-class AgentControl;  // drill/nemesis.hpp
-
-// Throws orchestrator::ClusterError when the cluster cannot run it. `agents`
-// lets kill_agent steps kill and restart agent daemons (null: they fail).
-// `cancelled`, asked about twice a second, stops the drill early when true
-// (a gRPC client gone, the orchestrator stopping).
+// Throws orchestrator::ClusterError when the cluster cannot run it — a
+// kill_agent step on a cluster that does not own its agents is
+// failed_precondition before anything runs. `cancelled`, asked about twice a
+// second, stops the drill early when true (a gRPC client gone, the
+// orchestrator stopping).
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& topology,
-                       const std::function<void(const DrillProgress&)>& progress, AgentControl* agents = nullptr,
+                       const std::function<void(const DrillProgress&)>& progress,
                        const std::function<bool()>& cancelled = {});
 
 }  // namespace visorlab::drill

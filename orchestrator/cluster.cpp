@@ -97,9 +97,14 @@ struct Cluster::Impl {
     caf::scoped_actor self{sys};
     std::optional<T> out;
     std::string error = "no reply";
+    Code code = Code::unavailable;
     self->request(dest, options.request_timeout, std::forward<Ts>(xs)...)
-        .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { error = sys.render(e); });
-    if (!out) throw ClusterError(Code::unavailable, what + ": " + error);
+        .receive([&](T& x) { out = std::move(x); },
+                 [&](caf::error& e) {
+                   error = message_of(e);
+                   code = code_of(e);
+                 });
+    if (!out) throw ClusterError(code, what + ": " + error);
     return std::move(*out);
   }
 
@@ -195,15 +200,6 @@ struct Cluster::Impl {
     spec.controlvm = controlvm_at;
     spec.command_host = t.command.host;
     spec.workload = true;
-    spec.spec.seed = t.drill.seed;
-    spec.spec.block_size = static_cast<std::uint32_t>(t.workload.disk.block_size);
-    spec.spec.queue_depth = t.workload.disk.queue_depth;
-    spec.spec.read_ratio = t.workload.disk.read_ratio;
-    spec.spec.verify = t.workload.disk.verify;
-    spec.spec.frame_size = static_cast<std::uint32_t>(t.workload.net.frame_size);
-    spec.spec.net_rate = t.workload.net.rate_per_s;
-    spec.spec.input_rate = t.workload.input.rate_per_s;
-    spec.spec.record = t.workload.record;
     auto actor = ask<guest_actor>(partitions(g.host), "guest " + g.name, spawn_atom::value, spec);
     caf::anon_send(command, register_atom::value, key(g.name), actor);  // its doorbell
     {
@@ -342,6 +338,14 @@ struct Cluster::Impl {
     return *t;
   }
 
+  AgentControl& own_agent(const std::string& host) {
+    if (!agent_control)
+      throw ClusterError(Code::failed_precondition,
+                         "this orchestrator does not own its agents, so it cannot kill and restart agent " + host +
+                             "; use a cluster started with `visorlab up FILE`, or a local `visorlab drill FILE`");
+    return *agent_control;
+  }
+
   void teardown() {
     caf::scoped_actor self{sys};
     for (const auto& e : directory.all())
@@ -389,6 +393,8 @@ struct Cluster::Impl {
   std::map<std::string, keeper_actor> keepers;
   std::map<std::string, DeviceRun> devices;
   std::uint64_t next_addr = 0x1000;
+  mutable std::mutex agents_mu;
+  AgentControl* agent_control = nullptr;
   std::string tag = "o" + std::to_string(::getpid());
 };
 
@@ -432,11 +438,7 @@ void Cluster::apply(const topology::Topology& t) {
                                      spawn_atom::value, command_atom::value);
     for (const auto& s : t.services) {
       ServiceSpec spec{s.name, std::string(topology::to_string(s.kind)),
-                       s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0, 0};
-      // Test-only: an IO partition that acknowledges some writes without
-      // writing them, so tests can prove the checker catches a lost write.
-      if (const char* n = std::getenv("VISORLAB_TEST_DROP_EVERY_NTH_WRITE"); n && s.kind == topology::ServiceKind::io)
-        spec.drop_every_nth_write = std::strtoull(n, nullptr, 10);
+                       s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0};
       m.keepers[s.name] = m.ask<keeper_actor>(m.partitions(s.host), "service " + s.name, spawn_atom::value, spec,
                                               m.command);
       m.log.append("service_started", s.name, "on " + s.host);
@@ -502,14 +504,6 @@ void Cluster::destroy_device(const std::string& name) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
   auto& d = m.device(name);
-  auto& g = m.guests.at(d.guest);
-  // The guest's applications let go of it first, so nothing is in flight.
-  const auto deadline = std::chrono::steady_clock::now() + m.options.request_timeout;
-  while (m.ask<std::string>(g.actor, "quiesce " + name, app_atom::value, "quiesce " + name) != "quiesced") {
-    if (std::chrono::steady_clock::now() > deadline)
-      throw ClusterError(Code::unavailable, "destroy " + name + ": the guest's I/O on it did not drain");
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
   m.ok(m.ask<std::string>(m.keeper(d.spec.service), "detach " + name, detach_atom::value, name), "detach " + name);
   m.controlvm(d.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
               "destroy " + name);
@@ -565,15 +559,49 @@ RecoveryTimes Cluster::crash_service(const std::string& service, std::chrono::mi
   return t;
 }
 
-std::string Cluster::guest_control(const std::string& guest, const std::string& verb) {
-  guest_actor actor;
-  {
-    std::lock_guard glock(impl_->guests_mu);
-    const auto it = impl_->guests.find(guest);
-    if (it == impl_->guests.end()) throw ClusterError(Code::not_found, "unknown guest " + guest);
-    actor = it->second.actor;
-  }
-  return impl_->ask<std::string>(actor, "guest " + guest, app_atom::value, verb);
+void Cluster::lose_writes(const std::string& service, std::uint64_t every, std::chrono::milliseconds window) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  auto& keeper = m.keeper(service);
+  const topology::Service* svc = m.topo->find_service(service);
+  if (!svc || svc->kind != topology::ServiceKind::io)
+    throw ClusterError(Code::invalid_argument, service + " is not an io partition: only those write disks");
+  if (every == 0 || window.count() <= 0)
+    throw ClusterError(Code::invalid_argument, "lose_writes needs every ≥ 1 and a window above zero");
+  caf::scoped_actor self{m.sys};
+  self->request(keeper, m.options.request_timeout, lose_atom::value, every, std::int64_t{window.count()})
+      .receive([] {}, [&](caf::error& e) { throw ClusterError("lose_writes on " + service, e); });
+  m.log.append("lose_writes", service,
+               "every " + std::to_string(every) + "th write for " + std::to_string(window.count()) + " ms");
+}
+
+workload_actor Cluster::workload(const std::string& guest) const {
+  std::lock_guard glock(impl_->guests_mu);
+  const auto it = impl_->guests.find(guest);
+  if (it == impl_->guests.end()) throw ClusterError(Code::not_found, "unknown guest " + guest);
+  return it->second.actor;
+}
+
+caf::actor_system& Cluster::system() const { return impl_->sys; }
+
+void Cluster::set_agent_control(AgentControl* agents) {
+  std::lock_guard lock(impl_->agents_mu);
+  impl_->agent_control = agents;
+}
+
+bool Cluster::owns_agents() const {
+  std::lock_guard lock(impl_->agents_mu);
+  return impl_->agent_control != nullptr;
+}
+
+void Cluster::kill_agent(const std::string& host) {
+  std::lock_guard lock(impl_->agents_mu);
+  impl_->own_agent(host).kill(host);
+}
+
+void Cluster::start_agent(const std::string& host) {
+  std::lock_guard lock(impl_->agents_mu);
+  impl_->own_agent(host).start(host);
 }
 
 std::vector<std::string> Cluster::guests() const {

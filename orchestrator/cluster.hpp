@@ -1,8 +1,9 @@
 // The orchestrator's core: the cluster it runs — agents that registered,
 // the topology applied, every partition's and device's state — and the
-// operations on it. The gRPC service (grpc_service.hpp) and the drill engine
-// call these; each call is synchronous and thread-safe (one at a time), and
-// fails with a ClusterError whose code maps onto a gRPC status.
+// operations on it. The gRPC API (api/) and the drill engine (drill/) call
+// these; each call is synchronous and thread-safe (one at a time), and fails
+// with a ClusterError carrying a visorlab error code (actors/runtime/error.hpp).
+// It knows nothing of drills: a guest's workload is a handle it hands out.
 #pragma once
 
 #include <caf/actor_system.hpp>
@@ -15,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "actors/runtime/error.hpp"
+#include "actors/runtime/interfaces.hpp"
 #include "actors/runtime/messages.hpp"
+#include "orchestrator/agent_control.hpp"
 #include "topology/model.hpp"
 
 namespace visorlab::metrics {
@@ -26,8 +30,11 @@ namespace visorlab::orchestrator {
 
 class ClusterError : public std::runtime_error {
  public:
-  enum class Code { invalid_argument, not_found, failed_precondition, unavailable, internal };
+  using Code = Errc;
   ClusterError(Code code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  // An actor's error reply, as the request for `what` got it.
+  ClusterError(const std::string& what, const caf::error& e)
+      : std::runtime_error(what + ": " + message_of(e)), code_(code_of(e)) {}
   Code code() const { return code_; }
 
  private:
@@ -89,12 +96,25 @@ class Cluster {
   void resume_device(const std::string& device);
   actors::RecoveryTimes recover_service(const std::string& service);
   actors::RecoveryTimes crash_service(const std::string& service, std::chrono::milliseconds restart_after);
+  // The lose_writes fault: for `window`, the IO partition acknowledges every
+  // `every`th write without writing it. It ends by itself (the partition
+  // keeps the deadline), even if this orchestrator is gone by then.
+  void lose_writes(const std::string& service, std::uint64_t every, std::chrono::milliseconds window);
 
-  // The guests' applications (the drill workload): a control verb to one
-  // guest, answered with text. Needs no lock on the cluster's operations, so
-  // a drill can watch its workload while a recovery runs.
-  std::string guest_control(const std::string& guest, const std::string& verb);
+  // Each guest's workload, to drive and watch it (the drill does). Needs no
+  // lock on the cluster's operations, so a drill can watch its workload while
+  // a recovery runs. not_found for an unknown guest.
+  actors::workload_actor workload(const std::string& guest) const;
   std::vector<std::string> guests() const;
+  // The actor system the handles live in (to send them requests).
+  caf::actor_system& system() const;
+
+  // The agents' daemons, where the cluster owns them (a local cluster sets
+  // this); kill_agent and start_agent are failed_precondition otherwise.
+  void set_agent_control(AgentControl* agents);
+  bool owns_agents() const;
+  void kill_agent(const std::string& host);
+  void start_agent(const std::string& host);
 
   // Cuts the network between two hosts until heal or `lease` ends (the
   // partition hosts heal by themselves then, even without this orchestrator).

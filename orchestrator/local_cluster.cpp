@@ -94,6 +94,7 @@ LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& top
   c.metrics_listen = options_.metrics_listen;
   c.bind = options_.bind;
   cluster_ = std::make_unique<Cluster>(sys, c);
+  cluster_->set_agent_control(&control_);
   for (const auto& h : topology.hosts) start_agent(h.name);
 }
 

@@ -2,7 +2,8 @@
 // the orchestrator core in this process, one agent process per host of the
 // topology on loopback, each host's channels to other hosts over TCP and its
 // own over shared memory. Torn down on destruction — agents stop their
-// partitions — and, on Ctrl-C, by stop_on_signal().
+// partitions — and, on Ctrl-C, by stop_on_signal(). Its cluster owns the
+// agents (Cluster::kill_agent works).
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/agent_control.hpp"
 #include "orchestrator/cluster.hpp"
 
 namespace visorlab::orchestrator {
@@ -55,9 +57,17 @@ class LocalCluster {
   [[noreturn]] static void stop_agents_and_exit(int code);
 
  private:
+  struct Agents final : AgentControl {
+    explicit Agents(LocalCluster& c) : local(c) {}
+    void kill(const std::string& host) override { local.kill_agent(host); }
+    void start(const std::string& host) override { local.start_agent(host); }
+    LocalCluster& local;
+  };
+
   LocalClusterOptions options_;
   std::unique_ptr<Cluster> cluster_;
   std::map<std::string, pid_t> agents_;
+  Agents control_{*this};
 };
 
 }  // namespace visorlab::orchestrator

@@ -14,7 +14,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libbenchmark-dev
   # tools the harness drives or checks against
-  fio prometheus openssh-server iproute2 procps
+  fio prometheus openssh-server iproute2 procps python3
   ansible ansible-lint
 )
 

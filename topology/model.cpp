@@ -12,7 +12,7 @@ const T* find_named(const std::vector<T>& items, std::string_view name) {
   return it == items.end() ? nullptr : &*it;
 }
 
-constexpr std::array<std::pair<StepKind, std::string_view>, 8> kStepNames{{
+constexpr std::array<std::pair<StepKind, std::string_view>, 9> kStepNames{{
     {StepKind::recover, "recover"},
     {StepKind::crash, "crash"},
     {StepKind::pause, "pause"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<StepKind, std::string_view>, 8> kStepNames{{
     {StepKind::create, "create"},
     {StepKind::partition, "partition"},
     {StepKind::kill_agent, "kill_agent"},
+    {StepKind::lose_writes, "lose_writes"},
 }};
 
 }  // namespace
@@ -84,6 +85,23 @@ std::uint32_t bus_for(DeviceKind kind) {
 
 std::string bus_address(const Device& device) {
   return "vbus" + std::to_string(device.bus) + ":dev" + std::to_string(device.dev);
+}
+
+std::string device_name(const std::string& guest, DeviceKind kind, std::uint32_t n) {
+  return guest + "/" + std::string(to_string(kind)) + std::to_string(n);
+}
+
+std::optional<DeviceName> parse_device_name(std::string_view text) {
+  const auto slash = text.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  const std::string_view tail = text.substr(slash + 1);
+  const auto digits = tail.find_first_of("0123456789");
+  if (digits == std::string_view::npos || digits == 0) return std::nullopt;
+  const auto kind = device_kind_from(tail.substr(0, digits));
+  if (!kind) return std::nullopt;
+  const std::string_view number = tail.substr(digits);
+  if (number.size() > 9 || number.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  return DeviceName{std::string(text.substr(0, slash)), *kind, static_cast<std::uint32_t>(std::stoul(std::string(number)))};
 }
 
 }  // namespace visorlab::topology

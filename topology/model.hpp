@@ -107,17 +107,19 @@ struct Workload {
   bool record = true;
 };
 
-enum class StepKind { recover, crash, pause, resume, destroy, create, partition, kill_agent };
+enum class StepKind { recover, crash, pause, resume, destroy, create, partition, kill_agent, lose_writes };
 
 struct Step {
   std::size_t index = 0;  // position in drill.steps (reports name steps by it)
   Duration at{0};
   StepKind kind = StepKind::recover;
   // recover/crash: a service; pause/resume/destroy: a device `guest/kindN`;
-  // create: a guest; partition: two hosts; kill_agent: a host.
+  // create: a guest; partition: two hosts; kill_agent: a host; lose_writes:
+  // an IO service.
   std::vector<std::string> targets;
   std::optional<Duration> restart_after;  // crash, kill_agent (absent: at once)
-  std::optional<Duration> for_duration;   // YAML `for`: partition, pause
+  std::optional<Duration> for_duration;   // YAML `for`: partition, pause, lose_writes
+  std::optional<std::uint64_t> every;     // lose_writes: every Nth write is acknowledged unwritten
   std::optional<Device> created;          // create: the new device, named and numbered
 
   const std::string& target() const { return targets.front(); }
@@ -187,5 +189,16 @@ ServiceKind served_by(DeviceKind kind);
 std::uint32_t bus_for(DeviceKind kind);
 // `vbus<B>:dev<D>`, as the bus tree shows it.
 std::string bus_address(const Device& device);
+
+// Devices are named `<guest>/<kind><n>` (DESIGN.md); the one place that
+// makes and reads those names.
+struct DeviceName {
+  std::string guest;
+  DeviceKind kind;
+  std::uint32_t n;
+};
+std::string device_name(const std::string& guest, DeviceKind kind, std::uint32_t n);
+// nullopt when the text is not shaped like a device name.
+std::optional<DeviceName> parse_device_name(std::string_view text);
 
 }  // namespace visorlab::topology

@@ -288,7 +288,7 @@ class DeviceNumbering {
   void assign(const std::string& guest, Device& d) {
     auto& counters = guests_[guest];
     const std::uint32_t n = counters.per_kind[d.kind]++;
-    d.name = guest + "/" + std::string(to_string(d.kind)) + std::to_string(n);
+    d.name = device_name(guest, d.kind, n);
     d.bus = bus_for(d.kind);
     d.dev = counters.per_bus[d.bus]++;
   }
@@ -356,7 +356,7 @@ Workload parse_workload(const Field& f) {
 
 const std::vector<std::string_view> kStepKeys{"at",      "recover",   "crash",      "pause",
                                               "resume",  "destroy",   "create",     "partition",
-                                              "kill_agent", "restart_after", "for"};
+                                              "kill_agent", "lose_writes", "restart_after", "for", "every"};
 
 Step parse_step(const Field& f, std::size_t index, DeviceNumbering& numbering) {
   f.only_keys(kStepKeys);
@@ -375,8 +375,8 @@ Step parse_step(const Field& f, std::size_t index, DeviceNumbering& numbering) {
     action = a;
   }
   if (!action)
-    f.fail("a step needs one action: recover, crash, pause, resume, destroy, create, partition or "
-           "kill_agent");
+    f.fail("a step needs one action: recover, crash, pause, resume, destroy, create, partition, "
+           "kill_agent or lose_writes");
   const Field& a = *action;
   switch (s.kind) {
     case StepKind::partition: {
@@ -397,6 +397,7 @@ Step parse_step(const Field& f, std::size_t index, DeviceNumbering& numbering) {
   }
   if (const Field v = f.key("restart_after"); v.present()) s.restart_after = v.duration();
   if (const Field v = f.key("for"); v.present()) s.for_duration = v.duration();
+  if (const Field v = f.key("every"); v.present()) s.every = v.unsigned_integer();
   return s;
 }
 

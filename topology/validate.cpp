@@ -230,10 +230,13 @@ class Validator {
       previous = s.at;
 
       const bool takes_restart = s.kind == StepKind::crash || s.kind == StepKind::kill_agent;
-      const bool takes_for = s.kind == StepKind::pause || s.kind == StepKind::partition;
+      const bool takes_for =
+          s.kind == StepKind::pause || s.kind == StepKind::partition || s.kind == StepKind::lose_writes;
       if (s.restart_after && !takes_restart)
         fail(path + ".restart_after", "restart_after applies to crash and kill_agent, not " + kind);
-      if (s.for_duration && !takes_for) fail(path + ".for", "for applies to pause and partition, not " + kind);
+      if (s.for_duration && !takes_for)
+        fail(path + ".for", "for applies to pause, partition and lose_writes, not " + kind);
+      if (s.every && s.kind != StepKind::lose_writes) fail(path + ".every", "every applies to lose_writes, not " + kind);
       if (s.kind == StepKind::partition && !s.for_duration)
         fail(path + ".for", "a partition needs `for`: how long the hosts stay cut off");
       if (s.for_duration && s.for_duration->count() <= 0) fail(path + ".for", "for must be above zero");
@@ -275,6 +278,20 @@ class Validator {
         case StepKind::kill_agent:
           check_host_ref(action, s.target());
           break;
+        case StepKind::lose_writes: {
+          const Service* svc = t_.find_service(s.target());
+          if (!svc) fail(action, "unknown service " + in_quotes(s.target()));
+          if (svc->kind != ServiceKind::io)
+            fail(action, in_quotes(s.target()) + " is a " + std::string(to_string(svc->kind)) +
+                             " partition; only an io partition writes disks");
+          if (!s.every) fail(path + ".every", "lose_writes needs `every`: which writes to lose, like every: 20");
+          if (*s.every < 1) fail(path + ".every", "every must be 1 or more");
+          if (!s.for_duration) fail(path + ".for", "lose_writes needs `for`: how long writes are lost");
+          if (s.at + *s.for_duration > drill.duration)
+            fail(path + ".for", "the window ends at " + duration_text(s.at + *s.for_duration) +
+                                    ", after the end of the drill (duration " + duration_text(drill.duration) + ")");
+          break;
+        }
       }
     }
     if (!paused_.empty())

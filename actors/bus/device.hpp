@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/guid.hpp"
 
 namespace visorlab::bus {

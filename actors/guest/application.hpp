@@ -1,13 +1,18 @@
 // What runs inside a guest on top of its drivers — the drill's workload, or a
-// test's. It is stepped on the guest actor's thread after every poll, so it
-// may call the drivers directly (submit, transmit) without locks.
+// test's. It is stepped on the guest actor's thread after every poll, and the
+// guest actor hands it the workload_actor messages (interfaces.hpp) on that
+// same thread, so it may call the drivers directly (submit, transmit) without
+// locks.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <span>
+#include <stdexcept>
 #include <string>
 
+#include "actors/runtime/workload_messages.hpp"
 #include "channel/input_report.hpp"
 
 namespace visorlab::guest {
@@ -22,9 +27,19 @@ class Application {
   // then polls again at once. Waiting for answers is not progress (the guest
   // sees what is in flight on its own).
   virtual bool step(Guest& guest, Clock::time_point now) = 0;
-  // A control verb from outside ("start", "stop", "collect", …), answered
-  // with text; runs on the guest's thread like step().
-  virtual std::string control(Guest& guest, const std::string& verb) = 0;
+
+  // workload_actor's messages. start throws std::invalid_argument for a spec
+  // it cannot run and std::logic_error when it cannot start now (the actor
+  // answers with the matching visorlab error). An application that is no
+  // workload (a test's) keeps these: it cannot be started, uses no device
+  // the drill may take away, and records nothing.
+  virtual void start(Guest&, const actors::WorkloadStart&) { throw std::logic_error("not a workload"); }
+  virtual void stop(Guest&) {}
+  virtual bool quiesce(Guest&, const std::string&) { return true; }
+  virtual bool idle(Guest&) { return true; }
+  virtual actors::WorkloadStats stats() const { return {}; }
+  virtual actors::HistoryChunk collect(std::uint64_t) { return {}; }
+
   // A frame the guest's vnic received, and an input report its keyboard or
   // mouse delivered, named by device ("g0/vnic0").
   virtual void on_frame(const std::string&, std::span<const std::byte>) {}

@@ -117,11 +117,6 @@ void Guest::forget_destroyed() {
     if (!live.contains(name)) metrics_->forget(name);
 }
 
-std::string Guest::control(const std::string& verb) {
-  if (!app_) throw std::runtime_error("guest " + options_.name + " runs no application");
-  return app_->control(*this, verb);
-}
-
 std::vector<actors::DeviceInfo> Guest::devices() const {
   std::vector<actors::DeviceInfo> out;
   for (const bus::Device* d : bus_.devices()) {

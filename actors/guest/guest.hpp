@@ -57,8 +57,8 @@ class Guest {
 
   // Runs `app` after every poll from now on (replacing any before).
   void run(std::shared_ptr<Application> app) { app_ = std::move(app); }
-  // Passes a control verb to the application; throws if there is none.
-  std::string control(const std::string& verb);
+  // What runs on it (null: nothing).
+  Application* application() const { return app_.get(); }
 
   std::vector<actors::DeviceInfo> devices() const;
   bus::Device* find(const std::string& device);  // by "g0/vhba0"

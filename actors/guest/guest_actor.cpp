@@ -7,6 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
+
+#include "actors/runtime/error.hpp"
 
 namespace visorlab::guest {
 namespace {
@@ -26,6 +29,10 @@ struct State {
   std::uint64_t generation = 0;
   static inline const char* name = "visorlab.guest";
 };
+
+caf::error no_workload(const Guest& g) {
+  return make_error(Errc::failed_precondition, "guest " + g.options().name + " runs no workload");
+}
 
 guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> self, std::shared_ptr<Guest> guest,
                                           std::chrono::microseconds idle_max) {
@@ -59,16 +66,45 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         try {
           return self->state.guest->offer(offer);
         } catch (const std::exception& e) {
-          return caf::make_error(caf::sec::runtime_error, std::string("offer ") + offer.device + ": " + e.what());
+          return make_error(Errc::internal, std::string("offer ") + offer.device + ": " + e.what());
         }
       },
       [=](devices_atom) { return self->state.guest->devices(); },
-      [=](app_atom, const std::string& verb) -> caf::result<std::string> {
+      // The workload's messages, handed to the application on this thread.
+      [=](start_atom, const WorkloadStart& start) -> caf::result<void> {
+        Guest& g = *self->state.guest;
+        if (!g.application()) return no_workload(g);
         try {
-          return self->state.guest->control(verb);
+          g.application()->start(g, start);
+          return caf::unit;
+        } catch (const std::invalid_argument& e) {
+          return make_error(Errc::invalid_argument, "workload of " + g.options().name + ": " + e.what());
         } catch (const std::exception& e) {
-          return caf::make_error(caf::sec::runtime_error, e.what());
+          return make_error(Errc::failed_precondition, "workload of " + g.options().name + ": " + e.what());
         }
+      },
+      [=](stop_atom) -> caf::result<void> {
+        Guest& g = *self->state.guest;
+        if (g.application()) g.application()->stop(g);
+        return caf::unit;
+      },
+      [=](quiesce_atom, const std::string& device) {
+        Guest& g = *self->state.guest;
+        return !g.application() || g.application()->quiesce(g, device);
+      },
+      [=](idle_atom) {
+        Guest& g = *self->state.guest;
+        return !g.application() || g.application()->idle(g);
+      },
+      [=](stats_atom) -> caf::result<WorkloadStats> {
+        Guest& g = *self->state.guest;
+        if (!g.application()) return no_workload(g);
+        return g.application()->stats();
+      },
+      [=](collect_atom, std::uint64_t first) -> caf::result<HistoryChunk> {
+        Guest& g = *self->state.guest;
+        if (!g.application()) return no_workload(g);
+        return g.application()->collect(first);
       },
   };
 }

@@ -315,6 +315,9 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       [=](resume_atom, const std::string& device) -> caf::result<std::string> {
         return self->delegate(self->state.service, resume_atom::value, device);
       },
+      [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {
+        return self->delegate(self->state.service, lose_atom::value, every, for_ms);
+      },
       [=](stats_atom) -> caf::result<ServiceStats> { return self->delegate(self->state.service, stats_atom::value); },
   };
 }

@@ -2,12 +2,14 @@
 
 #include <caf/io/middleman.hpp>
 
+#include "actors/runtime/error.hpp"
 #include "actors/runtime/interfaces.hpp"
 #include "actors/runtime/messages.hpp"
 
 namespace visorlab::actors {
 
 void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_error_category(kErrorCategory, render_error);
   cfg.add_message_type<ChannelOffer>("visorlab.ChannelOffer");
   cfg.add_message_type<DeviceAttach>("visorlab.DeviceAttach");
   cfg.add_message_type<std::vector<DeviceAttach>>("visorlab.DeviceAttaches");
@@ -22,9 +24,13 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<service_actor>("visorlab.service_actor");
   cfg.add_message_type<keeper_actor>("visorlab.keeper_actor");
   cfg.add_message_type<WorkloadSpec>("visorlab.WorkloadSpec");
+  cfg.add_message_type<WorkloadStart>("visorlab.WorkloadStart");
+  cfg.add_message_type<WorkloadStats>("visorlab.WorkloadStats");
+  cfg.add_message_type<HistoryChunk>("visorlab.HistoryChunk");
   cfg.add_message_type<GuestSpec>("visorlab.GuestSpec");
   cfg.add_message_type<ServiceSpec>("visorlab.ServiceSpec");
   cfg.add_message_type<guest_actor>("visorlab.guest_actor");
+  cfg.add_message_type<workload_actor>("visorlab.workload_actor");
   cfg.add_message_type<command_actor>("visorlab.command_actor");
   cfg.add_message_type<host_actor>("visorlab.host_actor");
 }

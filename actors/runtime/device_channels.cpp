@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "actors/service/vnic_backend.hpp"
+#include "channel/vnic_config.hpp"
 
 namespace visorlab::actors {
 namespace {
@@ -39,14 +39,6 @@ channel::tcp::Address parse_tcp(const std::string& rest) {
 
 }  // namespace
 
-std::array<std::uint8_t, 6> mac_for(const std::string& device) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and hosts
-  for (char c : device) h = (h ^ static_cast<std::uint8_t>(c)) * 1099511628211ull;
-  std::array<std::uint8_t, 6> mac{0x02};  // locally administered, unicast
-  for (int i = 1; i < 6; ++i) mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
-  return mac;
-}
-
 ChannelKind device_kind(const std::string& kind) {
   const channel::ChannelType* type = channel::find_type(kind);
   if (!type || type->kind == ChannelKind::vbus) throw std::invalid_argument("unknown device kind '" + kind + "'");
@@ -64,7 +56,7 @@ GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& gue
   out.end = channel::open_guest_end(placement, name, channel::type_of(kind).spec(), producers(kind),
                                     std::move(on_event));
   // The creator configures a vnic before the guest's driver probes it.
-  if (kind == ChannelKind::vnic) service::write_vnic_config(out.end->channel(), mac_for(offer.device));
+  if (kind == ChannelKind::vnic) channel::io::write_vnic_config(out.end->channel(), channel::io::mac_for(offer.device));
   if (const auto at = channel::listen_address(*out.end))
     out.locator = std::string(kTcp) + at->host + ":" + std::to_string(at->port);
   else

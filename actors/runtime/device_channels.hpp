@@ -10,16 +10,13 @@
 #include <string>
 
 #include "actors/runtime/messages.hpp"
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/channel_types.hpp"
 
 namespace visorlab::actors {
 
 // vhba, vnic, keyboard, mouse, controlvm; throws std::invalid_argument.
 channel::ChannelKind device_kind(const std::string& kind);
-
-// A vnic's MAC, derived from its device name (unique per topology).
-std::array<std::uint8_t, 6> mac_for(const std::string& device);
 
 struct GuestEnd {
   std::unique_ptr<channel::ChannelEnd> end;

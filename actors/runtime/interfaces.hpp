@@ -8,18 +8,33 @@
 
 #include "actors/runtime/atoms.hpp"
 #include "actors/runtime/messages.hpp"
+#include "actors/runtime/workload_messages.hpp"
 
 namespace visorlab::actors {
 
-// A guest: its chipset polling the controlvm channel, its bus and drivers.
+// A guest's workload: what runs on its drivers (the drill's clients). start
+// begins issuing I/O, stop issues nothing new; quiesce(device) stops using a
+// device and answers true once nothing is in flight on it (ask until then);
+// idle: no disk op in flight; collect(first): the history from record
+// `first` on, in bounded chunks. A guest without a workload is always idle
+// and quiesced, and refuses the rest.
+using workload_actor = caf::typed_actor<                                 //
+    caf::reacts_to<start_atom, WorkloadStart>,                           //
+    caf::reacts_to<stop_atom>,                                           //
+    caf::replies_to<quiesce_atom, std::string>::with<bool>,              //
+    caf::replies_to<idle_atom>::with<bool>,                              //
+    caf::replies_to<stats_atom>::with<WorkloadStats>,                    //
+    caf::replies_to<collect_atom, std::uint64_t>::with<HistoryChunk>>;
+
+// A guest: its chipset polling the controlvm channel, its bus and drivers,
+// and its workload (a guest handle is a workload handle too).
 // offer: prepare a device's channel (returns where the service attaches);
 // devices: the bus tree; poke: a controlvm message waits (the doorbell).
-using guest_actor = caf::typed_actor<                      //
-    caf::reacts_to<tick_atom, std::uint64_t>,              //
-    caf::reacts_to<poke_atom>,                             //
-    caf::replies_to<offer_atom, ChannelOffer>::with<Locator>,  //
-    caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>,  //
-    caf::replies_to<app_atom, std::string>::with<std::string>>;
+using guest_actor = workload_actor::extend<                        //
+    caf::reacts_to<tick_atom, std::uint64_t>,                      //
+    caf::reacts_to<poke_atom>,                                     //
+    caf::replies_to<offer_atom, ChannelOffer>::with<Locator>,      //
+    caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>>;
 
 // The command partition: one controlvm channel per guest (guest_atom creates
 // it and returns where the guest attaches: guest name, and for a guest on
@@ -42,6 +57,7 @@ using service_actor = caf::typed_actor<                             //
     caf::replies_to<detach_atom, std::string>::with<std::string>,   //
     caf::replies_to<pause_atom, std::string>::with<std::string>,    //
     caf::replies_to<resume_atom, std::string>::with<std::string>,   //
+    caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  // lose_writes: every, for ms
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
 // The agent's keeper of one service partition: it runs the partition's
@@ -58,6 +74,7 @@ using keeper_actor = caf::typed_actor<                                  //
     caf::replies_to<crash_atom, std::int64_t>::with<RecoveryTimes>,     //
     caf::replies_to<pause_atom, std::string>::with<std::string>,        //
     caf::replies_to<resume_atom, std::string>::with<std::string>,       //
+    caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  //
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
 // A host's partitions (agents/): the process that runs the command

@@ -108,35 +108,20 @@ struct RecoveryTimes {
   std::string error;  // why not ok
 };
 
-// What the drill's workload does inside one guest (topology `workload`).
-struct WorkloadSpec {
-  std::uint64_t seed = 1;
-  std::uint32_t block_size = 4096;
-  std::uint32_t queue_depth = 8;
-  double read_ratio = 0.5;
-  bool verify = true;
-  std::uint32_t frame_size = 1500;
-  double net_rate = 0;    // frames/s per vnic
-  double input_rate = 0;  // reports/s per input device (produced by the console partition)
-  bool record = true;     // record the drill history (off only in drill_bench's overhead runs)
-};
-
 // A guest to run on a partition host.
 struct GuestSpec {
   std::string name;
   Locator controlvm;
   std::string command_host;  // where the controlvm channel's other end is (for cuts)
   bool acknowledge_hotplug = true;
-  bool workload = false;  // run the drill workload (started later by app_atom "start")
-  WorkloadSpec spec;
+  bool workload = false;  // run a workload (its handle is the guest's; started by workload_actor's start)
 };
 
 // A service partition to run on a partition host.
 struct ServiceSpec {
   std::string name;
   std::string kind;  // io, console
-  double input_rate = 0;
-  std::uint64_t drop_every_nth_write = 0;  // test-only fault
+  double input_rate = 0;  // console: reports per second per device
 };
 
 // What a service partition process serves and has done.
@@ -151,18 +136,13 @@ struct ServiceStats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, WorkloadSpec& x) {
-  return f(caf::meta::type_name("visorlab.WorkloadSpec"), x.seed, x.block_size, x.queue_depth, x.read_ratio,
-           x.verify, x.frame_size, x.net_rate, x.input_rate, x.record);
-}
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GuestSpec& x) {
   return f(caf::meta::type_name("visorlab.GuestSpec"), x.name, x.controlvm, x.command_host, x.acknowledge_hotplug,
-           x.workload, x.spec);
+           x.workload);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServiceSpec& x) {
-  return f(caf::meta::type_name("visorlab.ServiceSpec"), x.name, x.kind, x.input_rate, x.drop_every_nth_write);
+  return f(caf::meta::type_name("visorlab.ServiceSpec"), x.name, x.kind, x.input_rate);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServiceStats& x) {

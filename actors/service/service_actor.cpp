@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/runtime/error.hpp"
+
 namespace visorlab::service {
 namespace {
 
@@ -80,6 +82,11 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
       },
       [=](resume_atom, const std::string& device) {
         return self->state.partition->resume(device) ? std::string() : "unknown device " + device;
+      },
+      [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {
+        if (every == 0 || for_ms <= 0) return make_error(Errc::invalid_argument, "lose_writes needs every ≥ 1 and a window");
+        self->state.partition->lose_writes(every, ServicePartition::Clock::now() + std::chrono::milliseconds(for_ms));
+        return caf::unit;
       },
       [=](stats_atom) { return self->state.partition->stats(); },
   };

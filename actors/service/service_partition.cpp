@@ -103,7 +103,7 @@ void ServicePartition::install(const actors::DeviceAttach& device, Broken broken
     v.target = std::make_unique<ScsiTarget>(device.disk_path, device.disk_bytes);
     v.end = std::move(end);
     v.backend = std::make_unique<VhbaBackend>(v.end->channel(), *v.target);
-    v.backend->drop_every_nth_write(options_.drop_every_nth_write);
+    v.backend->lose_writes(lose_every_, lose_until_);
     // A restarted partition ran 128 such commands of 16 guests before their
     // re-issued copies: 30 ms more with no completion after each crash.
     if (device.reset)
@@ -208,6 +208,12 @@ actors::ServiceStats ServicePartition::stats() const {
   for (const auto& [name, v] : vhba_) s.commands += v.backend->executed();
   s.reports = reports_;
   return s;
+}
+
+void ServicePartition::lose_writes(std::uint64_t every, Clock::time_point until) {
+  lose_every_ = every;
+  lose_until_ = until;
+  for (auto& [name, v] : vhba_) v.backend->lose_writes(every, until);
 }
 
 }  // namespace visorlab::service

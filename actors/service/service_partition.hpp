@@ -19,18 +19,13 @@
 #include "actors/service/software_switch.hpp"
 #include "actors/service/vnic_backend.hpp"
 #include "actors/service/vhba_backend.hpp"
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 
 namespace visorlab::service {
 
-struct ServiceOptions {
-  std::string name;    // "io0"
-  std::string kind;    // "io" or "console"
-  double input_rate = 0;  // console: reports per second per device
-  // Test-only fault: acknowledge every Nth write without writing it (0: off).
-  // Lets a test prove the drill's checker catches a lost write.
-  std::uint64_t drop_every_nth_write = 0;
-};
+// What a service partition is (the orchestrator's ServiceSpec, as its
+// process gets it on the command line).
+using ServiceOptions = actors::ServiceSpec;
 
 class ServicePartition {
  public:
@@ -49,6 +44,9 @@ class ServicePartition {
   bool detach(const std::string& device);
   bool pause(const std::string& device);
   bool resume(const std::string& device);
+  // The lose_writes fault: until `until`, every `every`th write to any disk
+  // is acknowledged without being written (a disk that lies). Ends by itself.
+  void lose_writes(std::uint64_t every, Clock::time_point until);
 
   // Serves what is waiting on every channel; true if anything moved. Disks
   // round robin, one command each per pass, at most kDiskPasses each per poll
@@ -90,6 +88,8 @@ class ServicePartition {
 
   ServiceOptions options_;
   std::map<std::string, Vhba> vhba_;
+  std::uint64_t lose_every_ = 0;  // lose_writes, also for disks attached during the window
+  Clock::time_point lose_until_{};
   std::map<std::string, Input> inputs_;
   std::map<std::string, Vnic> vnics_;
   std::map<std::string, std::unique_ptr<SoftwareSwitch>> switches_;  // made on first use

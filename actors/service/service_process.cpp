@@ -47,7 +47,6 @@ std::vector<std::string> ServiceProcess::argv() const {
   std::vector<std::string> a{options_.visorlab_bin, "service-partition", "--name", s.name, "--kind", s.kind,
                              "--ready-fd", "3"};
   if (s.input_rate > 0) a.insert(a.end(), {"--input-rate", std::to_string(s.input_rate)});
-  if (s.drop_every_nth_write) a.insert(a.end(), {"--drop-every-nth-write", std::to_string(s.drop_every_nth_write)});
   return a;
 }
 

@@ -29,10 +29,15 @@ std::size_t VhbaBackend::poll(std::size_t max_commands) {
   while (done < max_commands && backlog_.empty() && channel_.queue(io::to_iopart).remove_signal(cmd) == 0) {
     switch (cmd.cmdtype) {
       case io::CmdType::scsi:
-        if (drop_nth_ && is_write(cmd) && ++writes_ % drop_nth_ == 0) {
-          cmd.scsi.linuxstat = 0;  // the lie: "written"
-          cmd.scsi.scsistat = 0;
-          break;
+        if (lose_every_ && is_write(cmd)) {
+          if (std::chrono::steady_clock::now() >= lose_until_) {
+            lose_every_ = 0;  // the window is over
+          } else if (++writes_ % lose_every_ == 0) {
+            cmd.scsi.linuxstat = 0;  // the lie: "written"
+            cmd.scsi.scsistat = 0;
+            ++lost_;
+            break;
+          }
         }
         target_.execute(cmd, channel_);
         break;

@@ -25,16 +25,22 @@ class VhbaBackend {
   // running or answering it — the guest re-issues them. Returns how many.
   std::size_t skip_queued();
 
-  // Test-only fault: acknowledge every nth WRITE without writing it (0: off),
-  // so a test can prove the drill's checker catches a lost write.
-  void drop_every_nth_write(std::uint64_t n) { drop_nth_ = n; }
+  // The lose_writes fault: until `until`, acknowledge every `every`th WRITE
+  // without writing it (every 0: off) — how a drill proves its checker sees
+  // data loss. Ends by itself at `until`, whoever dies meanwhile.
+  void lose_writes(std::uint64_t every, std::chrono::steady_clock::time_point until) {
+    lose_every_ = every;
+    lose_until_ = until;
+  }
+  std::uint64_t lost_writes() const { return lost_; }
 
  private:
   channel::Channel& channel_;
   ScsiTarget& target_;
   std::deque<channel::io::CmdRsp> backlog_;  // responses the rsp queue had no room for
   std::uint64_t executed_ = 0;
-  std::uint64_t drop_nth_ = 0, writes_ = 0;
+  std::uint64_t lose_every_ = 0, writes_ = 0, lost_ = 0;
+  std::chrono::steady_clock::time_point lose_until_{};
 };
 
 }  // namespace visorlab::service

@@ -37,15 +37,6 @@ io::CmdRsp net_answer(io::NetType type, std::uint64_t buf) {
 
 }  // namespace
 
-int write_vnic_config(channel::Channel& channel, const Mac& mac, std::uint32_t num_rcv_bufs, std::uint32_t mtu) {
-  io::VnicData data{};
-  if (const int rc = channel.read(offsetof(io::IoChannel, vnic), &data, sizeof data); rc != 0) return rc;
-  std::memcpy(data.macaddr, mac.data(), mac.size());
-  data.num_rcv_bufs = num_rcv_bufs;
-  data.mtu = mtu;
-  return channel.write(offsetof(io::IoChannel, vnic), &data, sizeof data);
-}
-
 VnicBackend::VnicBackend(channel::Channel& channel) : channel_(channel) {
   if (channel_.queue_count() < io::kQueueCount) throw std::invalid_argument("vnic backend: channel has no cmd and rsp queues");
   io::VnicData data{};

@@ -29,17 +29,13 @@
 
 #include "channel/channel.hpp"
 #include "channel/iochannel.hpp"
+#include "channel/vnic_config.hpp"
 
 namespace visorlab::service {
 
 class SoftwareSwitch;
 
-using Mac = std::array<std::uint8_t, channel::io::kMacAddrLen>;
-
-// Writes the vnic's configuration (VnicData) into a channel: whoever creates
-// the channel does it before the guest's driver probes (it reads the MAC then).
-int write_vnic_config(channel::Channel& channel, const Mac& mac,
-                      std::uint32_t num_rcv_bufs = channel::io::kVnicRcvBufs, std::uint32_t mtu = 1500);
+using Mac = channel::io::Mac;
 
 // xmt_done_result values the backend answers.
 inline constexpr std::uint32_t kXmitOk = 0;

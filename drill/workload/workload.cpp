@@ -13,9 +13,9 @@
 #include "actors/drivers/visorhba.hpp"
 #include "actors/drivers/visornic.hpp"
 #include "actors/guest/guest.hpp"
-#include "actors/runtime/device_channels.hpp"
+#include "channel/vnic_config.hpp"
 #include "drill/block_format.hpp"
-#include "drill/history_file.hpp"
+#include "drill/history_wire.hpp"
 #include "drill/recorder.hpp"
 
 namespace visorlab::drill {
@@ -125,8 +125,7 @@ struct Core {
     std::uint64_t next_gen = 1;
   };
 
-  Core(std::string g, actors::WorkloadSpec s, bool rec)
-      : guest(std::move(g)), spec(s), record(rec), recorder(rec ? std::size_t{1} << 16 : 64) {}
+  explicit Core(std::string g) : guest(std::move(g)) {}
 
   Nanos now() const { return clock.now(); }
 
@@ -142,8 +141,8 @@ struct Core {
   }
 
   std::string guest;
-  actors::WorkloadSpec spec;
-  bool record;
+  actors::WorkloadSpec spec;  // from the first start
+  bool record = true;         // spec.record once started; until then what arrives is held
   Recorder recorder;
   DrillClock clock;
   bool clock_set = false;
@@ -356,17 +355,16 @@ struct Nic {
 }  // namespace
 
 struct Workload::Impl {
-  Impl(std::string guest, actors::WorkloadSpec spec, bool record)
-      : core(std::make_shared<Core>(std::move(guest), spec, record)) {}
+  explicit Impl(std::string guest) : core(std::make_shared<Core>(std::move(guest))) {}
 
-  std::string start(const std::vector<std::string>& args);
+  void start(guest::Guest& g, const actors::WorkloadStart& start);
   void discover(guest::Guest& g);
   void build_nic_peers(Nic& n);
   void send(guest::Guest& g, Nic& n, Clock::time_point now, Nanos t);
   DeviceId receiver_id(const std::string& device);
-  std::string quiesce(guest::Guest& g, const std::string& device);
+  bool quiesce(guest::Guest& g, const std::string& device);
   bool idle() const;
-  std::string stats_line() const;
+  WorkloadStats stats() const;
   History history() const;
   void record_frame_received(Clock::time_point at, DeviceId device, DeviceId peer, std::uint64_t seq);
   void record_input(Clock::time_point at, DeviceId device, std::uint64_t seq_no);
@@ -382,46 +380,49 @@ struct Workload::Impl {
   std::unordered_map<std::uint64_t, std::uint64_t> last_seq;        // (dst << 32 | src) → highest received
   std::string last_receiver;  // on_frame/on_input name cache
   DeviceId last_receiver_id = 0;
+  History collected;  // what collect(0) took, handed out in chunks
 };
 
-std::string Workload::Impl::start(const std::vector<std::string>& args) {
-  if (args.size() < 2 || args.size() > 3) return "error: usage: start <start_ns> [<peer>,<peer>…]";
-  std::int64_t start_ns = 0;
-  try {
-    std::size_t used = 0;
-    start_ns = std::stoll(args[1], &used);
-    if (used != args[1].size()) throw std::invalid_argument(args[1]);
-  } catch (const std::exception&) {
-    return "error: start_ns '" + args[1] + "' is not a number";
-  }
-  const actors::WorkloadSpec& s = core->spec;
+void Workload::Impl::start(guest::Guest& g, const actors::WorkloadStart& start) {
+  const actors::WorkloadSpec& s = start.spec;
   if (s.block_size < kMinBlockSize || s.block_size % kMinBlockSize != 0 || s.block_size > channel::io::kVhbaBufferSize)
-    return "error: block_size " + std::to_string(s.block_size) + " must be a multiple of 512 up to " +
-           std::to_string(channel::io::kVhbaBufferSize);
-  if (!(s.read_ratio >= 0 && s.read_ratio <= 1)) return "error: read_ratio must lie in [0, 1]";
-  if (!(s.net_rate >= 0) || !std::isfinite(s.net_rate)) return "error: net_rate must be ≥ 0";
-  if (core->running) return "error: already started";
-
+    throw std::invalid_argument("block_size " + std::to_string(s.block_size) + " must be a multiple of 512 up to " +
+                                std::to_string(channel::io::kVhbaBufferSize));
+  if (!(s.read_ratio >= 0 && s.read_ratio <= 1)) throw std::invalid_argument("read_ratio must lie in [0, 1]");
+  if (!(s.net_rate >= 0) || !std::isfinite(s.net_rate)) throw std::invalid_argument("net_rate must be ≥ 0");
+  if (core->running) throw std::logic_error("already started");
+  const std::int64_t start_ns = start.start_ns;
   const DrillClock clock = DrillClock::from_start_ns(start_ns);
   if (core->clock_set && clock.start != core->clock.start)
-    return "error: this workload already ran a drill (its disks and history carry on from it): tear the "
-           "topology down (`visorlab down`) and apply it again for another drill";
+    throw std::logic_error(
+        "this workload already ran a drill (its disks and history carry on from it): tear the topology down "
+        "(`visorlab down`) and apply it again for another drill");
+  if (!core->clock_set) {
+    // The first start brings the spec: what was found on the bus before it
+    // is set up again by it (nothing was issued yet).
+    core->spec = s;
+    core->record = s.record;
+    if (!core->record) {
+      core->held.clear();
+      core->held_violations.clear();
+    }
+    disks.clear();
+    nics.clear();
+    seen_devices.clear();
+  }
   core->clock = clock;
   core->clock_set = true;
 
   // Peers: any order, duplicates ignored.
   peers.clear();
-  if (args.size() == 3) {
-    std::stringstream list(args[2]);
-    std::string name;
-    while (std::getline(list, name, ',')) {
-      if (name.empty()) continue;
-      if (std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p->name == name; })) continue;
-      auto p = std::make_unique<Peer>(Peer{name, core->recorder.device(name), device_tag(name), actors::mac_for(name)});
-      by_tag.emplace(p->tag, p->id);
-      peers.push_back(std::move(p));
-    }
+  for (const std::string& name : start.peers) {
+    if (name.empty()) continue;
+    if (std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p->name == name; })) continue;
+    auto p = std::make_unique<Peer>(Peer{name, core->recorder.device(name), device_tag(name), channel::io::mac_for(name)});
+    by_tag.emplace(p->tag, p->id);
+    peers.push_back(std::move(p));
   }
+  discover(g);
   for (auto& [name, n] : nics) build_nic_peers(n);
 
   // What arrived before there was a clock.
@@ -438,7 +439,6 @@ std::string Workload::Impl::start(const std::vector<std::string>& args) {
   }
   core->held_violations.clear();
   core->running = true;
-  return "ok";
 }
 
 void Workload::Impl::build_nic_peers(Nic& n) {
@@ -572,18 +572,18 @@ void Workload::Impl::record_input(Clock::time_point at, DeviceId device, std::ui
   else if (core->held.size() < kHeldMax) core->held.push_back({at, EventKind::input_delivered, device, 0, seq_no});
 }
 
-std::string Workload::Impl::quiesce(guest::Guest& g, const std::string& device) {
+bool Workload::Impl::quiesce(guest::Guest& g, const std::string& device) {
   discover(g);  // the device as the bus has it now
   const bool known = disks.contains(device) || nics.contains(device);
-  if (!known) return "quiesced";  // not in use: nothing in flight on it
+  if (!known) return true;  // not in use: nothing in flight on it
   if (std::find(quiesced.begin(), quiesced.end(), device) == quiesced.end()) quiesced.push_back(device);
   if (const auto it = disks.find(device); it != disks.end()) {
     it->second->quiesced = true;
-    return it->second->in_flight() == 0 ? "quiesced" : "busy";
+    return it->second->in_flight() == 0;
   }
   Nic& n = nics.at(device);
   n.quiesced = true;
-  return VisorNic::outstanding(*n.dev) == 0 ? "quiesced" : "busy";
+  return VisorNic::outstanding(*n.dev) == 0;
 }
 
 bool Workload::Impl::idle() const {
@@ -601,27 +601,17 @@ History Workload::Impl::history() const {
   return h;
 }
 
-std::string Workload::Impl::stats_line() const {
+WorkloadStats Workload::Impl::stats() const {
   WorkloadStats s = core->stats;
   s.in_flight = 0;
   for (const auto& [name, d] : disks) s.in_flight += d->in_flight();
   s.disks = disks.size();
   s.nics = nics.size();
   s.events = core->recorder.events();
-  std::ostringstream o;
-  o << "invoked=" << s.invoked << " completed=" << s.completed << " failed=" << s.failed << " reads=" << s.reads
-    << " writes=" << s.writes << " retried=" << s.retried << " bad_sectors=" << s.bad_sectors
-    << " in_flight=" << s.in_flight << " disks=" << s.disks << " frames_sent=" << s.frames_sent
-    << " frames_received=" << s.frames_received << " frames_busy=" << s.frames_busy
-    << " frames_down=" << s.frames_down << " frames_refused=" << s.frames_refused
-    << " frames_foreign=" << s.frames_foreign << " frames_bad=" << s.frames_bad
-    << " frames_reordered=" << s.frames_reordered << " frames_skipped=" << s.frames_skipped << " nics=" << s.nics
-    << " inputs=" << s.inputs << " events=" << s.events;
-  return o.str();
+  return s;
 }
 
-Workload::Workload(std::string guest, actors::WorkloadSpec spec, bool record)
-    : impl_(std::make_unique<Impl>(std::move(guest), spec, record)) {}
+Workload::Workload(std::string guest) : impl_(std::make_unique<Impl>(std::move(guest))) {}
 
 Workload::~Workload() = default;
 
@@ -647,41 +637,21 @@ bool Workload::step(guest::Guest& g, Clock::time_point now) {
   return core.stats.invoked != invoked || core.stats.frames_sent != sent;
 }
 
-std::string Workload::control(guest::Guest& g, const std::string& verb) {
-  Impl& m = *impl_;
-  std::vector<std::string> args;
-  {
-    std::istringstream in(verb);
-    for (std::string a; in >> a;) args.push_back(a);
-  }
-  const std::string cmd = args.empty() ? std::string() : args[0];
-  if (cmd == "start") {
-    m.discover(g);
-    return m.start(args);
-  }
-  if (cmd == "stop") {
-    if (args.size() != 1) return "error: usage: stop";
-    m.core->running = false;
-    return "ok";
-  }
-  if (cmd == "idle") {
-    if (args.size() != 1) return "error: usage: idle";
-    m.discover(g);
-    return m.idle() ? "yes" : "no";
-  }
-  if (cmd == "quiesce") {
-    if (args.size() != 2) return "error: usage: quiesce <device>";
-    return m.quiesce(g, args[1]);
-  }
-  if (cmd == "completed") return std::to_string(m.core->stats.completed);
-  if (cmd == "stats") return m.stats_line();
-  if (cmd == "collect") {
-    if (args.size() != 1) return "error: usage: collect";
-    std::ostringstream out;
-    write_history(m.history(), out);
-    return std::move(out).str();
-  }
-  return "error: unknown verb " + (cmd.empty() ? std::string("''") : cmd);
+void Workload::start(guest::Guest& g, const actors::WorkloadStart& start) { impl_->start(g, start); }
+
+void Workload::stop(guest::Guest&) { impl_->core->running = false; }
+
+bool Workload::quiesce(guest::Guest& g, const std::string& device) { return impl_->quiesce(g, device); }
+
+bool Workload::idle(guest::Guest& g) {
+  impl_->discover(g);
+  return impl_->idle();
+}
+
+actors::HistoryChunk Workload::collect(std::uint64_t first) {
+  // The history is taken once, at the first chunk; later chunks come from it.
+  if (first == 0) impl_->collected = impl_->history();
+  return history_chunk(impl_->collected, first, kHistoryChunkEvents);
 }
 
 void Workload::on_frame(const std::string& device, std::span<const std::byte> f) {
@@ -746,14 +716,7 @@ void Workload::on_input(const std::string& device, const channel::input::Report&
   m.record_input(Clock::now(), m.receiver_id(device), report.seq_no);
 }
 
-WorkloadStats Workload::stats() const {
-  WorkloadStats s = impl_->core->stats;
-  for (const auto& [name, d] : impl_->disks) s.in_flight += d->in_flight();
-  s.disks = impl_->disks.size();
-  s.nics = impl_->nics.size();
-  s.events = impl_->core->recorder.events();
-  return s;
-}
+WorkloadStats Workload::stats() const { return impl_->stats(); }
 
 History Workload::history() const { return impl_->history(); }
 

@@ -83,8 +83,6 @@ class DiskWriter final : public visorlab::guest::Application {
     return true;
   }
 
-  std::string control(Guest&, const std::string& verb) override { return "unknown verb " + verb; }
-
   static std::vector<std::uint8_t> contents(std::uint32_t block, std::uint64_t gen) {
     std::vector<std::uint8_t> data(kBlock);
     for (std::size_t i = 0; i + 16 <= data.size(); i += 16) {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "actors/service/service_partition.hpp"
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/channel_types.hpp"
 #include "channel/iochannel.hpp"
 

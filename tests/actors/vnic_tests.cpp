@@ -19,7 +19,7 @@
 #include "actors/drivers/visornic.hpp"
 #include "actors/service/software_switch.hpp"
 #include "actors/service/vnic_backend.hpp"
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/channel_types.hpp"
 #include "tests/actors/guest_harness.hpp"
 
@@ -96,7 +96,7 @@ ch::ChannelSpec vnic_spec() { return ch::type_of(ch::ChannelKind::vnic).spec(); 
 struct Port {
   explicit Port(int i)
       : region(ch::Region::anonymous(ch::channel_size(vnic_spec()))), io(ch::Channel::format(region.map(), vnic_spec())) {
-    BOOST_REQUIRE(svc::write_vnic_config(io, mac_of(i)) == 0);
+    BOOST_REQUIRE(visorlab::channel::io::write_vnic_config(io, mac_of(i)) == 0);
     backend = std::make_unique<svc::VnicBackend>(io);
   }
   ch::Region region;

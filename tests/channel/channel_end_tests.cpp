@@ -6,7 +6,7 @@
 #include <cstring>
 #include <thread>
 
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 
 namespace ch = visorlab::channel;
 namespace tcp = visorlab::channel::tcp;

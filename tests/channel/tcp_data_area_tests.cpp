@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/channel_types.hpp"
 #include "channel/iochannel.hpp"
 #include "channel/tcp/link_faults.hpp"

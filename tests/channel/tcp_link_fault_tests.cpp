@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 #include "channel/tcp/link_faults.hpp"
 #include "channel/tcp/tcp_endpoint.hpp"
 

@@ -712,23 +712,31 @@ BOOST_AUTO_TEST_CASE(max_recovery_ms_0_exits_1) { expect_unmeetable("0"); }
 // One microsecond: positive, and still no recovery is that fast.
 BOOST_AUTO_TEST_CASE(max_recovery_ms_one_microsecond_exits_1) { expect_unmeetable("0.001"); }
 
-// A service partition that acknowledges every 20th write without writing it:
-// the checker must notice the lost writes.
-BOOST_AUTO_TEST_CASE(an_io_partition_dropping_acknowledged_writes_is_caught) {
+// The lose_writes step: io0 acknowledges every 20th write without writing it
+// for 1 s. The checker must notice, and name the disks that lost writes.
+BOOST_AUTO_TEST_CASE(a_lose_writes_step_is_caught_and_the_lost_writes_named) {
   Scratch s;
-  const fs::path file = s.file("drop.yaml", single_host("drop", "3s", "", "{lost_io: 0}"));
+  const fs::path file = s.file(
+      "lose.yaml", single_host("lose", "3s", "    - {at: 500ms, lose_writes: io0, every: 20, for: 1s}\n", "{lost_io: 0}"));
   const fs::path report = s.dir / "r.json";
-  const DrillRun d = drill(s, {file.string(), "--report", report.string()}, {"VISORLAB_TEST_DROP_EVERY_NTH_WRITE=20"});
+  const DrillRun d = drill(s, {file.string(), "--report", report.string()});
   BOOST_TEST_REQUIRE(!d.r.timed_out, d.describe());
   BOOST_TEST(d.r.exit_code == 1, d.describe());
   BOOST_TEST(contains(d.r.out, "result: FAIL"));
-  BOOST_TEST((contains(d.r.out, "lost_io") || contains(d.r.out, "verify_errors")), "stdout:\n" << d.r.out);
   const json j = load_report(report);
   expect_report_contract(j);
   BOOST_TEST(j["result"] == "fail");
   const auto lost = j["io"]["disk"]["lost"].get<long long>();
   const auto verify = j["io"]["disk"]["verify_errors"].get<long long>();
   BOOST_TEST(lost + verify > 0, j["io"].dump(2));
+  // The summary names the first lost write: its disk and op.
+  const auto failures = d.r.out.find("\nfailures\n");
+  BOOST_TEST_REQUIRE(failures != std::string::npos, "stdout:\n" << d.r.out);
+  const std::string named = d.r.out.substr(failures);
+  BOOST_TEST((contains(named, "g0/vhba0") || contains(named, "g1/vhba0")), named);
+  bool windowed = false;
+  for (const auto& f : j["faults"]) windowed = windowed || (f["kind"] == "lose_writes" && f["target"] == "io0");
+  BOOST_TEST(windowed, j["faults"].dump(2));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,7 @@
 
 #include "drill/append_log.hpp"
 #include "drill/history_file.hpp"
+#include "drill/history_wire.hpp"
 #include "drill/recorder.hpp"
 #include "synthetic.hpp"
 
@@ -194,6 +195,56 @@ BOOST_AUTO_TEST_CASE(a_history_survives_a_round_trip_through_its_file) {
   History changed = back;
   changed.blocks.at(1).gen = 2;
   BOOST_TEST(!(changed == h));
+}
+
+// What a workload's collect hands out: events in bounded chunks, as typed
+// records, rebuilt into the same history whatever the chunk size.
+BOOST_AUTO_TEST_CASE(a_history_survives_a_round_trip_in_chunks) {
+  History h = clean_drill();
+  h.violations.push_back({"frame_bad", "g1/vnic0", ms(3), "frame seq 2 corrupt at byte 60 of 1500"});
+  h.end = 0;  // not carried, nor faults and recoveries: the drill has those
+  h.faults.clear();
+  h.recoveries.clear();
+  for (const std::size_t size : {std::size_t{1}, std::size_t{7}, h.events.size(), h.events.size() + 5}) {
+    History back;
+    std::size_t chunks = 0;
+    for (std::uint64_t first = 0;; first = back.events.size()) {
+      const auto c = history_chunk(h, first, size);
+      BOOST_TEST(c.records.size() <= size);
+      ++chunks;
+      add_chunk(back, c);
+      if (!c.more) break;
+    }
+    BOOST_TEST(chunks == (h.events.size() + size - 1) / size);
+    BOOST_TEST((back == h), "chunks of " << size);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_chunk_that_refers_outside_itself_is_refused) {
+  const History h = clean_drill();
+  auto c = history_chunk(h, 0, h.events.size());
+  {
+    auto bad = c;
+    bad.records.at(0).device = 99;
+    History back;
+    BOOST_CHECK_THROW(add_chunk(back, bad), std::invalid_argument);
+  }
+  {
+    auto bad = c;
+    bad.blocks.pop_back();  // the last read's blocks are missing
+    History back;
+    BOOST_CHECK_THROW(add_chunk(back, bad), std::invalid_argument);
+  }
+  {
+    auto bad = c;
+    bad.records.at(0).kind = 200;
+    History back;
+    BOOST_CHECK_THROW(add_chunk(back, bad), std::invalid_argument);
+  }
+  {
+    History back;
+    BOOST_CHECK_THROW(add_chunk(back, history_chunk(h, 5, 3)), std::invalid_argument);  // out of order
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_file_is_one_json_object_per_line_in_time_order) {

@@ -35,6 +35,7 @@
 #include "channel/channel_types.hpp"
 #include "drill/checker.hpp"
 #include "drill/history_file.hpp"
+#include "drill/history_wire.hpp"
 #include "drill/recorder.hpp"
 #include "drill/workload/workload.hpp"
 
@@ -86,7 +87,8 @@ struct World {
         sw("sw0"),
         guest(visorlab::guest::GuestOptions{name}, visorlab::actors::attach_controlvm(cvm_at)),
         spec(s),
-        workload(std::make_shared<drill::Workload>(name, s, record)) {
+        workload(std::make_shared<drill::Workload>(name)) {
+    spec.record = record;
     guest.run(workload);
     BOOST_REQUIRE(!command(cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug))
                        .failed);
@@ -209,12 +211,15 @@ struct World {
     return done();
   }
 
-  std::string control(const std::string& verb) { return guest.control(verb); }
-  std::string peers() const {
-    std::string out;
-    for (const auto& v : vnics) out += (out.empty() ? "" : ",") + v->name;
+  std::vector<std::string> peers() const {
+    std::vector<std::string> out;
+    for (const auto& v : vnics) out.push_back(v->name);
     return out;
   }
+  // The workload's messages, as the guest actor hands them over.
+  void start_workload(const WorkloadSpec& with) { workload->start(guest, {with, clock.start_ns(), peers()}); }
+  bool idle() { return workload->idle(guest); }
+  bool quiesce(const std::string& device) { return workload->quiesce(guest, device); }
   // Every vnic up, receive enabled, every buffer posted: frames sent from now
   // on have somewhere to land.
   void settle() {
@@ -230,25 +235,24 @@ struct World {
   }
   void start() {
     settle();
-    BOOST_REQUIRE_EQUAL(control("start " + std::to_string(clock.start_ns()) + " " + peers()), "ok");
+    start_workload(spec);
   }
 
   // Stops issuing, waits for what is in flight, reads back what it recorded.
   drill::History stop_and_collect() {
-    BOOST_REQUIRE_EQUAL(control("stop"), "ok");
-    BOOST_REQUIRE_MESSAGE(pump_until([&] { return control("idle") == "yes"; }), "the workload never went idle");
+    workload->stop(guest);
+    BOOST_REQUIRE_MESSAGE(pump_until([&] { return idle(); }), "the workload never went idle");
     run_for(20ms);  // the last frames reach their receiver
     const auto t0 = Clock::now();
-    const std::string text = control("collect");
-    const auto t1 = Clock::now();
-    collected_bytes = text.size();
-    std::istringstream in(text);
-    drill::History h = drill::read_history(in);
-    collect_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-    read_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
-    if (const char* dump = std::getenv("WL_DUMP")) {
-      std::ofstream(dump) << text;
+    drill::History h;
+    for (std::uint64_t first = 0;; first = h.events.size()) {
+      const auto chunk = workload->collect(first);
+      ++collected_chunks;
+      drill::add_chunk(h, chunk);
+      if (!chunk.more) break;
     }
+    collect_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (const char* dump = std::getenv("WL_DUMP")) drill::save_history(h, dump);
     h.end = clock.now();
     return h;
   }
@@ -270,8 +274,8 @@ struct World {
   std::unique_ptr<svc::InputBackend> keyboard;
   std::uint64_t next_addr = 0x100;
   drill::DrillClock clock;
-  std::size_t collected_bytes = 0;
-  double collect_ms = 0, read_ms = 0;
+  std::size_t collected_chunks = 0;
+  double collect_ms = 0;
 };
 
 WorkloadSpec spec(double read_ratio = 0.5, double net_rate = 2000) {
@@ -324,27 +328,42 @@ bool frames_in_order(const drill::History& h) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(control_verbs_answer_as_documented) {
+BOOST_AUTO_TEST_CASE(the_workload_messages_answer_as_documented) {
   World w(spec());
   w.add_vhba(0, 1 << 20);
-  BOOST_TEST(w.control("idle") == "yes");
-  BOOST_TEST(w.control("completed") == "0");
-  BOOST_TEST(w.control("frobnicate now") == "error: unknown verb frobnicate");
-  BOOST_TEST(w.control("start").starts_with("error: usage"));
-  BOOST_TEST(w.control("start soon").starts_with("error: start_ns"));
-  BOOST_TEST(w.control("quiesce nothing/here") == "quiesced");  // not in use: nothing in flight on it
-  BOOST_TEST(w.control("stats").find("invoked=0 ") == 0u);
+  BOOST_TEST(w.idle());
+  BOOST_TEST(w.workload->stats().completed == 0u);
+  BOOST_TEST(w.workload->stats().invoked == 0u);
+  BOOST_TEST(w.quiesce("nothing/here"));  // not in use: nothing in flight on it
   w.start();
-  BOOST_TEST(w.control("start " + std::to_string(w.clock.start_ns())) == "error: already started");
-  BOOST_TEST(w.pump_until([&] { return std::stoull(w.control("completed")) > 0u; }));
+  BOOST_CHECK_THROW(w.start_workload(w.spec), std::logic_error);  // already started
+  BOOST_TEST(w.pump_until([&] { return w.workload->stats().completed > 0u; }));
   const auto h = w.stop_and_collect();
   BOOST_TEST(h.name == w.name);
-  BOOST_TEST(h.seed == 7u);
+  BOOST_TEST(h.seed == 7u);  // the spec came with start
 
   WorkloadSpec bad = spec();
   bad.block_size = 1000;
-  World b(bad);
-  BOOST_TEST(b.control("start 1").starts_with("error: block_size"));
+  World b(spec());
+  BOOST_CHECK_THROW(b.start_workload(bad), std::invalid_argument);
+  bad = spec();
+  bad.read_ratio = 1.5;
+  BOOST_CHECK_THROW(b.start_workload(bad), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(collect_hands_out_what_was_recorded) {
+  World w(spec());
+  w.add_vhba(0, 1 << 20);
+  w.add_vnic(0);
+  w.add_vnic(1);
+  w.start();
+  w.run_for(300ms);
+  const auto h = w.stop_and_collect();
+  BOOST_TEST(h.events.size() > 100u);
+  drill::History recorded = w.workload->history();
+  recorded.end = h.end;
+  BOOST_TEST((h == recorded));
+  BOOST_TEST(w.collected_chunks == 1u);  // well under kHistoryChunkEvents
 }
 
 BOOST_AUTO_TEST_CASE(a_clean_run_passes_the_checker) {
@@ -388,10 +407,8 @@ BOOST_AUTO_TEST_CASE(a_clean_run_passes_the_checker) {
   BOOST_TEST(r.input.out_of_order == 0u);
   BOOST_TEST_MESSAGE("1 s: " << r.disk.issued << " disk ops (" << r.disk.iops << " IOPS), " << r.net.sent
                              << " frames, " << h.events.size() << " events, " << h.blocks.size()
-                             << " sectors seen; history " << w.collected_bytes << " bytes ("
-                             << static_cast<double>(w.collected_bytes) / static_cast<double>(h.events.size())
-                             << " B/event) collected in " << w.collect_ms << " ms, read in " << w.read_ms
-                             << " ms; busy " << s.frames_busy << ", down " << s.frames_down);
+                             << " sectors seen; history collected in " << w.collected_chunks << " chunks, "
+                             << w.collect_ms << " ms; busy " << s.frames_busy << ", down " << s.frames_down);
 }
 
 BOOST_AUTO_TEST_CASE(a_paused_disk_loses_nothing_and_shows_retried_ops) {
@@ -473,7 +490,7 @@ BOOST_AUTO_TEST_CASE(a_block_corrupted_on_the_backing_file_is_a_verify_error) {
     w.start();
     // A few hundred ops on 16 blocks: the block is touched, first by a read 9 times in 10.
     caught = w.pump_until([&] { return w.workload->stats().bad_sectors > bad_before; }, 300ms);
-    BOOST_REQUIRE_EQUAL(w.control("stop"), "ok");
+    w.workload->stop(w.guest);
   }
   BOOST_REQUIRE_MESSAGE(caught, "no read saw the corrupted block");
   const auto h = w.stop_and_collect();
@@ -498,15 +515,14 @@ BOOST_AUTO_TEST_CASE(a_quiesced_disk_is_destroyed_and_a_new_one_joins) {
   w.run_for(200ms);
 
   // Quiesce: polled until nothing is in flight on it; then it issues nothing.
-  std::string answer;
-  BOOST_REQUIRE(w.pump_until([&] { return (answer = w.control("quiesce " + first_name)) == "quiesced"; }));
+  BOOST_REQUIRE(w.pump_until([&] { return w.quiesce(first_name); }));
   visorlab::bus::Device* dev = w.guest.find(first_name);
   BOOST_REQUIRE(dev);
   const auto issued = VisorHba::counts(*dev).issued;
   BOOST_TEST(VisorHba::pending(*dev) == 0u);
   w.run_for(50ms);
   BOOST_TEST(VisorHba::counts(*dev).issued == issued);
-  BOOST_TEST(w.control("quiesce " + first_name) == "quiesced");
+  BOOST_TEST(w.quiesce(first_name));
 
   w.destroy_vhba(0);
   w.run_for(20ms);
@@ -548,8 +564,8 @@ BOOST_AUTO_TEST_CASE(recording_overhead, *boost::unit_test::disabled()) {
       w.run_for(400ms);
       iops[record] = static_cast<double>(w.workload->stats().completed - from) /
                      std::chrono::duration<double>(Clock::now() - t0).count();
-      w.control("stop");
-      w.pump_until([&] { return w.control("idle") == "yes"; });
+      w.workload->stop(w.guest);
+      w.pump_until([&] { return w.idle(); });
     }
     ratios.push_back(iops[1] / iops[0]);
     BOOST_TEST_MESSAGE("round " << round << ": recording " << iops[1] << " IOPS, not recording " << iops[0]
@@ -568,9 +584,10 @@ BOOST_AUTO_TEST_CASE(completions_after_the_workload_is_gone_are_harmless) {
     w.start();
     BOOST_REQUIRE(w.pump_until([&] { return w.workload->stats().in_flight > 0u; }));
     w.workload.reset();
-    w.guest.run(std::make_shared<drill::Workload>(w.name, spec()));  // the old one goes
+    w.workload = std::make_shared<drill::Workload>(w.name);
+    w.guest.run(w.workload);  // the old one goes
     w.run_for(20ms);  // its commands complete into nothing
-    BOOST_TEST(w.control("idle") == "yes");  // the new one never started
+    BOOST_TEST(w.idle());  // the new one never started
   }
   {
     World w(spec());

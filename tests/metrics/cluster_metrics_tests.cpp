@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "actors/runtime/config.hpp"
+#include "drill/workloads.hpp"
 #include "orchestrator/local_cluster.hpp"
 #include "tests/metrics/exposition.hpp"
 #include "tests/metrics/http_client.hpp"
@@ -143,9 +144,10 @@ BOOST_AUTO_TEST_CASE(every_process_exports_live_values_that_promtool_accepts) {
   // The workload, as a drill starts it; ~1 s of disk I/O.
   const auto start_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch());
-  BOOST_TEST_REQUIRE(cluster.guest_control("g0", "start " + std::to_string(start_ns.count()) + " ") == "ok");
+  visorlab::drill::Workloads workloads(cluster);
+  workloads.start(visorlab::drill::workload_spec(c.topo), start_ns.count(), {});
   std::this_thread::sleep_for(1200ms);
-  const double completed = std::stod(cluster.guest_control("g0", "completed"));
+  const double completed = workloads.completed();
   BOOST_TEST_REQUIRE(completed > 0);
 
   // The partition host: the guest's I/O, channels, controlvm, states.
@@ -241,9 +243,9 @@ BOOST_AUTO_TEST_CASE(every_process_exports_live_values_that_promtool_accepts) {
                         {{"host", "a"}, {"partition", "io0"}, {"phase", "total"}}) == 2);
   }
 
-  cluster.guest_control("g0", "stop");
+  workloads.stop();
   const auto drain = std::chrono::steady_clock::now() + 10s;
-  while (cluster.guest_control("g0", "idle") != "yes" && std::chrono::steady_clock::now() < drain)
+  while (!workloads.idle() && std::chrono::steady_clock::now() < drain)
     std::this_thread::sleep_for(5ms);
 
   // Torn down: every actor took its share back, the devices' series went

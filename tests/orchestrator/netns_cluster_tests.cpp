@@ -26,11 +26,10 @@
 #include <sstream>
 
 #include "actors/runtime/config.hpp"
-#include "cli/local_agents.hpp"
 #include "drill/runner.hpp"
-#include "orchestrator/grpc_service.hpp"
+#include "api/grpc_service.hpp"
 #include "orchestrator/local_cluster.hpp"
-#include "orchestrator/server.hpp"
+#include "api/server.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/run.hpp"
 #include "topology/load.hpp"
@@ -113,8 +112,8 @@ int orchestrate(const TestHosts& hosts, const fs::path& dir, const std::string& 
   local.cluster().apply(topo);
 
   // The API on the orchestrator host's own address, driven by the CLI.
-  orch::OrchestratorService service(local.cluster());
-  orch::Server server(service, hosts.address(3) + ":0");
+  visorlab::api::OrchestratorService service(local.cluster());
+  visorlab::api::Server server(service, hosts.address(3) + ":0");
   const std::string api = server.address().text();
   auto vl = [&](std::vector<std::string> args) {
     args.insert(args.begin(), visorlab::test::bin("visorlab"));
@@ -137,8 +136,7 @@ int orchestrate(const TestHosts& hosts, const fs::path& dir, const std::string& 
   }
   check(r.out.find("state=running") != std::string::npos, "devices running:\n" + r.out);
 
-  visorlab::cli::LocalAgents agents(local);
-  const auto outcome = visorlab::drill::run_drill(local.cluster(), topo, [](const visorlab::drill::DrillProgress&) {}, &agents);
+  const auto outcome = visorlab::drill::run_drill(local.cluster(), topo, [](const visorlab::drill::DrillProgress&) {});
   log << outcome.summary << std::flush;
   check(outcome.passed, "the drill passed");
   const auto& io = outcome.report["io"];

@@ -558,7 +558,16 @@ BOOST_AUTO_TEST_CASE(steps) {
   check("    - {at: 3s, partition: [a, z], for: 1s}\n", "drill.steps[1].partition[1]", "z]", "unknown host 'z'");
   check("    - {at: 3s, partition: [a, b]}\n", "drill.steps[1].for", "{at: 3s, p", "a partition needs `for`");
   check("    - {at: 3s, kill_agent: z}\n", "drill.steps[1].kill_agent", "z}", "unknown host 'z'");
-  check("    - {at: 3s, recover: io0, for: 1s}\n", "drill.steps[1].for", "1s}", "for applies to pause and partition");
+  check("    - {at: 3s, recover: io0, for: 1s}\n", "drill.steps[1].for", "1s}", "for applies to pause, partition and lose_writes");
+  check("    - {at: 3s, lose_writes: con0, every: 20, for: 1s}\n", "drill.steps[1].lose_writes", "con0, every",
+        "only an io partition writes disks");
+  check("    - {at: 3s, lose_writes: io9, every: 20, for: 1s}\n", "drill.steps[1].lose_writes", "io9", "unknown service");
+  check("    - {at: 3s, lose_writes: io0, for: 1s}\n", "drill.steps[1].every", "{at: 3s, l", "needs `every`");
+  check("    - {at: 3s, lose_writes: io0, every: 0, for: 1s}\n", "drill.steps[1].every", "0, for", "1 or more");
+  check("    - {at: 3s, lose_writes: io0, every: 20}\n", "drill.steps[1].for", "{at: 3s, l", "needs `for`");
+  check("    - {at: 9s, lose_writes: io0, every: 20, for: 2s}\n", "drill.steps[1].for", "2s}",
+        "the window ends at 11s, after the end of the drill");
+  check("    - {at: 3s, recover: io0, every: 2}\n", "drill.steps[1].every", "2}", "every applies to lose_writes");
   check("    - {at: 3s, pause: g0/vnic0, restart_after: 1s}\n    - {at: 4s, resume: g0/vnic0}\n",
         "drill.steps[1].restart_after", "1s}", "restart_after applies to crash and kill_agent");
   check("    - {at: 3s, pause: g0/vnic0}\n", "drill.steps[1].for", "{at: 3s", "no later step resumes it");
@@ -572,6 +581,7 @@ BOOST_AUTO_TEST_CASE(steps) {
                                                    "    - {at: 5s, destroy: g1/vhba0}\n"
                                                    "    - {at: 6s, create: {guest: g1, device: {kind: vhba, service: io0, disk_size: 1MiB}}}\n"
                                                    "    - {at: 7s, pause: g1/vhba1, for: 1s}\n"
+                                                   "    - {at: 8s, lose_writes: io0, every: 20, for: 2s}\n"
                                                    "    - {at: 10s, kill_agent: b}\n"),
                                          "t.yaml"));
   check("    - {at: 3s, drill_duration: 1s}\n", "drill.steps[1].drill_duration", "drill_duration", "unknown key");

@@ -1,4 +1,4 @@
-#include "channel/channel_end.hpp"
+#include "channel/end/channel_end.hpp"
 
 #include <spdlog/spdlog.h>
 

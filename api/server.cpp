@@ -1,4 +1,4 @@
-#include "orchestrator/server.hpp"
+#include "api/server.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,9 +10,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "orchestrator/grpc_service.hpp"
+#include "api/grpc_service.hpp"
 
-namespace visorlab::orchestrator {
+namespace visorlab::api {
 namespace {
 
 constexpr int kMaxMessageBytes = 64 << 20;  // a drill report with its SVG plot fits
@@ -125,4 +125,4 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   server_.reset();
 }
 
-}  // namespace visorlab::orchestrator
+}  // namespace visorlab::api

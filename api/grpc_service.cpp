@@ -1,4 +1,4 @@
-#include "orchestrator/grpc_service.hpp"
+#include "api/grpc_service.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -8,13 +8,17 @@
 #include <string_view>
 #include <utility>
 
+#include "drill/workloads.hpp"
 #include "topology/default_topology.hpp"
 #include "topology/error.hpp"
 #include "topology/load.hpp"
 #include "topology/validate.hpp"
 
-namespace visorlab::orchestrator {
+namespace visorlab::api {
 namespace {
+
+using orchestrator::Cluster;
+using orchestrator::ClusterError;
 
 using namespace std::chrono_literals;
 using grpc::Status;
@@ -57,26 +61,6 @@ Status guarded(std::string_view call, const std::atomic<bool>& stopping, Body&& 
   } catch (...) {
     return {StatusCode::INTERNAL, std::string(call) + ": unknown error"};
   }
-}
-
-// `guest/kindN` split up; nullopt when the text is not shaped like a device name.
-struct DeviceName {
-  std::string guest;
-  topology::DeviceKind kind;
-  std::uint32_t n;
-};
-
-std::optional<DeviceName> parse_device_name(std::string_view text) {
-  const auto slash = text.rfind('/');
-  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
-  const std::string_view tail = text.substr(slash + 1);
-  const auto digits = tail.find_first_of("0123456789");
-  if (digits == std::string_view::npos || digits == 0) return std::nullopt;
-  const auto kind = topology::device_kind_from(tail.substr(0, digits));
-  if (!kind) return std::nullopt;
-  const std::string_view number = tail.substr(digits);
-  if (number.size() > 9 || number.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
-  return DeviceName{std::string(text.substr(0, slash)), *kind, static_cast<std::uint32_t>(std::stoul(std::string(number)))};
 }
 
 std::int64_t steady_now_ns() {
@@ -145,22 +129,18 @@ std::size_t device_count(const topology::Topology& t) {
 
 Status to_status(const ClusterError& error) {
   switch (error.code()) {
-    case ClusterError::Code::invalid_argument:
-      return {StatusCode::INVALID_ARGUMENT, error.what()};
-    case ClusterError::Code::not_found:
-      return {StatusCode::NOT_FOUND, error.what()};
-    case ClusterError::Code::failed_precondition:
-      return {StatusCode::FAILED_PRECONDITION, error.what()};
-    case ClusterError::Code::unavailable:
-      return {StatusCode::UNAVAILABLE, error.what()};
-    case ClusterError::Code::internal:
-      break;
+    case Errc::none: return Status::OK;
+    case Errc::invalid_argument: return {StatusCode::INVALID_ARGUMENT, error.what()};
+    case Errc::not_found: return {StatusCode::NOT_FOUND, error.what()};
+    case Errc::failed_precondition: return {StatusCode::FAILED_PRECONDITION, error.what()};
+    case Errc::unavailable: return {StatusCode::UNAVAILABLE, error.what()};
+    case Errc::cancelled: return {StatusCode::CANCELLED, error.what()};
+    case Errc::internal: break;
   }
   return {StatusCode::INTERNAL, error.what()};
 }
 
-OrchestratorService::OrchestratorService(Cluster& cluster, DrillFunction drill)
-    : cluster_(cluster), drill_(std::move(drill)) {}
+OrchestratorService::OrchestratorService(Cluster& cluster) : cluster_(cluster) {}
 
 void OrchestratorService::stop() { stopping_.store(true); }
 
@@ -177,7 +157,7 @@ bool OrchestratorService::applied_topology(topology::Topology& out) const {
 
 Status OrchestratorService::check_device(const std::string& device) {
   if (device.empty()) return bad("no device named: name one like g0/vhba0");
-  const auto name = parse_device_name(device);
+  const auto name = topology::parse_device_name(device);
   if (!name) return bad(in_quotes(device) + " is not a device name; devices are named GUEST/KINDN, like g0/vhba0");
   topology::Topology t;
   if (!applied_topology(t)) return missing("no device " + in_quotes(device) + ": " + std::string(kNotApplied));
@@ -218,7 +198,7 @@ void OrchestratorService::name_new_device(const topology::Topology& t, const std
   std::uint32_t next_dev = 0;
   const std::uint32_t bus = topology::bus_for(device.kind);
   auto see = [&](const std::string& name, std::uint32_t bus_no, std::uint32_t dev_no) {
-    if (const auto n = parse_device_name(name); n && n->guest == guest_name && n->kind == device.kind)
+    if (const auto n = topology::parse_device_name(name); n && n->guest == guest_name && n->kind == device.kind)
       next_n = std::max(next_n, n->n + 1);
     if (bus_no == bus) next_dev = std::max(next_dev, dev_no + 1);
   };
@@ -232,7 +212,7 @@ void OrchestratorService::name_new_device(const topology::Topology& t, const std
   }
   for (const auto& d : cluster_.devices())
     if (d.guest == guest_name) see(d.device, d.bus_no, d.dev_no);
-  device.name = guest_name + "/" + std::string(topology::to_string(device.kind)) + std::to_string(next_n);
+  device.name = topology::device_name(guest_name, device.kind, next_n);
   device.bus = bus;
   device.dev = next_dev;
 }
@@ -387,6 +367,8 @@ Status OrchestratorService::DestroyDevice(grpc::ServerContext*, const v1::Destro
                                           v1::DestroyDeviceResponse*) {
   return guarded("DestroyDevice", stopping_, [&]() -> Status {
     if (Status s = check_device(request->device()); !s.ok()) return s;
+    // The guest's workload lets go of it first, so nothing is in flight.
+    drill::Workloads(cluster_).quiesce(request->device());
     cluster_.destroy_device(request->device());
     return Status::OK;
   });
@@ -458,7 +440,6 @@ Status OrchestratorService::WatchEvents(grpc::ServerContext* context, const v1::
 Status OrchestratorService::RunDrill(grpc::ServerContext* context, const v1::RunDrillRequest* request,
                                      grpc::ServerWriter<v1::DrillEvent>* writer) {
   return guarded("RunDrill", stopping_, [&]() -> Status {
-    if (!drill_) return {StatusCode::UNIMPLEMENTED, "this orchestrator runs no drills"};
     if (request->topology_yaml().size() > kMaxYamlBytes)
       return bad("the drill file is too large (" + std::to_string(request->topology_yaml().size()) + " bytes)");
     const std::string label = request->file_label().empty() ? "(request)" : request->file_label();
@@ -492,7 +473,7 @@ Status OrchestratorService::RunDrill(grpc::ServerContext* context, const v1::Run
     // A client that went away (Ctrl-C, a deadline) or a stopping daemon ends
     // the drill early — its faults reverted — instead of holding the cluster.
     const auto cancelled = [&] { return stopping_.load() || context->IsCancelled(); };
-    const drill::DrillOutcome outcome = drill_(cluster_, t, progress, cancelled);
+    const drill::DrillOutcome outcome = drill::run_drill(cluster_, t, progress, cancelled);
     if (outcome.cancelled) return Status::CANCELLED;
 
     v1::DrillEvent event;
@@ -507,4 +488,4 @@ Status OrchestratorService::RunDrill(grpc::ServerContext* context, const v1::Run
   });
 }
 
-}  // namespace visorlab::orchestrator
+}  // namespace visorlab::api

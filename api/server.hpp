@@ -12,7 +12,7 @@ namespace grpc {
 class Server;
 }
 
-namespace visorlab::orchestrator {
+namespace visorlab::api {
 
 class OrchestratorService;
 
@@ -63,4 +63,4 @@ class Server {
   HostPort bound_;
 };
 
-}  // namespace visorlab::orchestrator
+}  // namespace visorlab::api

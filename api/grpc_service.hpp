@@ -1,4 +1,5 @@
-// The visorlab.v1.Orchestrator gRPC service over a Cluster. Every request is
+// The visorlab.v1.Orchestrator gRPC service over an orchestrator's Cluster
+// and the drill engine. Every request is
 // checked before the cluster sees it — an empty or malformed name is
 // INVALID_ARGUMENT, an unknown guest, device, service or agent NOT_FOUND, each
 // with a message naming it — and every error the cluster raises becomes a
@@ -19,24 +20,20 @@
 #include "topology/model.hpp"
 #include "visorlab/v1/orchestrator.grpc.pb.h"
 
-namespace visorlab::orchestrator {
+namespace visorlab::api {
 
-// The drill engine RunDrill calls (drill::run_drill in the daemon). Passed in
-// so this library does not depend on the engine, which depends on it.
-// The last argument says whether to stop early (drill::run_drill's `cancelled`).
-using DrillFunction =
-    std::function<drill::DrillOutcome(Cluster&, const topology::Topology&,
-                                      const std::function<void(const drill::DrillProgress&)>&,
-                                      const std::function<bool()>&)>;
+using orchestrator::Cluster;
+using orchestrator::ClusterError;
 
-// The gRPC status for a cluster error: the code mapped one to one, the
-// message kept.
+// The gRPC status for a cluster error: visorlab's error codes mapped one to
+// one (the only place they become gRPC codes), the message kept.
 grpc::Status to_status(const ClusterError& error);
 
 class OrchestratorService final : public visorlab::v1::Orchestrator::Service {
  public:
-  // Without a drill function RunDrill answers UNIMPLEMENTED.
-  explicit OrchestratorService(Cluster& cluster, DrillFunction drill = {});
+  // RunDrill runs drill::run_drill on `cluster` (kill_agent steps need a
+  // cluster that owns its agents).
+  explicit OrchestratorService(Cluster& cluster);
 
   // Ends following WatchEvents streams within one poll (200 ms) and refuses
   // new calls with UNAVAILABLE; call before shutting the server down.
@@ -71,7 +68,6 @@ class OrchestratorService final : public visorlab::v1::Orchestrator::Service {
   void name_new_device(const topology::Topology& topology, const std::string& guest, topology::Device& device);
 
   Cluster& cluster_;
-  DrillFunction drill_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> drill_running_{false};
   // Devices created through CreateDevice, per applied topology: their names
@@ -80,4 +76,4 @@ class OrchestratorService final : public visorlab::v1::Orchestrator::Service {
   std::map<std::string, std::vector<topology::Device>> created_;  // guest → devices
 };
 
-}  // namespace visorlab::orchestrator
+}  // namespace visorlab::api
