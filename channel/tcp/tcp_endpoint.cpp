@@ -25,7 +25,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::uint64_t kMaxChannelBytes = std::uint64_t{1} << 30;
-constexpr std::size_t kChunk = 256 * 1024;  // image and large writes go in chunks below kMaxPayload
 // Frames queued while the peer host is cut, beyond which the link is dropped
 // at once (a re-attach resumes from what the peer applied): a real cut would
 // block the sender long before.
@@ -34,12 +33,6 @@ constexpr std::size_t kMaxQueuedWhileCut = 32u << 20;
 // takes in the peer's frames meanwhile); below it the link thread sends the
 // rest when there is room, and the writer goes on.
 constexpr std::size_t kMaxUnsent = 16u << 20;
-// Acknowledge the peer's stream at least every this many bytes applied (and
-// on every tick that saw some): what it keeps for a re-attach stays small.
-constexpr std::uint64_t kAckEvery = 64 * 1024;
-// Drop acknowledged bytes from the front of the kept stream once this many
-// (or half of it) are acknowledged: the move that costs is amortised.
-constexpr std::size_t kTrimAt = 64 * 1024;
 constexpr std::uint64_t kHeadAt = offsetof(SignalQueueHeader, head);
 constexpr std::uint64_t kTailAt = offsetof(SignalQueueHeader, tail);
 constexpr std::uint64_t kSentAt = offsetof(SignalQueueHeader, num_sent);
@@ -104,7 +97,7 @@ TcpEndpoint::~TcpEndpoint() {
     std::lock_guard lock(send_mutex_);
     if (connected_ && !cut) {
       // A clean close: the peer hears deregistered, not a failure.
-      encode(TransportEvent{EventCode::deregistered, "channel " + name_ + " closed"}, log_);
+      log_.append(TransportEvent{EventCode::deregistered, "channel " + name_ + " closed"});
       flush_all_locked(options_.detect_timeout);
       ::shutdown(peer_.fd(), SHUT_WR);
     }
@@ -133,6 +126,7 @@ void TcpEndpoint::adopt(Region region, Channel channel) {
   region_.emplace(std::move(region));
   channel_ = std::make_unique<Channel>(std::move(channel));
   size_ = channel_->size();
+  log_ = ReplayLog(size_, options_.replay_limit);
   const ChannelHeader h = channel_->header();
   if (producers_.size() != channel_->queue_count())
     throw std::invalid_argument("queue producers given for " + std::to_string(producers_.size()) +
@@ -323,13 +317,9 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
 // (The caller says which tails the image carried: ship_tails_locked() sends
 // any that moved since.)
 void TcpEndpoint::start_session_locked() {
-  log_.clear();
-  log_seq_ = sent_seq_ = 0;
-  folded_ = false;
-  dirty_.clear();
+  log_.restart();
   peer_acked_ = 0;
   rx_applied_ = 0;
-  acked_sent_ = 0;
 }
 
 // Both locks held. The peer applied `peer_applied` bytes of our stream: it
@@ -337,36 +327,24 @@ void TcpEndpoint::start_session_locked() {
 // outage too. A folded stream (replay_limit) goes as the byte ranges written,
 // as they are now, then the current indices.
 std::string TcpEndpoint::resume_locked(std::uint64_t peer_applied) {
-  acked_sent_ = rx_applied_.load();  // RESUME told the peer
-  if (folded_) {
-    log_.clear();
-    log_seq_ = sent_seq_ = peer_applied;
-    peer_acked_ = peer_applied;
-    const std::byte* base = apply_view_.bytes().data();
-    for (const auto& [begin, end] : dirty_)
-      for (std::uint64_t at = begin; at < end; at += kChunk)
-        encode_write(at, base + at, std::min<std::uint64_t>(kChunk, end - at), log_);
-    for (auto& a : areas_) {
-      if (a.producer == side_) {
-        encode(index_at(a.header + kSentAt, a.header + kHeadAt), log_);
-      } else {
-        const Index ix = index_at(a.header + kReceivedAt, a.header + kTailAt);
-        encode(ix, log_);
-        a.shipped_tail = ix.index;
-      }
-    }
-    spdlog::info("channel {}: resuming with {} byte ranges written while the link was down", name_, dirty_.size());
-    dirty_.clear();
-    folded_ = false;
+  // RESUME told the peer what we applied of its stream.
+  const auto r = log_.resume(peer_applied, rx_applied_.load(), apply_view_.bytes());
+  if (!r.error.empty()) return "cannot resume channel " + name_ + ": " + r.error;
+  if (!r.rebuilt) {
+    if (peer_acked_.load() < peer_applied) peer_acked_ = peer_applied;
     return {};
   }
-  const std::uint64_t end = stream_end_locked();
-  if (peer_applied < log_seq_ || peer_applied > end)
-    return "cannot resume channel " + name_ + ": the peer applied " + std::to_string(peer_applied) +
-           " bytes of this side's stream, which keeps bytes " + std::to_string(log_seq_) + " to " + std::to_string(end);
-  sent_seq_ = peer_applied;
-  if (peer_acked_.load() < peer_applied) peer_acked_ = peer_applied;
-  trim_locked();
+  peer_acked_ = peer_applied;
+  for (auto& a : areas_) {  // the current indices, after the byte ranges
+    if (a.producer == side_) {
+      log_.append(index_at(a.header + kSentAt, a.header + kHeadAt));
+    } else {
+      const Index ix = index_at(a.header + kReceivedAt, a.header + kTailAt);
+      log_.append(ix);
+      a.shipped_tail = ix.index;
+    }
+  }
+  spdlog::info("channel {}: resuming with {} byte ranges written while the link was down", name_, r.ranges);
   return {};
 }
 
@@ -490,7 +468,7 @@ void TcpEndpoint::send_image(Socket& s) {
         continue;
       }
       std::uint64_t end = at;  // a run of non-zero pages, at most a chunk
-      while (end < data_end && end - at < kChunk && !zero(end, data_end)) end += kPage;
+      while (end < data_end && end - at < kWriteChunk && !zero(end, data_end)) end += kPage;
       end = std::min<std::uint64_t>(end, data_end);
       encode_write(at, base + at, end - at, out, true);
       s.send_all(out, options_.handshake_timeout);
@@ -609,7 +587,7 @@ void TcpEndpoint::pump() {
   ship_tails_locked();
   // An acknowledgement doubles as the heartbeat; a heartbeat when there is
   // nothing new to acknowledge and nothing went out for an interval.
-  if (!ack_locked(false) && now - last_tx_ >= options_.heartbeat_interval) encode(Heartbeat{}, log_);
+  if (!ack_locked(false) && now - last_tx_ >= options_.heartbeat_interval) log_.append(Heartbeat{});
   flush_locked(false);  // the link thread never waits: the rest goes when there is room
   if (stalled_ && !broken_ && Clock::now() - stall_from_ > options_.detect_timeout) {
     // The peer has taken nothing for the whole detection bound.
@@ -806,9 +784,9 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
 // Nothing is ever dropped here: while the link is down (or broken, or cut)
 // the stream waits for the re-attach.
 void TcpEndpoint::flush_locked(bool may_wait) noexcept {
-  if (!connected_ && !folded_ && log_.size() > options_.replay_limit) fold_locked();
+  fold_if_down_locked();
   if (!connected_ || broken_) return;
-  const std::uint64_t unsent = stream_end_locked() - sent_seq_;
+  const std::uint64_t unsent = log_.unsent_bytes();
   if (link_cut()) {
     // A cut cable: frames wait here, in order, and go out if the link heals
     // before it is dropped.
@@ -823,7 +801,7 @@ void TcpEndpoint::flush_locked(bool may_wait) noexcept {
   }
   try {
     if (unsent > 0) send_locked(may_wait && unsent > kMaxUnsent);
-    trim_locked();
+    log_.trim(peer_acked_.load(std::memory_order_relaxed));
   } catch (const std::exception& e) {
     // The link thread sees the broken socket and raises the transport event;
     // the stream waits for the re-attach.
@@ -839,9 +817,9 @@ void TcpEndpoint::flush_all_locked(milliseconds timeout) noexcept {
   if (!connected_ || broken_ || link_cut()) return;
   try {
     const auto deadline = Clock::now() + timeout;
-    while (sent_seq_ < stream_end_locked() && Clock::now() < deadline) {
+    while (log_.unsent_bytes() > 0 && Clock::now() < deadline) {
       send_locked(false);
-      if (sent_seq_ < stream_end_locked()) {
+      if (log_.unsent_bytes() > 0) {
         pollfd p{peer_.fd(), POLLOUT, 0};
         ::poll(&p, 1, 1);
       }
@@ -851,25 +829,25 @@ void TcpEndpoint::flush_all_locked(milliseconds timeout) noexcept {
   }
 }
 
-// Sends the stream from sent_seq_ on: what the socket takes now, or with
-// `wait` until the backlog is down to half the bound. Progress restarts the
-// detection clock; a peer that took nothing for detect_timeout is a failure
-// (thrown here when waiting, found by the link thread's tick otherwise).
+// Sends what the current link has not taken yet: what the socket takes now,
+// or with `wait` until the backlog is down to half the bound. Progress
+// restarts the detection clock; a peer that took nothing for detect_timeout is
+// a failure (thrown here when waiting, found by the link thread's tick
+// otherwise).
 void TcpEndpoint::send_locked(bool wait) {
-  const std::uint64_t end = stream_end_locked();
   if (!stalled_) stall_from_ = Clock::now();  // bytes unsent from now on
-  while (sent_seq_ < end) {
+  while (log_.unsent_bytes() > 0) {
     if (link_cut()) break;
-    const std::size_t from = static_cast<std::size_t>(sent_seq_ - log_seq_);
-    const ssize_t n = ::send(peer_.fd(), log_.data() + from, log_.size() - from, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const auto unsent = log_.unsent();
+    const ssize_t n = ::send(peer_.fd(), unsent.data(), unsent.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      sent_seq_ += static_cast<std::uint64_t>(n);
+      log_.mark_sent(static_cast<std::uint64_t>(n));
       last_tx_ = stall_from_ = Clock::now();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait || end - sent_seq_ <= kMaxUnsent / 2) break;
+      if (!wait || log_.unsent_bytes() <= kMaxUnsent / 2) break;
       const auto waited = Clock::now() - stall_from_;
       if (waited >= options_.detect_timeout)
         throw std::system_error(ETIMEDOUT, std::generic_category(),
@@ -887,108 +865,42 @@ void TcpEndpoint::send_locked(bool wait) {
     }
     throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "send");
   }
-  stalled_ = sent_seq_ < end;
+  stalled_ = log_.unsent_bytes() > 0;
   want_out_ = stalled_;
 }
 
-// Drops what the peer acknowledged from the front of the kept stream, once
-// enough of it (or all) is acknowledged that moving the rest is cheap.
-void TcpEndpoint::trim_locked() {
-  const std::uint64_t acked = std::min(peer_acked_.load(std::memory_order_relaxed), sent_seq_);
-  if (acked <= log_seq_) return;
-  const std::size_t n = static_cast<std::size_t>(acked - log_seq_);
-  if (n == log_.size()) {
-    log_.clear();
-  } else if (n >= kTrimAt && n >= log_.size() / 2) {
-    log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(n));
-  } else {
-    return;
-  }
-  log_seq_ = acked;
-}
-
-// Tells the peer how much of its stream we applied: when `only_if_due`, once
-// kAckEvery more was applied; otherwise whenever something new was.
+// Tells the peer how much of its stream we applied (ReplayLog::acknowledge).
 bool TcpEndpoint::ack_locked(bool only_if_due) {
-  const std::uint64_t applied = rx_applied_.load(std::memory_order_relaxed);
-  const std::uint64_t told = acked_sent_.load(std::memory_order_relaxed);
-  if (applied == told || (only_if_due && applied - told < kAckEvery)) return false;
-  if (!keeps_stream_locked() || folded_) return false;
-  encode(Ack{applied}, log_);
-  acked_sent_.store(applied, std::memory_order_relaxed);
-  return true;
+  if (!keeps_stream_locked()) return false;
+  return log_.acknowledge(rx_applied_.load(std::memory_order_relaxed), only_if_due);
 }
 
 // Too much kept while the link is down (LinkOptions::replay_limit): the kept
-// frames become the byte ranges they wrote; on re-attach those go as they are
-// then, followed by the current indices. The peer ends up with the same bytes
-// and indices, without the history in between.
-void TcpEndpoint::fold_locked() {
-  std::size_t at = 0;
-  while (log_.size() - at >= kHeaderSize) {
-    const std::byte* h = log_.data() + at;
-    std::uint32_t length = 0;
-    std::memcpy(&length, h + 4, 4);
-    if (log_.size() - at - kHeaderSize < length) break;
-    if (static_cast<std::uint8_t>(h[0]) == 0x80 && static_cast<std::uint8_t>(h[1]) == 0x10 && length >= 8) {
-      std::uint64_t offset = 0;
-      std::memcpy(&offset, h + kHeaderSize, 8);
-      mark_dirty_locked(offset, length - 8);
-    }
-    at += kHeaderSize + length;
-  }
-  spdlog::warn("channel {}: {} bytes kept while the link is down: folded into {} byte ranges", name_, log_.size(),
-               dirty_.size());
-  log_seq_ += log_.size();
-  sent_seq_ = log_seq_;
-  log_.clear();
-  log_.shrink_to_fit();
-  folded_ = true;
-}
-
-void TcpEndpoint::mark_dirty_locked(std::uint64_t offset, std::uint64_t length) {
-  if (offset >= size_ || length == 0) return;
-  std::uint64_t begin = offset;
-  std::uint64_t end = offset + std::min(length, size_ - offset);
-  // Merge with every range it touches or adjoins.
-  auto it = dirty_.upper_bound(begin);
-  if (it != dirty_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->second >= begin) {
-      begin = prev->first;
-      end = std::max(end, prev->second);
-      it = dirty_.erase(prev);
-    }
-  }
-  while (it != dirty_.end() && it->first <= end) {
-    end = std::max(end, it->second);
-    it = dirty_.erase(it);
-  }
-  dirty_.emplace(begin, end);
+// frames become the byte ranges they wrote (ReplayLog::fold_beyond_limit).
+void TcpEndpoint::fold_if_down_locked() {
+  if (connected_) return;
+  if (const std::size_t kept = log_.fold_beyond_limit())
+    spdlog::warn("channel {}: {} bytes kept while the link is down: folded into {} byte ranges", name_, kept,
+                 log_.ranges().size());
 }
 
 std::size_t TcpEndpoint::kept_bytes() {
   std::lock_guard lock(send_mutex_);
-  return log_.size();
+  return log_.kept_bytes();
 }
 
 bool TcpEndpoint::kept_folded() {
   std::lock_guard lock(send_mutex_);
-  return folded_;
+  return log_.folded();
 }
 
 void TcpEndpoint::wrote(std::uint64_t offset, std::uint64_t length) noexcept {
   std::lock_guard lock(send_mutex_);
   if (!keeps_stream_locked()) return;  // no peer yet: the image will carry it
-  if (folded_) {
-    mark_dirty_locked(offset, length);
-    return;
-  }
-  const std::byte* base = apply_view_.bytes().data();
-  for (std::uint64_t done = 0; done < length; done += kChunk)
-    encode_write(offset + done, base + offset + done, std::min<std::uint64_t>(kChunk, length - done), log_);
-  // Goes out with the next signal (publish), or the link thread's tick.
-  if (!connected_ && log_.size() > options_.replay_limit) fold_locked();
+  // Folded: only the range is recorded. Otherwise the bytes go out with the
+  // next signal (publish), or the link thread's tick.
+  log_.write(offset, apply_view_.bytes().data() + offset, length);
+  fold_if_down_locked();
 }
 
 Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const {
@@ -1014,26 +926,26 @@ void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offs
       if (freed < std::max<std::uint32_t>(1, (a.max_slots - 1) / 4)) {
         // Not yet; but a due acknowledgement goes now (the producer keeps
         // what we have not acknowledged).
-        if (!folded_ && ack_locked(true)) flush_locked(true);
+        if (!log_.folded() && ack_locked(true)) flush_locked(true);
         return;
       }
       tail = true;
       break;
     }
   }
-  if (folded_) return;  // the current indices go on re-attach
+  if (log_.folded()) return;  // the current indices go on re-attach
   ship_tails_locked();  // unshipped tails ride along with this frame
-  if (!tail) encode(index_at(counter_offset, index_offset), log_);
+  if (!tail) log_.append(index_at(counter_offset, index_offset));
   ack_locked(true);
   flush_locked(true);
 }
 
 void TcpEndpoint::ship_tails_locked() {
-  if (folded_) return;
+  if (log_.folded()) return;
   for (auto& a : areas_) {
     if (a.producer == side_ || tail_of(a) == a.shipped_tail) continue;
     const Index ix = index_at(a.header + kReceivedAt, a.header + kTailAt);
-    encode(ix, log_);
+    log_.append(ix);
     a.shipped_tail = ix.index;
   }
 }

@@ -35,7 +35,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +48,7 @@
 #include "channel/tcp/frame.hpp"
 #include "channel/tcp/link_faults.hpp"
 #include "channel/tcp/pi_mutex.hpp"
+#include "channel/tcp/replay_log.hpp"
 #include "channel/tcp/socket.hpp"
 
 namespace visorlab::channel::tcp {
@@ -170,7 +170,7 @@ class TcpEndpoint final : public Replicator {
   // Waits (bounded by `deadline`) until the peer host is not cut; throws
   // HandshakeError saying so at the deadline.
   void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
-  // Sends the stream from sent_seq_ on. `wait`: until all is out (taking in
+  // Sends the unsent rest of the stream. `wait`: until all is out (taking in
   // the peer's frames meanwhile), else only what the socket takes now. Throws
   // when the peer took nothing for detect_timeout.
   void send_locked(bool wait);
@@ -188,11 +188,8 @@ class TcpEndpoint final : public Replicator {
   Index index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const;
   // The outgoing stream (send_mutex_ held).
   bool keeps_stream_locked() const { return !(listener_ && fresh_); }
-  std::uint64_t stream_end_locked() const { return log_seq_ + log_.size(); }
   bool ack_locked(bool only_if_due);  // true: an ACK went into the stream
-  void trim_locked();
-  void fold_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
-  void mark_dirty_locked(std::uint64_t offset, std::uint64_t length);
+  void fold_if_down_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
 
   const Side side_;
   const std::string name_;
@@ -222,26 +219,15 @@ class TcpEndpoint final : public Replicator {
 
   PiMutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
   Socket peer_;
-  // The outgoing stream: every frame sent after the image, numbered by byte
-  // from 0 at the image (the session's start). log_ holds
-  // [log_seq_, log_seq_ + size) — what the peer has not acknowledged — and
-  // [sent_seq_, end) of it is what the current link has not taken yet. Writes
-  // made while the link is down go here too; a re-attach re-sends from what
-  // the peer applied.
-  std::vector<std::byte> log_;
-  std::uint64_t log_seq_ = 0;
-  std::uint64_t sent_seq_ = 0;
-  // Folded (replay_limit): byte ranges written since, offset → end; the
-  // current indices go after them on re-attach.
-  bool folded_ = false;
-  std::map<std::uint64_t, std::uint64_t> dirty_;
+  // The outgoing stream, kept until the peer acknowledges it (and what we
+  // last acknowledged of the peer's): replay_log.hpp.
+  ReplayLog log_;
   std::uint64_t session_ = 0;  // the image this stream belongs to
-  // The peer acknowledged applying this much of our stream (set by receivers).
+  // The peer acknowledged applying this much of our stream (set by receivers,
+  // under rx_mutex_ only; log_ trims to it under send_mutex_).
   std::atomic<std::uint64_t> peer_acked_{0};
-  // How much of the peer's stream we applied (written under rx_mutex_), and
-  // the last value we acknowledged (under send_mutex_).
+  // How much of the peer's stream we applied (written under rx_mutex_).
   std::atomic<std::uint64_t> rx_applied_{0};
-  std::atomic<std::uint64_t> acked_sent_{0};
   std::chrono::steady_clock::time_point last_tx_;
   std::chrono::steady_clock::time_point stall_from_;  // unsent bytes waiting since (or last progress)
   bool stalled_ = false;                              // the last send left bytes unsent
