@@ -29,11 +29,20 @@
 // An endpoint that knows its peer's host (LinkOptions::peer_host) can have its
 // link cut in-process (link_faults.hpp): while cut it sends and receives
 // nothing, exactly like a pulled cable.
+//
+// The pieces: tcp_endpoint.cpp (construction, establishment, the session a
+// handshake starts or resumes, and the Replicator side: what the channel's
+// users write goes out), handshake.hpp/.cpp (INIT, capabilities, image,
+// RESUME), replay_log.hpp/.cpp (the outgoing stream kept until the peer
+// acknowledges it, folding, what a resume re-sends) and link_thread.cpp (the
+// link thread's tick, receiving and applying the peer's frames, losing the
+// peer).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -46,6 +55,7 @@
 #include "channel/memory.hpp"
 #include "channel/replicator.hpp"
 #include "channel/tcp/frame.hpp"
+#include "channel/tcp/handshake.hpp"
 #include "channel/tcp/link_faults.hpp"
 #include "channel/tcp/pi_mutex.hpp"
 #include "channel/tcp/replay_log.hpp"
@@ -77,11 +87,6 @@ struct Event {
 
 // Which side produces each queue; the other side consumes it.
 using QueueProducers = std::vector<Side>;
-
-class HandshakeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class TcpEndpoint final : public Replicator {
  public:
@@ -143,50 +148,55 @@ class TcpEndpoint final : public Replicator {
     std::uint32_t shipped_tail = 0;
   };
   enum class Rx { ok, closed, failed };
+  // Where a queue's indices and their counters sit in its header.
+  static constexpr std::uint64_t kHeadAt = offsetof(SignalQueueHeader, head);
+  static constexpr std::uint64_t kTailAt = offsetof(SignalQueueHeader, tail);
+  static constexpr std::uint64_t kSentAt = offsetof(SignalQueueHeader, num_sent);
+  static constexpr std::uint64_t kReceivedAt = offsetof(SignalQueueHeader, num_received);
 
+  // tcp_endpoint.cpp: construction and establishment.
   TcpEndpoint(Side side, std::string name, QueueProducers producers, LinkOptions options, EventHandler on_event);
   void adopt(Region region, Channel channel);
-
-  // Handshake, run by whichever thread holds the new socket.
-  // `step` bounds each exchange (the image aside, which may be large).
-  void handshake_as_client(Socket& s, const Expect* expect, bool has_image, std::chrono::milliseconds step);
-  bool handshake_as_server(Socket& s);  // false: refused, peer told why
   Capabilities capabilities() const;
-  void send_image(Socket& s);
-  void send_frame(Socket& s, const Frame& f, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
-  Frame expect_frame(Socket& s, Decoder& d, const char* what,
-                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Waits (bounded by `deadline`) until the peer host is not cut; throws
+  // HandshakeError saying so at the deadline.
+  void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
   // Both locks held. A newcomer: a new session, the stream starts at 0 on
   // both sides. A survivor's peer applied `peer_applied` bytes of our stream:
   // re-send from there (an error message if we cannot).
   void start_session_locked();
   std::string resume_locked(std::uint64_t peer_applied);
   void go_live_locked(Socket s, Decoder d);
+  void announce_connected();  // wakes wait_connected()
 
+  // handshake.cpp: run by whichever thread holds the new socket.
+  // `step` bounds each exchange (the image aside, which may be large).
+  void handshake_as_client(Socket& s, const Expect* expect, bool has_image, std::chrono::milliseconds step);
+  bool handshake_as_server(Socket& s);  // false: refused, peer told why
+
+  // link_thread.cpp: the link thread, and receiving.
   void link_loop();
   void pump();
   void pump_cut();  // the tick while the peer host is cut
   std::chrono::milliseconds tick() const;
-  // Waits (bounded by `deadline`) until the peer host is not cut; throws
-  // HandshakeError saying so at the deadline.
-  void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
+  Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
+  void apply(const Frame& frame);
+  void check_write(std::uint64_t offset, std::uint64_t length) const;
+  void check_index(const Index& index) const;
+  void lose_peer(EventCode code, const std::string& reason);
+
+  // tcp_endpoint.cpp: sending (send_mutex_ held).
   // Sends the unsent rest of the stream. `wait`: until all is out (taking in
   // the peer's frames meanwhile), else only what the socket takes now. Throws
   // when the peer took nothing for detect_timeout.
   void send_locked(bool wait);
-  Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
-  void apply(const Frame& frame);
+  void flush_locked(bool may_wait) noexcept;
+  void flush_all_locked(std::chrono::milliseconds timeout) noexcept;  // a clean close: wait for it to go out
   void ship_tails_locked();
   void mark_tails_shipped_locked();
   std::uint32_t tail_of(const QueueArea& a) const;
-  void check_write(std::uint64_t offset, std::uint64_t length) const;
-  void check_index(const Index& index) const;
-  void lose_peer(EventCode code, const std::string& reason);
-  void announce_connected();  // wakes wait_connected()
-  void flush_locked(bool may_wait) noexcept;
-  void flush_all_locked(std::chrono::milliseconds timeout) noexcept;  // a clean close: wait for it to go out
   Index index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const;
-  // The outgoing stream (send_mutex_ held).
+  // The outgoing stream.
   bool keeps_stream_locked() const { return !(listener_ && fresh_); }
   bool ack_locked(bool only_if_due);  // true: an ACK went into the stream
   void fold_if_down_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
