@@ -26,6 +26,8 @@ inline constexpr std::uint16_t kMinorVersion = 0;
 inline constexpr std::uint32_t kMagic = 0x43544C56;  // "VLTC"
 inline constexpr std::uint32_t kMaxPayload = 1u << 20;
 inline constexpr std::size_t kHeaderSize = 8;
+// Images and large writes go in WRITE frames of at most this many bytes (below kMaxPayload).
+inline constexpr std::size_t kWriteChunk = 256 * 1024;
 inline constexpr std::size_t kMaxName = 255;
 inline constexpr std::uint32_t kMaxQueues = 64;
 inline constexpr std::size_t kMaxReason = 1024;

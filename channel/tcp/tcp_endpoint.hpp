@@ -29,13 +29,21 @@
 // An endpoint that knows its peer's host (LinkOptions::peer_host) can have its
 // link cut in-process (link_faults.hpp): while cut it sends and receives
 // nothing, exactly like a pulled cable.
+//
+// The pieces: tcp_endpoint.cpp (construction, establishment, the session a
+// handshake starts or resumes, and the Replicator side: what the channel's
+// users write goes out), handshake.hpp/.cpp (INIT, capabilities, image,
+// RESUME), replay_log.hpp/.cpp (the outgoing stream kept until the peer
+// acknowledges it, folding, what a resume re-sends) and link_thread.cpp (the
+// link thread's tick, receiving and applying the peer's frames, losing the
+// peer).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,8 +55,10 @@
 #include "channel/memory.hpp"
 #include "channel/replicator.hpp"
 #include "channel/tcp/frame.hpp"
+#include "channel/tcp/handshake.hpp"
 #include "channel/tcp/link_faults.hpp"
 #include "channel/tcp/pi_mutex.hpp"
+#include "channel/tcp/replay_log.hpp"
 #include "channel/tcp/socket.hpp"
 
 namespace visorlab::channel::tcp {
@@ -77,11 +87,6 @@ struct Event {
 
 // Which side produces each queue; the other side consumes it.
 using QueueProducers = std::vector<Side>;
-
-class HandshakeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class TcpEndpoint final : public Replicator {
  public:
@@ -143,56 +148,58 @@ class TcpEndpoint final : public Replicator {
     std::uint32_t shipped_tail = 0;
   };
   enum class Rx { ok, closed, failed };
+  // Where a queue's indices and their counters sit in its header.
+  static constexpr std::uint64_t kHeadAt = offsetof(SignalQueueHeader, head);
+  static constexpr std::uint64_t kTailAt = offsetof(SignalQueueHeader, tail);
+  static constexpr std::uint64_t kSentAt = offsetof(SignalQueueHeader, num_sent);
+  static constexpr std::uint64_t kReceivedAt = offsetof(SignalQueueHeader, num_received);
 
+  // tcp_endpoint.cpp: construction and establishment.
   TcpEndpoint(Side side, std::string name, QueueProducers producers, LinkOptions options, EventHandler on_event);
   void adopt(Region region, Channel channel);
-
-  // Handshake, run by whichever thread holds the new socket.
-  // `step` bounds each exchange (the image aside, which may be large).
-  void handshake_as_client(Socket& s, const Expect* expect, bool has_image, std::chrono::milliseconds step);
-  bool handshake_as_server(Socket& s);  // false: refused, peer told why
   Capabilities capabilities() const;
-  void send_image(Socket& s);
-  void send_frame(Socket& s, const Frame& f, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
-  Frame expect_frame(Socket& s, Decoder& d, const char* what,
-                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Waits (bounded by `deadline`) until the peer host is not cut; throws
+  // HandshakeError saying so at the deadline.
+  void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
   // Both locks held. A newcomer: a new session, the stream starts at 0 on
   // both sides. A survivor's peer applied `peer_applied` bytes of our stream:
   // re-send from there (an error message if we cannot).
   void start_session_locked();
   std::string resume_locked(std::uint64_t peer_applied);
   void go_live_locked(Socket s, Decoder d);
+  void announce_connected();  // wakes wait_connected()
 
+  // handshake.cpp: run by whichever thread holds the new socket.
+  // `step` bounds each exchange (the image aside, which may be large).
+  void handshake_as_client(Socket& s, const Expect* expect, bool has_image, std::chrono::milliseconds step);
+  bool handshake_as_server(Socket& s);  // false: refused, peer told why
+
+  // link_thread.cpp: the link thread, and receiving.
   void link_loop();
   void pump();
   void pump_cut();  // the tick while the peer host is cut
   std::chrono::milliseconds tick() const;
-  // Waits (bounded by `deadline`) until the peer host is not cut; throws
-  // HandshakeError saying so at the deadline.
-  void wait_out_cut(std::chrono::steady_clock::time_point deadline, const std::string& what);
-  // Sends the stream from sent_seq_ on. `wait`: until all is out (taking in
-  // the peer's frames meanwhile), else only what the socket takes now. Throws
-  // when the peer took nothing for detect_timeout.
-  void send_locked(bool wait);
   Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
   void apply(const Frame& frame);
-  void ship_tails_locked();
-  void mark_tails_shipped_locked();
-  std::uint32_t tail_of(const QueueArea& a) const;
   void check_write(std::uint64_t offset, std::uint64_t length) const;
   void check_index(const Index& index) const;
   void lose_peer(EventCode code, const std::string& reason);
-  void announce_connected();  // wakes wait_connected()
+
+  // tcp_endpoint.cpp: sending (send_mutex_ held).
+  // Sends the unsent rest of the stream. `wait`: until all is out (taking in
+  // the peer's frames meanwhile), else only what the socket takes now. Throws
+  // when the peer took nothing for detect_timeout.
+  void send_locked(bool wait);
   void flush_locked(bool may_wait) noexcept;
   void flush_all_locked(std::chrono::milliseconds timeout) noexcept;  // a clean close: wait for it to go out
+  void ship_tails_locked();
+  void mark_tails_shipped_locked();
+  std::uint32_t tail_of(const QueueArea& a) const;
   Index index_at(std::uint64_t counter_offset, std::uint64_t index_offset) const;
-  // The outgoing stream (send_mutex_ held).
+  // The outgoing stream.
   bool keeps_stream_locked() const { return !(listener_ && fresh_); }
-  std::uint64_t stream_end_locked() const { return log_seq_ + log_.size(); }
   bool ack_locked(bool only_if_due);  // true: an ACK went into the stream
-  void trim_locked();
-  void fold_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
-  void mark_dirty_locked(std::uint64_t offset, std::uint64_t length);
+  void fold_if_down_locked();  // LinkOptions::replay_limit: the kept stream becomes byte ranges
 
   const Side side_;
   const std::string name_;
@@ -222,26 +229,15 @@ class TcpEndpoint final : public Replicator {
 
   PiMutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
   Socket peer_;
-  // The outgoing stream: every frame sent after the image, numbered by byte
-  // from 0 at the image (the session's start). log_ holds
-  // [log_seq_, log_seq_ + size) — what the peer has not acknowledged — and
-  // [sent_seq_, end) of it is what the current link has not taken yet. Writes
-  // made while the link is down go here too; a re-attach re-sends from what
-  // the peer applied.
-  std::vector<std::byte> log_;
-  std::uint64_t log_seq_ = 0;
-  std::uint64_t sent_seq_ = 0;
-  // Folded (replay_limit): byte ranges written since, offset → end; the
-  // current indices go after them on re-attach.
-  bool folded_ = false;
-  std::map<std::uint64_t, std::uint64_t> dirty_;
+  // The outgoing stream, kept until the peer acknowledges it (and what we
+  // last acknowledged of the peer's): replay_log.hpp.
+  ReplayLog log_;
   std::uint64_t session_ = 0;  // the image this stream belongs to
-  // The peer acknowledged applying this much of our stream (set by receivers).
+  // The peer acknowledged applying this much of our stream (set by receivers,
+  // under rx_mutex_ only; log_ trims to it under send_mutex_).
   std::atomic<std::uint64_t> peer_acked_{0};
-  // How much of the peer's stream we applied (written under rx_mutex_), and
-  // the last value we acknowledged (under send_mutex_).
+  // How much of the peer's stream we applied (written under rx_mutex_).
   std::atomic<std::uint64_t> rx_applied_{0};
-  std::atomic<std::uint64_t> acked_sent_{0};
   std::chrono::steady_clock::time_point last_tx_;
   std::chrono::steady_clock::time_point stall_from_;  // unsent bytes waiting since (or last progress)
   bool stalled_ = false;                              // the last send left bytes unsent
