@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "net/host_port.hpp"
 #include "actors/runtime/config.hpp"
 #include "agents/partition_host.hpp"
 #include "metrics/exposer.hpp"
@@ -100,7 +101,7 @@ caf::behavior agent_actor(caf::stateful_actor<AgentState>* self, AgentMain m) {
   self->send(self, tick_atom::value);
   return {
       [=](tick_atom) {
-        const auto [host, port] = split_address(m.orchestrator);
+        const auto [host, port] = net::parse_host_port(m.orchestrator, "--orchestrator", net::PortUse::connect);
         auto orchestrator = self->system().middleman().remote_actor(host, port);
         if (!orchestrator) {
           self->delayed_send(self, std::chrono::milliseconds(500), tick_atom::value);
@@ -108,7 +109,7 @@ caf::behavior agent_actor(caf::stateful_actor<AgentState>* self, AgentMain m) {
         }
         self->state.orchestrator = *orchestrator;
         self->monitor(*orchestrator);
-        self->send(*orchestrator, register_atom::value, m.host, std::string("agent"),
+        self->send(*orchestrator, register_atom::value, m.host, HostRole::agent,
                    caf::actor_cast<caf::actor>(self));
         spdlog::info("agent {} registered with {}", m.host, m.orchestrator);
       },
@@ -119,9 +120,9 @@ caf::behavior agent_actor(caf::stateful_actor<AgentState>* self, AgentMain m) {
 
 int run_agent(const AgentMain& m) {
   try {
-    split_address(m.orchestrator);
+    net::parse_host_port(m.orchestrator, "--orchestrator", net::PortUse::connect);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "visorlab agent: --orchestrator: %s\n", e.what());
+    std::fprintf(stderr, "visorlab agent: %s\n", e.what());
     return 2;
   }
   metrics::ListenAddress listen;

@@ -19,10 +19,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include "net/host_port.hpp"
 #include "actors/command/command_actor.hpp"
 #include "actors/guest/guest_actor.hpp"
 #include "actors/recovery/service_keeper.hpp"
 #include "actors/runtime/config.hpp"
+#include "actors/runtime/error.hpp"
 #include "channel/tcp/link_faults.hpp"
 #include "metrics/exposer.hpp"
 #include "metrics/registry.hpp"
@@ -74,7 +76,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
           self->state.spawned->push_back(caf::actor_cast<caf::actor>(guest));
           return guest;
         } catch (const std::exception& e) {
-          return caf::make_error(caf::sec::runtime_error, "guest " + spec.name + ": " + e.what());
+          return make_error(Errc::internal, "guest " + spec.name + ": " + e.what());
         }
       },
       [=](spawn_atom, const ServiceSpec& spec, const command_actor& commands) -> caf::result<keeper_actor> {
@@ -92,42 +94,20 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
             .then([=](const ServiceStats&) mutable { promise.deliver(keeper); },
                   [=](const caf::error& e) mutable {
                     caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
-                    promise.deliver(caf::make_error(caf::sec::runtime_error,
-                                                    "service " + spec.name + ": " + self->system().render(e)));
+                    promise.deliver(make_error(code_of(e), "service " + spec.name + ": " + message_of(e)));
                   });
         return promise;
       },
-      [=](cut_atom, const std::string& peer_host, std::int64_t lease_ms) -> caf::result<std::string> {
+      [=](cut_atom, const std::string& peer_host, std::int64_t lease_ms) {
         channel::tcp::LinkFaults::instance().cut(
             peer_host, std::chrono::steady_clock::now() + std::chrono::milliseconds(lease_ms));
-        return std::string();
       },
-      [=](heal_atom, const std::string& peer_host) -> caf::result<std::string> {
-        channel::tcp::LinkFaults::instance().heal(peer_host);
-        return std::string();
-      },
-      [=](stop_atom) -> caf::result<std::string> {
-        stop_all(*self->state.spawned);
-        return std::string();
-      },
+      [=](heal_atom, const std::string& peer_host) { channel::tcp::LinkFaults::instance().heal(peer_host); },
+      [=](stop_atom) { stop_all(*self->state.spawned); },
   };
 }
 
 }  // namespace
-
-std::pair<std::string, std::uint16_t> split_address(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    throw std::invalid_argument("address '" + text + "' is not HOST:PORT");
-  unsigned long port = 0;
-  try {
-    port = std::stoul(text.substr(colon + 1));
-  } catch (const std::exception&) {
-    throw std::invalid_argument("address '" + text + "' has no numeric port");
-  }
-  if (port == 0 || port > 65535) throw std::invalid_argument("address '" + text + "': port out of range");
-  return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
-}
 
 std::filesystem::path metrics_port_file(const std::string& run_dir, const std::string& host) {
   return std::filesystem::path(run_dir) / "hosts" / host / "metrics.port";
@@ -176,7 +156,7 @@ int run_partition_host(const PartitionHostMain& m) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  const auto [host, port] = split_address(m.orchestrator);
+  const auto [host, port] = net::parse_host_port(m.orchestrator, "--orchestrator", net::PortUse::connect);
 
   // Metrics first: the actors hold on to them, and the server is up before
   // anything registers (a scrape never misses the start).
@@ -216,7 +196,7 @@ int run_partition_host(const PartitionHostMain& m) {
   o.workload = m.workload;
   o.metrics = exported;
   auto partitions = spawn_partition_host(sys, o);
-  caf::anon_send(*orchestrator, register_atom::value, m.host, std::string("partitions"),
+  caf::anon_send(*orchestrator, register_atom::value, m.host, HostRole::partitions,
                  caf::actor_cast<caf::actor>(partitions));
   spdlog::info("partition host {} registered with {}", m.host, m.orchestrator);
   int sig = 0;

@@ -51,9 +51,6 @@ struct PartitionHostMain {
 // The process body: registers with the orchestrator, serves until SIGTERM.
 int run_partition_host(const PartitionHostMain& options);
 
-// "HOST:PORT" → parts; throws std::invalid_argument naming the text.
-std::pair<std::string, std::uint16_t> split_address(const std::string& text);
-
 // Where a host's daemons say which port their /metrics listens on ("<port>\n"):
 // <run-dir>/hosts/<host>/metrics.port (partition host) and
 // <run-dir>/hosts/<host>/agent-metrics.port (agent).

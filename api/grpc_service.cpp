@@ -83,7 +83,7 @@ double span_ms(std::int64_t from_ns, std::int64_t to_ns) {
 
 void fill_recovery(const actors::RecoveryTimes& t, v1::Recovery& r) {
   r.set_service(t.service);
-  r.set_kind(t.kind);
+  r.set_kind(std::string(actors::to_string(t.kind)));
   r.set_devices(t.devices);
   r.set_ok(t.ok);
   r.set_error(t.error);
@@ -104,7 +104,7 @@ void fill_device(const actors::DeviceInfo& d, v1::Device& out) {
   out.set_type_name(d.type_name);
   out.set_nbytes(d.nbytes);
   out.set_driver(d.driver);
-  out.set_state(d.state);
+  out.set_state(std::string(actors::to_string(d.state)));
 }
 
 std::vector<std::string> guest_names(const topology::Topology& t) {

@@ -55,43 +55,12 @@ void probe_bind(const HostPort& address) {
 
 }  // namespace
 
-std::string HostPort::text() const {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-HostPort parse_host_port(const std::string& address) {
-  const auto fail = [&](const std::string& why) -> ServerError {
-    return ServerError(true, "bad address '" + address + "': " + why + "; expected HOST:PORT like 127.0.0.1:4700");
-  };
-  HostPort out;
-  std::string port;
-  if (!address.empty() && address.front() == '[') {
-    const auto close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
-      throw fail("an IPv6 address is written [ADDR]:PORT");
-    out.host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    const auto colon = address.rfind(':');
-    if (colon == std::string::npos) throw fail("no port");
-    out.host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (out.host.find(':') != std::string::npos) throw fail("write an IPv6 address in brackets");
+HostPort parse_host_port(const std::string& address, std::string_view what) {
+  try {
+    return net::parse_host_port(address, what, net::PortUse::listen);
+  } catch (const std::invalid_argument& e) {
+    throw ServerError(true, e.what());
   }
-  if (out.host.empty()) throw fail("no host");
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-    throw fail("the port must be a number from 0 to 65535");
-  const unsigned long value = std::stoul(port);
-  if (value > 65535) throw fail("the port must be a number from 0 to 65535");
-  out.port = static_cast<std::uint16_t>(value);
-  return out;
-}
-
-bool is_loopback(const std::string& host) {
-  if (host == "localhost" || host == "::1") return true;
-  in_addr a4{};
-  return inet_pton(AF_INET, host.c_str(), &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 Server::Server(OrchestratorService& service, const std::string& address)

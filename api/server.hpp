@@ -7,6 +7,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+
+#include "net/host_port.hpp"
 
 namespace grpc {
 class Server;
@@ -30,16 +33,12 @@ class ServerError : public std::runtime_error {
   bool bad_address_;
 };
 
-struct HostPort {
-  std::string host;  // as written, without IPv6 brackets
-  std::uint16_t port = 0;
-  std::string text() const;  // "127.0.0.1:4700", "[::1]:4700"
-};
+using net::HostPort;
+using net::is_loopback;
 
-// "HOST:PORT" or "[V6]:PORT"; throws ServerError(bad_address) otherwise.
-HostPort parse_host_port(const std::string& address);
-// 127.0.0.0/8, ::1 or "localhost".
-bool is_loopback(const std::string& host);
+// Where the gRPC API listens or is reached (`what`: the option), port 0:
+// any; throws ServerError(bad_address) for a malformed one.
+HostPort parse_host_port(const std::string& address, std::string_view what = "--listen");
 
 class Server {
  public:

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "cli/exit_codes.hpp"
-#include "api/server.hpp"
+#include "net/host_port.hpp"
 
 namespace visorlab::cli {
 namespace {
@@ -84,9 +84,9 @@ int with_orchestrator(const std::string& command, const std::string& flag,
     return kBadInput;
   }
   try {
-    api::parse_host_port(address);
-  } catch (const api::ServerError& e) {
-    std::cerr << "visorlab " << command << ": --orchestrator: " << e.what() << "\n";
+    net::parse_host_port(address, "--orchestrator", net::PortUse::connect);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "visorlab " << command << ": " << e.what() << "\n";
     return kBadInput;
   }
   OrchestratorClient client(command, address);

@@ -16,6 +16,7 @@
 #include "actors/runtime/config.hpp"
 #include "cli/exit_codes.hpp"
 #include "metrics/exposer.hpp"
+#include "net/host_port.hpp"
 #include "api/grpc_service.hpp"
 #include "orchestrator/local_cluster.hpp"
 #include "api/server.hpp"
@@ -72,9 +73,9 @@ int serve(const LocalUpOptions& o, const topology::Topology& topo, const fs::pat
   const std::string address = server->address().text();
   // One line a script (or a test) can read the address from, then the hint.
   std::cout << "visorlab up " << topo.name << ": orchestrator listening on " << address << " agents on "
-            << api::HostPort{"127.0.0.1", local->cluster().agent_port()}.text();
+            << net::HostPort{"127.0.0.1", local->cluster().agent_port()}.text();
   if (const auto port = local->cluster().metrics_port(); port != 0)
-    std::cout << " metrics on " << api::HostPort{metrics::parse_listen_address(o.metrics).address, port}.text();
+    std::cout << " metrics on " << net::HostPort{metrics::parse_listen_address(o.metrics).host, port}.text();
   std::cout << " run-dir " << run_dir.string() << "\n"
             << "  export VISORLAB_ORCHESTRATOR=" << address << "\n"
             << "  then: visorlab devices | pause DEVICE | recover SERVICE | events -f | drill " << o.file << "\n"
@@ -129,7 +130,7 @@ int run_local_up(const LocalUpOptions& in) {
   }
   try {
     const auto listen = api::parse_host_port(o.listen);
-    if (!api::is_loopback(listen.host))
+    if (!net::is_loopback(listen.host))
       std::cerr << kMe << "warning: serving the API on " << listen.text()
                 << ", not loopback: anyone who reaches it can drive the cluster\n";
   } catch (const api::ServerError& e) {

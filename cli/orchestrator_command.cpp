@@ -22,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "metrics/exposer.hpp"
+#include "net/host_port.hpp"
 #include "orchestrator/cluster.hpp"
 #include "api/grpc_service.hpp"
 #include "api/server.hpp"
@@ -45,14 +46,14 @@ struct DaemonOptions {
 
 // CAF wants a numeric address or a name it resolves itself; the gRPC forms
 // "localhost" and "[::1]" map onto the loopback it binds.
-std::string agent_bind_for(const api::HostPort& listen) {
+std::string agent_bind_for(const net::HostPort& listen) {
   if (listen.host == "localhost") return "127.0.0.1";
   return listen.host;
 }
 
 int run_orchestrator(const DaemonOptions& o) {
   const char* me = "visorlab orchestrator: ";
-  api::HostPort listen;
+  net::HostPort listen;
   try {
     listen = api::parse_host_port(o.listen);
   } catch (const api::ServerError& e) {
@@ -60,10 +61,10 @@ int run_orchestrator(const DaemonOptions& o) {
     return kBadInput;
   }
   const std::string agent_bind = o.agent_bind.empty() ? agent_bind_for(listen) : o.agent_bind;
-  if (!api::is_loopback(listen.host))
+  if (!net::is_loopback(listen.host))
     std::cerr << me << "warning: serving the API on " << listen.text()
               << ", not loopback: anyone who reaches it can drive the cluster\n";
-  if (!api::is_loopback(agent_bind))
+  if (!net::is_loopback(agent_bind))
     std::cerr << me << "warning: agents register on " << agent_bind << ", not loopback\n";
 
   // The run directory: disks and logs of the applied topology.
@@ -118,10 +119,10 @@ int run_orchestrator(const DaemonOptions& o) {
     }
     // One line a script (or a test) can read the ports from.
     std::cout << "visorlab orchestrator listening on " << server->address().text() << " agents on "
-              << api::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string();
+              << net::HostPort{agent_bind, cluster->agent_port()}.text() << " run-dir " << run_dir.string();
     if (cluster->metrics_port() != 0)
       std::cout << " metrics on "
-                << api::HostPort{metrics::parse_listen_address(o.metrics).address, cluster->metrics_port()}.text();
+                << net::HostPort{metrics::parse_listen_address(o.metrics).host, cluster->metrics_port()}.text();
     std::cout << std::endl;
 
     int received = 0;

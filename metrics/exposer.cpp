@@ -111,20 +111,9 @@ void poke(const std::string& address, std::uint16_t port) {
 }  // namespace
 
 ListenAddress parse_listen_address(std::string_view text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
-    throw std::invalid_argument("metrics address '" + std::string(text) + "' is not HOST:PORT");
-  const std::string_view digits = text.substr(colon + 1);
-  unsigned long port = 0;
-  for (const char c : digits) {
-    if (c < '0' || c > '9' || port > 65535)
-      throw std::invalid_argument("metrics address '" + std::string(text) + "': port '" + std::string(digits) +
-                                  "' is not a number in 0-65535");
-    port = port * 10 + static_cast<unsigned long>(c - '0');
-  }
-  if (port > 65535)
-    throw std::invalid_argument("metrics address '" + std::string(text) + "': port out of range (0-65535)");
-  return {checked_bind_address(text.substr(0, colon)), static_cast<std::uint16_t>(port)};
+  ListenAddress a = net::parse_host_port(text, "metrics address", net::PortUse::listen);
+  a.host = checked_bind_address(a.host);
+  return a;
 }
 
 struct MetricsServer::Handlers {

@@ -23,6 +23,8 @@
 
 #include <prometheus/collectable.h>
 
+#include "net/host_port.hpp"
+
 class CivetServer;
 
 namespace visorlab::metrics {
@@ -39,12 +41,9 @@ class MetricsServerError : public std::runtime_error {
 
 // Where a metrics server listens, parsed from the `--metrics HOST:PORT` form:
 // an IPv4 address and a port, 0 meaning any free one ("127.0.0.1:0").
-struct ListenAddress {
-  std::string address;
-  std::uint16_t port = 0;
-};
+using ListenAddress = net::HostPort;
 // Throws std::invalid_argument naming `text` unless it is IPV4-ADDRESS:PORT
-// with a numeric port in 0…65535.
+// with a numeric port in 0…65535 (0: any).
 ListenAddress parse_listen_address(std::string_view text);
 
 class MetricsServer {
@@ -62,7 +61,7 @@ class MetricsServer {
                          std::string_view bind_address = kDefaultBindAddress);
   // Serves `metrics` where `listen` says.
   MetricsServer(const Metrics& metrics, const ListenAddress& listen)
-      : MetricsServer(metrics, listen.port, listen.address) {}
+      : MetricsServer(metrics, listen.port, listen.host) {}
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
   // Stops listening and waits for requests in progress.

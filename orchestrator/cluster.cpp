@@ -44,7 +44,7 @@ struct Cluster::Impl {
     std::string guest;
     topology::Device spec;
     ServedDevice served;
-    std::string state = "running";
+    DeviceState state = DeviceState::running;
   };
 
   // Which host each service of the applied topology runs on, for recoveries
@@ -108,8 +108,14 @@ struct Cluster::Impl {
     return std::move(*out);
   }
 
-  void ok(const std::string& reply, const std::string& what) {
-    if (!reply.empty()) throw ClusterError(Code::internal, what + ": " + reply);
+  // A request answered with nothing but success (or a visorlab error).
+  template <class Handle, class... Ts>
+  void run(const Handle& dest, const std::string& what, Ts&&... xs) {
+    caf::scoped_actor self{sys};
+    std::optional<ClusterError> failed;
+    self->request(dest, options.request_timeout, std::forward<Ts>(xs)...)
+        .receive([] {}, [&](caf::error& e) { failed.emplace(what, e); });
+    if (failed) throw *failed;
   }
 
   CommandResult controlvm(const std::string& guest, cvm::Id id, const cvm::Packet& p, const std::string& what) {
@@ -158,7 +164,7 @@ struct Cluster::Impl {
     s.dev_no = d.dev;
     s.sriov = d.sriov;
     s.attach.device = d.name;
-    s.attach.kind = std::string(topology::to_string(d.kind));
+    s.attach.kind = channel::find_type(topology::to_string(d.kind))->kind;
     s.attach.channel = channel;
     s.attach.switch_name = d.switch_name;
     {
@@ -259,14 +265,13 @@ struct Cluster::Impl {
     const topology::Service* service = topo->find_service(d.service);
     const channel::ChannelType& type = *channel::find_type(topology::to_string(d.kind));
 
-    ChannelOffer offer{addr, d.name, key(d.name), std::string(type.name), d.bus, d.dev, service->host,
-                       listen_host(guest_host)};
+    ChannelOffer offer{addr, d.name, key(d.name), type.kind, d.bus, d.dev, service->host, listen_host(guest_host)};
     const auto channel = ask<Locator>(actor, "offer " + d.name, offer_atom::value, offer);
     controlvm(guest, cvm::Id::device_create,
               CommandPartition::device(d.bus, d.dev, type.guid, offer.addr, channel::channel_size(type.spec())),
               "create " + d.name);
-    DeviceRun run{guest, d, served_device(guest, d, channel), "running"};
-    ok(ask<std::string>(svc->second, "attach " + d.name, attach_atom::value, run.served), "attach " + d.name);
+    DeviceRun run{guest, d, served_device(guest, d, channel), DeviceState::running};
+    this->run(svc->second, "attach " + d.name, attach_atom::value, run.served);
     std::lock_guard done(table_mu);
     devices[d.name] = run;
     log.append("device_created", d.name, topology::bus_address(d));
@@ -299,7 +304,8 @@ struct Cluster::Impl {
       for (const auto& [name, g] : guests) ++parts[{g.spec.host, "running"}];
       for (const auto& [name, d] : devices)
         if (const auto g = guests.find(d.guest); g != guests.end())
-          ++devs[{g->second.spec.host, d.spec.service == recovering ? "recovering" : d.state}];
+          ++devs[{g->second.spec.host,
+                  d.spec.service == recovering ? "recovering" : std::string(actors::to_string(d.state))}];
     }
     const auto publish = [](std::map<Key, std::int64_t>& now, std::set<Key>& seen, auto gauge) {
       for (const auto& key : seen)
@@ -350,8 +356,7 @@ struct Cluster::Impl {
     caf::scoped_actor self{sys};
     for (const auto& e : directory.all())
       if (e.partitions_up) {
-        self->request(e.partitions, std::chrono::seconds(10), stop_atom::value)
-            .receive([](const std::string&) {}, [](const caf::error&) {});
+        self->request(e.partitions, std::chrono::seconds(10), stop_atom::value).receive([] {}, [](const caf::error&) {});
       }
     {
       std::lock_guard glock(guests_mu);
@@ -437,8 +442,7 @@ void Cluster::apply(const topology::Topology& t) {
     m.command = m.ask<command_actor>(m.partitions(t.command.host), "command partition on " + t.command.host,
                                      spawn_atom::value, command_atom::value);
     for (const auto& s : t.services) {
-      ServiceSpec spec{s.name, std::string(topology::to_string(s.kind)),
-                       s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0};
+      ServiceSpec spec{s.name, s.kind, s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0};
       m.keepers[s.name] = m.ask<keeper_actor>(m.partitions(s.host), "service " + s.name, spawn_atom::value, spec,
                                               m.command);
       m.log.append("service_started", s.name, "on " + s.host);
@@ -504,7 +508,7 @@ void Cluster::destroy_device(const std::string& name) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
   auto& d = m.device(name);
-  m.ok(m.ask<std::string>(m.keeper(d.spec.service), "detach " + name, detach_atom::value, name), "detach " + name);
+  m.run(m.keeper(d.spec.service), "detach " + name, detach_atom::value, name);
   m.controlvm(d.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
               "destroy " + name);
   m.devices.erase(name);
@@ -516,11 +520,11 @@ void Cluster::pause_device(const std::string& name) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
   auto& d = m.device(name);
-  if (d.state == "paused") throw ClusterError(Code::failed_precondition, name + " is already paused");
-  m.ok(m.ask<std::string>(m.keeper(d.spec.service), "pause " + name, pause_atom::value, name), "pause " + name);
+  if (d.state == DeviceState::paused) throw ClusterError(Code::failed_precondition, name + " is already paused");
+  m.run(m.keeper(d.spec.service), "pause " + name, pause_atom::value, name);
   m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
-  d.state = "paused";
+  d.state = DeviceState::paused;
   m.update_state_metrics();
   m.log.append("device_paused", name, "");
 }
@@ -529,11 +533,11 @@ void Cluster::resume_device(const std::string& name) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
   auto& d = m.device(name);
-  if (d.state != "paused") throw ClusterError(Code::failed_precondition, name + " is not paused");
+  if (d.state != DeviceState::paused) throw ClusterError(Code::failed_precondition, name + " is not paused");
   m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::running), "resume " + name);
-  m.ok(m.ask<std::string>(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name), "resume " + name);
-  d.state = "running";
+  m.run(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name);
+  d.state = DeviceState::running;
   m.update_state_metrics();
   m.log.append("device_resumed", name, "");
 }
@@ -568,9 +572,7 @@ void Cluster::lose_writes(const std::string& service, std::uint64_t every, std::
     throw ClusterError(Code::invalid_argument, service + " is not an io partition: only those write disks");
   if (every == 0 || window.count() <= 0)
     throw ClusterError(Code::invalid_argument, "lose_writes needs every ≥ 1 and a window above zero");
-  caf::scoped_actor self{m.sys};
-  self->request(keeper, m.options.request_timeout, lose_atom::value, every, std::int64_t{window.count()})
-      .receive([] {}, [&](caf::error& e) { throw ClusterError("lose_writes on " + service, e); });
+  m.run(keeper, "lose_writes on " + service, lose_atom::value, every, std::int64_t{window.count()});
   m.log.append("lose_writes", service,
                "every " + std::to_string(every) + "th write for " + std::to_string(window.count()) + " ms");
 }
@@ -615,16 +617,16 @@ void Cluster::cut(const std::string& a, const std::string& b, std::chrono::milli
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
   if (a == b) throw ClusterError(Code::invalid_argument, "a partition needs two different hosts");
-  m.ok(m.ask<std::string>(m.partitions(a), "cut on " + a, cut_atom::value, b, std::int64_t{lease.count()}), "cut");
-  m.ok(m.ask<std::string>(m.partitions(b), "cut on " + b, cut_atom::value, a, std::int64_t{lease.count()}), "cut");
+  m.run(m.partitions(a), "cut on " + a, cut_atom::value, b, std::int64_t{lease.count()});
+  m.run(m.partitions(b), "cut on " + b, cut_atom::value, a, std::int64_t{lease.count()});
   m.log.append("partition", a + "," + b, "cut for at most " + std::to_string(lease.count()) + " ms");
 }
 
 void Cluster::heal(const std::string& a, const std::string& b) {
   std::lock_guard lock(impl_->mu);
   Impl& m = *impl_;
-  m.ok(m.ask<std::string>(m.partitions(a), "heal on " + a, heal_atom::value, b), "heal");
-  m.ok(m.ask<std::string>(m.partitions(b), "heal on " + b, heal_atom::value, a), "heal");
+  m.run(m.partitions(a), "heal on " + a, heal_atom::value, b);
+  m.run(m.partitions(b), "heal on " + b, heal_atom::value, a);
   m.log.append("healed", a + "," + b, "");
 }
 

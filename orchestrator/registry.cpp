@@ -54,7 +54,7 @@ namespace {
 using namespace visorlab::actors;
 
 struct RegistryState {
-  std::map<caf::actor_addr, std::pair<std::string, std::string>> watched;  // → host, role
+  std::map<caf::actor_addr, std::pair<std::string, HostRole>> watched;  // → host, role
   static inline const char* name = "visorlab.registry";
 };
 
@@ -65,24 +65,25 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
     if (it == self->state.watched.end()) return;
     const auto [host, role] = it->second;
     self->state.watched.erase(it);
-    if (role == "agent" && hooks.agent) {
+    const bool agent = role == HostRole::agent;
+    if (agent && hooks.agent) {
       // A restarted agent may have registered before its predecessor's loss
       // shows: the host is up while any registered agent of it lives.
       bool still_up = false;
-      for (const auto& [addr, who] : self->state.watched) still_up |= who.first == host && who.second == "agent";
+      for (const auto& [addr, who] : self->state.watched) still_up |= who.first == host && who.second == HostRole::agent;
       hooks.agent(host, still_up);
     }
-    directory->update(host, [&](HostEntry& e) { (role == "agent" ? e.agent_up : e.partitions_up) = false; });
-    spdlog::warn("{} of host {} lost: {}", role, host, self->system().render(down.reason));
-    log->append(role == "agent" ? "agent_lost" : "partitions_lost", host, self->system().render(down.reason));
+    directory->update(host, [&](HostEntry& e) { (agent ? e.agent_up : e.partitions_up) = false; });
+    spdlog::warn("{} of host {} lost: {}", to_string(role), host, self->system().render(down.reason));
+    log->append(agent ? "agent_lost" : "partitions_lost", host, self->system().render(down.reason));
   });
   return {
-      [=](register_atom, const std::string& host, const std::string& role, const caf::actor& handle) {
-        if (role != "agent" && role != "partitions") return;
+      [=](register_atom, const std::string& host, HostRole role, const caf::actor& handle) {
+        if (role != HostRole::agent && role != HostRole::partitions) return;  // off the wire: not trusted
         self->monitor(handle);
         self->state.watched[handle.address()] = {host, role};
         directory->update(host, [&](HostEntry& e) {
-          if (role == "agent") {
+          if (role == HostRole::agent) {
             e.agent = handle;
             e.agent_up = true;
           } else {
@@ -90,8 +91,8 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
             e.partitions_up = true;
           }
         });
-        log->append(role == "agent" ? "agent_up" : "partitions_up", host, "");
-        if (role == "agent" && hooks.agent) hooks.agent(host, true);
+        log->append(role == HostRole::agent ? "agent_up" : "partitions_up", host, "");
+        if (role == HostRole::agent && hooks.agent) hooks.agent(host, true);
       },
       [=](event_atom, const TransportEvent& e) {
         log->append("transport", e.device, (e.code == 1 ? "partner failed: " : "deregistered: ") + e.reason);
@@ -99,7 +100,7 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
       [=](event_atom, const RecoveryTimes& t) {
         if (hooks.recovery) hooks.recovery(t);
         log->append("recovery", t.service,
-                    t.kind + (t.ok ? " ok in " + std::to_string((t.resumed_ns - t.start_ns) / 1'000'000) + " ms"
+                    std::string(to_string(t.kind)) + (t.ok ? " ok in " + std::to_string((t.resumed_ns - t.start_ns) / 1'000'000) + " ms"
                                    : " failed: " + t.error));
       },
   };

@@ -13,6 +13,7 @@ import sys
 
 # Lowest first. A folder may include its own files and any lower layer's.
 LAYERS = [
+    ["net"],
     ["channel", "topology", "metrics"],
     ["actors"],
     ["agents"],

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/host_port.hpp"
 #include "topology/source_map.hpp"
 
 namespace visorlab::topology {
@@ -25,10 +26,7 @@ using Duration = std::chrono::microseconds;
 inline constexpr std::uint32_t kConsoleBus = 1;
 inline constexpr std::uint32_t kIoBus = 2;
 
-struct Address {
-  std::string host;
-  std::uint16_t port = 0;
-};
+using Address = net::HostPort;  // a remote host's agent: a port to connect to
 
 struct Host {
   std::string name;

@@ -210,17 +210,12 @@ class Field {
 
 Address parse_address(const Field& f) {
   const std::string s = f.text();
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-    f.fail("'" + s + "' is not host:port");
-  std::string host = s.substr(0, colon);
-  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);  // [::1]
-  const std::string port_text = s.substr(colon + 1);
-  unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    f.fail("'" + s + "' has no valid port (1-65535)");
-  return {host, static_cast<std::uint16_t>(port)};
+  try {
+    return net::parse_host_port(s, "address", net::PortUse::connect);
+  } catch (const std::invalid_argument& e) {
+    std::string why = e.what();
+    f.fail(why.substr(why.find(": ") + 2));  // the field is the error's own
+  }
 }
 
 Host parse_host(const Field& f) {

@@ -4,18 +4,6 @@
 
 namespace visorlab::bus {
 
-std::string_view state_name(DeviceState state) {
-  switch (state) {
-    case DeviceState::probed: return "probed";
-    case DeviceState::running: return "running";
-    case DeviceState::pausing: return "pausing";
-    case DeviceState::paused: return "paused";
-    case DeviceState::resuming: return "resuming";
-    case DeviceState::no_driver: return "no_driver";
-  }
-  return "unknown";
-}
-
 std::string Device::type_name() const {
   const auto* t = channel::find_type(type_);
   return t ? std::string(t->name) : std::string();

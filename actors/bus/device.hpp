@@ -8,13 +8,13 @@
 
 #include "channel/end/channel_end.hpp"
 #include "channel/guid.hpp"
+#include "actors/runtime/messages.hpp"
 
 namespace visorlab::bus {
 
 class Driver;
 
-enum class DeviceState { probed, running, pausing, paused, resuming, no_driver };
-std::string_view state_name(DeviceState state);
+using actors::DeviceState;
 
 class Device {
  public:

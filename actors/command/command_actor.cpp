@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/runtime/device_channels.hpp"
+#include "actors/runtime/error.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/state_share.hpp"
 
@@ -83,7 +84,7 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
   // A guest's controlvm channel: shared memory on this host, TCP to another.
   auto open_link = [=](const std::string& guest, const ControlvmPlacement& placement) -> caf::result<Locator> {
     if (self->state.guests.contains(guest))
-      return caf::make_error(caf::sec::runtime_error, "guest " + guest + " already has a controlvm channel");
+      return make_error(Errc::failed_precondition, "guest " + guest + " already has a controlvm channel");
     try {
       Locator at;
       GuestLink link;
@@ -95,7 +96,7 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
       self->state.guests.emplace(guest, std::move(link));
       return at;
     } catch (const std::exception& e) {
-      return caf::make_error(caf::sec::runtime_error, "controlvm channel for " + guest + ": " + e.what());
+      return make_error(Errc::internal, "controlvm channel for " + guest + ": " + e.what());
     }
   };
   return {
@@ -129,19 +130,19 @@ command_actor::behavior_type command_behavior(command_actor::stateful_pointer<St
         auto it = self->state.guests.find(request.guest);
         if (it == self->state.guests.end()) {
           self->state.count(request.id, metrics::ControlvmResult::error);
-          return caf::make_error(caf::sec::runtime_error, "unknown guest " + request.guest);
+          return make_error(Errc::not_found, "unknown guest " + request.guest);
         }
         cvm::Packet packet{};
         if (request.packet.size() > sizeof packet) {
           self->state.count(request.id, metrics::ControlvmResult::error);
-          return caf::make_error(caf::sec::runtime_error, "controlvm packet larger than the message's");
+          return make_error(Errc::invalid_argument, "controlvm packet larger than the message's");
         }
         std::memcpy(&packet, request.packet.data(), request.packet.size());
         const auto handle =
             it->second.commands->send(static_cast<cvm::Id>(request.id), packet, request.flags);
         if (!handle) {
           self->state.count(request.id, metrics::ControlvmResult::error);
-          return caf::make_error(caf::sec::runtime_error, "controlvm EVENT queue of " + request.guest + " is full");
+          return make_error(Errc::unavailable, "controlvm EVENT queue of " + request.guest + " is full");
         }
         if (it->second.doorbell) self->send(it->second.doorbell, poke_atom::value);
         if (request.flags & (cvm::flag::test_message)) return CommandResult{*handle, false, false, false, 0, 0};

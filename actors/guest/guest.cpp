@@ -131,7 +131,7 @@ std::vector<actors::DeviceInfo> Guest::devices() const {
     info.type_name = d->type_name();
     info.nbytes = d->nbytes();
     info.driver = std::string(d->driver_name());
-    info.state = std::string(bus::state_name(d->state()));
+    info.state = d->state();
     out.push_back(std::move(info));
   }
   return out;

@@ -80,7 +80,7 @@ void GuestMetrics::sample(bus::VirtualBus& bus,
                           const std::function<const std::string&(const bus::Device&)>& name_of) {
   std::map<std::string, std::int64_t, std::less<>> states;
   for (const bus::Device* seen : bus.devices()) {
-    ++states[std::string(bus::state_name(seen->state()))];
+    ++states[std::string(actors::to_string(seen->state()))];
     const std::string& name = name_of(*seen);
     if (name.empty()) continue;
     Device* d = device(name);

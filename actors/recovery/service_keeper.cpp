@@ -9,10 +9,10 @@
 
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "actors/command/command_actor.hpp"
 #include "actors/recovery/recovery_metrics.hpp"
+#include "actors/runtime/error.hpp"
 #include "metrics/state_share.hpp"
 
 namespace visorlab::recovery {
@@ -32,6 +32,7 @@ using Self = keeper_actor::stateful_pointer<struct State>;
 struct Recovery {
   RecoveryTimes times;
   std::int64_t restart_at_ns = 0;  // crash: not before the kill + restart_after
+  bool awaiting_restart = false;   // the old process is gone; the tick restarts at restart_at_ns
   std::optional<caf::typed_response_promise<RecoveryTimes>> promise;
 };
 
@@ -92,7 +93,7 @@ void command_all(Self self, const KeeperOptions& o, std::vector<ServedDevice> de
                     return finish(what + " " + d.attach.device + ": failed with status " + std::to_string(r.status));
                   finish("");
                 },
-                [=](const caf::error& e) { finish(what + " " + d.attach.device + ": " + self->system().render(e)); });
+                [=](const caf::error& e) { finish(what + " " + d.attach.device + ": " + message_of(e)); });
       },
       std::move(done));
 }
@@ -107,8 +108,7 @@ void attach_all(Self self, const KeeperOptions& o, bool reset, std::function<voi
     devices.back().reset = reset;
   }
   self->request(self->state.service, o.command_timeout, attach_atom::value, std::move(devices))
-      .then([=](const std::string& error) { done(error); },
-            [=](const caf::error& e) { done(self->system().render(e)); });
+      .then([=] { done(""); }, [=](const caf::error& e) { done(message_of(e)); });
 }
 
 std::vector<ServedDevice> sriov_devices(const std::vector<ServedDevice>& devices) {
@@ -153,7 +153,7 @@ std::string promote_standby(Self self) {
   return "";
 }
 
-Recovery begin(Self self, const std::string& kind);
+Recovery begin(Self self, RecoveryKind kind);
 void pause_then_restart(Self self, const KeeperOptions& o);
 
 void finish(Self self, const KeeperOptions& o, std::string error) {
@@ -165,10 +165,10 @@ void finish(Self self, const KeeperOptions& o, std::string error) {
   st.partition_state(r.times.ok ? "running" : "failed");
   if (o.metrics) observe_recovery(*o.metrics, o.host, r.times);
   if (r.times.ok)
-    spdlog::info("{}: {} done in {:.1f} ms", r.times.service, r.times.kind,
+    spdlog::info("{}: {} done in {:.1f} ms", r.times.service, to_string(r.times.kind),
                  (r.times.resumed_ns - r.times.start_ns) / 1e6);
   else
-    spdlog::error("{}: {} failed: {}", r.times.service, r.times.kind, r.times.error);
+    spdlog::error("{}: {} failed: {}", r.times.service, to_string(r.times.kind), r.times.error);
   if (r.promise)
     r.promise->deliver(r.times);
   else if (o.listener)
@@ -181,11 +181,11 @@ void finish(Self self, const KeeperOptions& o, std::string error) {
 void on_death(Self self, const KeeperOptions& o) {
   auto& st = self->state;
   if (st.stopping) return;
-  if (st.recovery && st.recovery->times.kind == "crash" && st.recovery->times.detect_ns == 0) {
+  if (st.recovery && st.recovery->times.kind == RecoveryKind::crash && st.recovery->times.detect_ns == 0) {
     st.recovery->times.detect_ns = now_ns();  // the crash we injected, noticed
   } else if (!st.recovery) {
     spdlog::warn("{}: its process died unexpectedly; recovering", o.process.service.name);
-    st.recovery = begin(self, "crash");
+    st.recovery = begin(self, RecoveryKind::crash);
     st.recovery->times.detect_ns = st.recovery->times.start_ns;
   } else {
     return;  // died again mid-recovery: the running recovery's restart handles it
@@ -193,14 +193,26 @@ void on_death(Self self, const KeeperOptions& o) {
   pause_then_restart(self, o);
 }
 
+void restart(Self self, const KeeperOptions& o);
+
 // The phases after every served device is paused (and, for a crash, the
-// process is gone): restart, re-attach, resume, re-enable SR-IOV.
+// process is gone): restart, re-attach, resume, re-enable SR-IOV. A crash's
+// restart waits for restart_at_ns on the keeper's tick: the keeper never
+// sleeps, so it answers (stats, pause) while it waits.
 void restart_and_resume(Self self, const KeeperOptions& o) {
   auto& st = self->state;
   st.stopping = true;
   st.process->stop(std::chrono::milliseconds(200));  // planned: SIGTERM; crash: already reaped
-  const std::int64_t wait = st.recovery->restart_at_ns - now_ns();
-  if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+  if (st.recovery->restart_at_ns > now_ns()) {
+    st.recovery->awaiting_restart = true;
+    return;
+  }
+  restart(self, o);
+}
+
+void restart(Self self, const KeeperOptions& o) {
+  auto& st = self->state;
+  st.recovery->awaiting_restart = false;
   st.stopping = false;
   if (auto error = promote_standby(self); !error.empty()) return finish(self, o, "restart: " + error);
   attach_all(self, o, /*reset=*/true, [=](std::string error) {
@@ -236,7 +248,7 @@ void pause_then_restart(Self self, const KeeperOptions& o) {
               });
 }
 
-Recovery begin(Self self, const std::string& kind) {
+Recovery begin(Self self, RecoveryKind kind) {
   self->state.partition_state("recovering");
   Recovery r;
   r.times.service = self->state.process->options().service.name;
@@ -263,45 +275,48 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   return {
       [=](tick_atom) {
         auto& st = self->state;
-        if (!st.stopping && st.process->pid() > 0 && !st.process->alive()) on_death(self, o);
+        if (st.recovery && st.recovery->awaiting_restart && now_ns() >= st.recovery->restart_at_ns)
+          restart(self, o);
+        else if (!st.stopping && st.process->pid() > 0 && !st.process->alive())
+          on_death(self, o);
         self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
       },
       [=](start_atom) -> caf::result<ServiceStats> {
         if (auto error = start_process(self); !error.empty())
-          return caf::make_error(caf::sec::runtime_error, error);
+          return make_error(Errc::unavailable, "service partition " + o.process.service.name + ": " + error);
         self->state.partition_state("running");
         ensure_standby(self, o);
         self->send(self, tick_atom::value);
         return self->delegate(self->state.service, stats_atom::value);
       },
-      [=](attach_atom, const ServedDevice& d) -> caf::result<std::string> {
-        auto promise = self->make_response_promise<std::string>();
+      [=](attach_atom, const ServedDevice& d) -> caf::result<void> {
+        caf::response_promise promise = self->make_response_promise();
         self->request(self->state.service, o.command_timeout, attach_atom::value, d.attach)
             .then(
-                [=](const std::string& error) mutable {
-                  if (error.empty()) self->state.devices.push_back(d);
-                  promise.deliver(error);
+                [=]() mutable {
+                  self->state.devices.push_back(d);
+                  promise.deliver(caf::unit);
                 },
-                [=](const caf::error& e) mutable { promise.deliver(self->system().render(e)); });
+                [=](caf::error& e) mutable { promise.deliver(std::move(e)); });
         return promise;
       },
-      [=](detach_atom, const std::string& device) -> caf::result<std::string> {
+      [=](detach_atom, const std::string& device) -> caf::result<void> {
         std::erase_if(self->state.devices, [&](const ServedDevice& d) { return d.attach.device == device; });
         return self->delegate(self->state.service, detach_atom::value, device);
       },
       [=](recover_atom) -> caf::result<RecoveryTimes> {
-        if (self->state.recovery) return caf::make_error(caf::sec::runtime_error, "a recovery is already running");
+        if (self->state.recovery) return make_error(Errc::failed_precondition, "a recovery is already running");
         auto promise = self->make_response_promise<RecoveryTimes>();
-        self->state.recovery = begin(self, "recover");
+        self->state.recovery = begin(self, RecoveryKind::recover);
         self->state.recovery->promise = promise;
         pause_then_restart(self, o);
         return promise;
       },
       [=](crash_atom, std::int64_t restart_after_ms) -> caf::result<RecoveryTimes> {
         auto& st = self->state;
-        if (st.recovery) return caf::make_error(caf::sec::runtime_error, "a recovery is already running");
+        if (st.recovery) return make_error(Errc::failed_precondition, "a recovery is already running");
         auto promise = self->make_response_promise<RecoveryTimes>();
-        st.recovery = begin(self, "crash");
+        st.recovery = begin(self, RecoveryKind::crash);
         st.recovery->promise = promise;
         st.recovery->restart_at_ns = st.recovery->times.start_ns + restart_after_ms * 1'000'000;
         ::kill(st.process->pid(), SIGKILL);  // detection is the down message's job
@@ -309,10 +324,10 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       },
       // The service side of a device pause: the console partition holds the
       // device's reports until resume.
-      [=](pause_atom, const std::string& device) -> caf::result<std::string> {
+      [=](pause_atom, const std::string& device) -> caf::result<void> {
         return self->delegate(self->state.service, pause_atom::value, device);
       },
-      [=](resume_atom, const std::string& device) -> caf::result<std::string> {
+      [=](resume_atom, const std::string& device) -> caf::result<void> {
         return self->delegate(self->state.service, resume_atom::value, device);
       },
       [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {

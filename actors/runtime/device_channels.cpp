@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "net/host_port.hpp"
 #include "channel/vnic_config.hpp"
 
 namespace visorlab::actors {
@@ -32,17 +33,19 @@ channel::tcp::QueueProducers producers(ChannelKind kind) {
 channel::tcp::QueueProducers controlvm_producers() { return {Side::service, Side::guest, Side::guest, Side::service}; }
 
 channel::tcp::Address parse_tcp(const std::string& rest) {
-  const auto colon = rest.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("bad tcp locator: " + rest);
-  return {rest.substr(0, colon), static_cast<std::uint16_t>(std::stoul(rest.substr(colon + 1)))};
+  return net::parse_host_port(rest, "tcp locator", net::PortUse::connect);
 }
 
 }  // namespace
 
-ChannelKind device_kind(const std::string& kind) {
-  const channel::ChannelType* type = channel::find_type(kind);
-  if (!type || type->kind == ChannelKind::vbus) throw std::invalid_argument("unknown device kind '" + kind + "'");
-  return type->kind;
+ChannelKind device_kind(ChannelKind kind) {
+  switch (kind) {
+    case ChannelKind::vhba:
+    case ChannelKind::vnic:
+    case ChannelKind::keyboard:
+    case ChannelKind::mouse: return kind;
+    default: throw std::invalid_argument("not a device's channel kind: " + std::to_string(static_cast<int>(kind)));
+  }
 }
 
 GuestEnd open_device_guest_end(const ChannelOffer& offer, const std::string& guest_host,

@@ -15,8 +15,9 @@
 
 namespace visorlab::actors {
 
-// vhba, vnic, keyboard, mouse, controlvm; throws std::invalid_argument.
-channel::ChannelKind device_kind(const std::string& kind);
+// A device's channel kind (vhba, vnic, keyboard, mouse) as given; throws
+// std::invalid_argument for any other (a value off the wire is not trusted).
+channel::ChannelKind device_kind(channel::ChannelKind kind);
 
 struct GuestEnd {
   std::unique_ptr<channel::ChannelEnd> end;

@@ -48,15 +48,16 @@ using command_actor = caf::typed_actor<                                         
     caf::replies_to<guest_atom, std::string, std::string, std::string>::with<Locator>,  //
     caf::replies_to<command_atom, CommandRequest>::with<CommandResult>>;
 
-// A service partition (IO or console), in its own process. Replies are ""
-// on success, else what went wrong.
+// A service partition (IO or console), in its own process. Failures are
+// visorlab errors (actors/runtime/error.hpp): not_found for an unknown device,
+// internal for a channel that cannot be opened.
 using service_actor = caf::typed_actor<                             //
     caf::reacts_to<tick_atom>,                                      //
-    caf::replies_to<attach_atom, DeviceAttach>::with<std::string>,  //
-    caf::replies_to<attach_atom, std::vector<DeviceAttach>>::with<std::string>,  //
-    caf::replies_to<detach_atom, std::string>::with<std::string>,   //
-    caf::replies_to<pause_atom, std::string>::with<std::string>,    //
-    caf::replies_to<resume_atom, std::string>::with<std::string>,   //
+    caf::reacts_to<attach_atom, DeviceAttach>,                      //
+    caf::reacts_to<attach_atom, std::vector<DeviceAttach>>,         //
+    caf::reacts_to<detach_atom, std::string>,                       //
+    caf::reacts_to<pause_atom, std::string>,                        //
+    caf::reacts_to<resume_atom, std::string>,                       //
     caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  // lose_writes: every, for ms
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
@@ -68,12 +69,12 @@ using service_actor = caf::typed_actor<                             //
 using keeper_actor = caf::typed_actor<                                  //
     caf::reacts_to<tick_atom>,                                          //
     caf::replies_to<start_atom>::with<ServiceStats>,                    //
-    caf::replies_to<attach_atom, ServedDevice>::with<std::string>,      //
-    caf::replies_to<detach_atom, std::string>::with<std::string>,       //
+    caf::reacts_to<attach_atom, ServedDevice>,                          //
+    caf::reacts_to<detach_atom, std::string>,                           //
     caf::replies_to<recover_atom>::with<RecoveryTimes>,                 //
     caf::replies_to<crash_atom, std::int64_t>::with<RecoveryTimes>,     //
-    caf::replies_to<pause_atom, std::string>::with<std::string>,        //
-    caf::replies_to<resume_atom, std::string>::with<std::string>,       //
+    caf::reacts_to<pause_atom, std::string>,                            //
+    caf::reacts_to<resume_atom, std::string>,                           //
     caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  //
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
@@ -85,8 +86,8 @@ using host_actor = caf::typed_actor<                                            
     caf::replies_to<spawn_atom, command_atom>::with<command_actor>,                    //
     caf::replies_to<spawn_atom, GuestSpec>::with<guest_actor>,                         //
     caf::replies_to<spawn_atom, ServiceSpec, command_actor>::with<keeper_actor>,       //
-    caf::replies_to<cut_atom, std::string, std::int64_t>::with<std::string>,           //
-    caf::replies_to<heal_atom, std::string>::with<std::string>,                        //
-    caf::replies_to<stop_atom>::with<std::string>>;
+    caf::reacts_to<cut_atom, std::string, std::int64_t>,                               //
+    caf::reacts_to<heal_atom, std::string>,                                            //
+    caf::reacts_to<stop_atom>>;
 
 }  // namespace visorlab::actors

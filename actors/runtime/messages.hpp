@@ -7,9 +7,30 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "channel/channel_types.hpp"
+#include "topology/model.hpp"
+
 namespace visorlab::actors {
+
+// Kinds and states travel as enums, named only where people read them.
+using channel::ChannelKind;
+using topology::ServiceKind;
+
+// A device on a guest's bus, as its driver left it.
+enum class DeviceState : std::uint8_t { probed, running, pausing, paused, resuming, no_driver };
+std::string_view to_string(DeviceState state);
+
+// A recovery: planned (recover) or after the process died (crash).
+enum class RecoveryKind : std::uint8_t { recover, crash };
+std::string_view to_string(RecoveryKind kind);
+
+// Who registers with the orchestrator for a host: its agent daemon, or the
+// partition host that runs its partitions.
+enum class HostRole : std::uint8_t { agent, partitions };
+std::string_view to_string(HostRole role);
 
 // A device's channel, prepared on the guest's side before DEVICE_CREATE names
 // it by `addr` (in s-Par the channel is guest memory the command partition
@@ -18,7 +39,7 @@ struct ChannelOffer {
   std::uint64_t addr = 0;      // DEVICE_CREATE's channel_addr
   std::string device;          // "g0/vhba0"
   std::string channel;         // the channel's name on the machine (shm); "" = device
-  std::string kind;            // channel type name: vhba, vnic, keyboard, mouse
+  ChannelKind kind = ChannelKind::vhba;  // vhba, vnic, keyboard, mouse
   std::uint32_t bus_no = 0;
   std::uint32_t dev_no = 0;
   std::string service_host;    // where the service partition's end lives
@@ -32,7 +53,7 @@ using Locator = std::string;
 // What a service partition needs to serve one device.
 struct DeviceAttach {
   std::string device;  // "g0/vhba0"
-  std::string kind;    // vhba, vnic, keyboard, mouse
+  ChannelKind kind = ChannelKind::vhba;  // vhba, vnic, keyboard, mouse
   Locator channel;
   std::string disk_path;  // vhba: the backing file
   std::uint64_t disk_bytes = 0;
@@ -66,7 +87,7 @@ struct DeviceInfo {
   std::string type_name;
   std::uint64_t nbytes = 0;
   std::string driver;
-  std::string state;
+  DeviceState state = DeviceState::probed;
 };
 
 // One controlvm command for a guest, and what came back.
@@ -97,7 +118,7 @@ struct TransportEvent {
 // the phase did not happen).
 struct RecoveryTimes {
   std::string service;
-  std::string kind;  // "recover" (planned) or "crash"
+  RecoveryKind kind = RecoveryKind::recover;
   std::int64_t start_ns = 0;     // recover requested, or the process killed
   std::int64_t detect_ns = 0;    // crash noticed (crash only)
   std::int64_t paused_ns = 0;    // every served device paused
@@ -120,14 +141,14 @@ struct GuestSpec {
 // A service partition to run on a partition host.
 struct ServiceSpec {
   std::string name;
-  std::string kind;  // io, console
+  ServiceKind kind = ServiceKind::io;
   double input_rate = 0;  // console: reports per second per device
 };
 
 // What a service partition process serves and has done.
 struct ServiceStats {
   std::string name;
-  std::string kind;  // io, console
+  ServiceKind kind = ServiceKind::io;
   std::int64_t pid = 0;
   std::uint32_t devices = 0;
   std::uint64_t commands = 0;  // SCSI commands executed

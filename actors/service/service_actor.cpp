@@ -37,12 +37,17 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
     self->state.idle = std::chrono::microseconds(0);
     self->send(self, tick_atom::value);
   };
-  auto guarded = [](auto&& what) -> std::string {
+  // A channel that cannot be opened or closed is the partition's failure.
+  auto guarded = [](const std::string& what, auto&& run) -> caf::result<void> {
     try {
-      return what();
+      return run();
     } catch (const std::exception& e) {
-      return e.what();
+      return make_error(Errc::internal, what + ": " + e.what());
     }
+  };
+  auto known = [](bool found, const std::string& device) -> caf::result<void> {
+    if (found) return caf::unit;
+    return make_error(Errc::not_found, "unknown device " + device);
   };
   return {
       [=](tick_atom) {
@@ -59,30 +64,25 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
         }
       },
       [=](attach_atom, const DeviceAttach& device) {
-        return guarded([&] {
+        return guarded("attach " + device.device, [&]() -> caf::result<void> {
           self->state.partition->attach(device, log_transport(self->state.partition->options().name, device.device));
           wake();
-          return std::string();
+          return caf::unit;
         });
       },
-      [=](attach_atom, const std::vector<DeviceAttach>& devices) {
+      [=](attach_atom, const std::vector<DeviceAttach>& devices) -> caf::result<void> {
         const std::string service = self->state.partition->options().name;
         std::string error = self->state.partition->attach_many(
             devices, [service](const std::string& device) { return log_transport(service, device); });
         wake();
-        return error;
+        if (!error.empty()) return make_error(Errc::internal, error);
+        return caf::unit;
       },
       [=](detach_atom, const std::string& device) {
-        return guarded([&] {
-          return self->state.partition->detach(device) ? std::string() : "unknown device " + device;
-        });
+        return guarded("detach " + device, [&] { return known(self->state.partition->detach(device), device); });
       },
-      [=](pause_atom, const std::string& device) {
-        return self->state.partition->pause(device) ? std::string() : "unknown device " + device;
-      },
-      [=](resume_atom, const std::string& device) {
-        return self->state.partition->resume(device) ? std::string() : "unknown device " + device;
-      },
+      [=](pause_atom, const std::string& device) { return known(self->state.partition->pause(device), device); },
+      [=](resume_atom, const std::string& device) { return known(self->state.partition->resume(device), device); },
       [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {
         if (every == 0 || for_ms <= 0) return make_error(Errc::invalid_argument, "lose_writes needs every ≥ 1 and a window");
         self->state.partition->lose_writes(every, ServicePartition::Clock::now() + std::chrono::milliseconds(for_ms));

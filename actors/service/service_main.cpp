@@ -46,7 +46,7 @@ int run_service_partition(const ServiceMainOptions& options) {
   const int fd = options.ready_fd >= 0 ? options.ready_fd : STDOUT_FILENO;
   if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return 3;
   if (options.ready_fd >= 0) close(options.ready_fd);
-  spdlog::info("service partition {} ({}) serving on {}:{}", options.service.name, options.service.kind,
+  spdlog::info("service partition {} ({}) serving on {}:{}", options.service.name, topology::to_string(options.service.kind),
                options.bind, *port);
 
   int sig = 0;

@@ -12,8 +12,8 @@
 namespace visorlab::service {
 
 ServicePartition::ServicePartition(ServiceOptions options) : options_(std::move(options)) {
-  if (options_.kind != "io" && options_.kind != "console")
-    throw std::invalid_argument("service kind must be io or console, not '" + options_.kind + "'");
+  if (options_.kind != topology::ServiceKind::io && options_.kind != topology::ServiceKind::console)
+    throw std::invalid_argument("service kind must be io or console");
 }
 
 ServicePartition::~ServicePartition() = default;
@@ -41,8 +41,9 @@ void ServicePartition::check(const actors::DeviceAttach& device) const {
     throw std::invalid_argument(device.device + " is already attached to " + options_.name);
   const channel::ChannelKind kind = actors::device_kind(device.kind);
   const bool io_kind = kind == channel::ChannelKind::vhba || kind == channel::ChannelKind::vnic;
-  if (io_kind != (options_.kind == "io"))
-    throw std::invalid_argument(options_.name + " (" + options_.kind + ") cannot serve a " + device.kind);
+  if (io_kind != (options_.kind == topology::ServiceKind::io))
+    throw std::invalid_argument(options_.name + " (" + std::string(topology::to_string(options_.kind)) +
+                                ") cannot serve a " + std::string(channel::type_of(kind).name));
   if (kind == channel::ChannelKind::vhba && (device.disk_path.empty() || device.disk_bytes == 0))
     throw std::invalid_argument(device.device + ": a vhba needs a disk path and size");
   if (kind == channel::ChannelKind::vnic && device.switch_name.empty())

@@ -44,7 +44,7 @@ ServiceProcess::~ServiceProcess() { stop(std::chrono::milliseconds(1000)); }
 
 std::vector<std::string> ServiceProcess::argv() const {
   const ServiceOptions& s = options_.service;
-  std::vector<std::string> a{options_.visorlab_bin, "service-partition", "--name", s.name, "--kind", s.kind,
+  std::vector<std::string> a{options_.visorlab_bin, "service-partition", "--name", s.name, "--kind", std::string(topology::to_string(s.kind)),
                              "--ready-fd", "3"};
   if (s.input_rate > 0) a.insert(a.end(), {"--input-rate", std::to_string(s.input_rate)});
   return a;

@@ -36,7 +36,7 @@ class TcpEnd final : public ChannelEnd {
       endpoint_->reattach(*attached_to_, timeout);
       return true;
     } catch (const std::exception& e) {
-      spdlog::warn("channel end: re-attach to {} failed: {}", attached_to_->str(), e.what());
+      spdlog::warn("channel end: re-attach to {} failed: {}", attached_to_->text(), e.what());
       return false;
     }
   }

@@ -91,26 +91,14 @@ long Socket::receive(std::span<std::byte> out, std::chrono::milliseconds timeout
   }
 }
 
-Address parse_address(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    throw std::invalid_argument("address must be host:port: '" + text + "'");
-  const std::string port = text.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) > 65535)
-    throw std::invalid_argument("bad port in '" + text + "'");
-  Address a{text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port))};
-  to_sockaddr(a);  // validates the host
-  return a;
-}
-
 Socket listen_on(const Address& at, int backlog) {
   const sockaddr_in sa = to_sockaddr(at);
   Socket s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!s) fail("socket");
   int one = 1;
   setsockopt(s.fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(s.fd(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) fail("bind " + at.str());
-  if (::listen(s.fd(), backlog) != 0) fail("listen " + at.str());
+  if (::bind(s.fd(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) fail("bind " + at.text());
+  if (::listen(s.fd(), backlog) != 0) fail("listen " + at.text());
   return s;
 }
 
@@ -139,12 +127,12 @@ Socket connect_to(const Address& to, std::chrono::milliseconds timeout) {
   Socket s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!s) fail("socket");
   if (::connect(s.fd(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    if (errno != EINPROGRESS) fail("connect " + to.str());
-    if (wait_for(s.fd(), POLLOUT, timeout) == 0) fail("connect " + to.str() + ": timed out", ETIMEDOUT);
+    if (errno != EINPROGRESS) fail("connect " + to.text());
+    if (wait_for(s.fd(), POLLOUT, timeout) == 0) fail("connect " + to.text() + ": timed out", ETIMEDOUT);
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) fail("connect " + to.str(), err);
+    if (err != 0) fail("connect " + to.text(), err);
   }
   // Back to blocking; sends use MSG_DONTWAIT and poll for their own deadline.
   fcntl(s.fd(), F_SETFL, fcntl(s.fd(), F_GETFL) & ~O_NONBLOCK);

@@ -7,6 +7,8 @@
 #include <span>
 #include <string>
 
+#include "net/host_port.hpp"
+
 namespace visorlab::channel::tcp {
 
 class Socket {
@@ -35,14 +37,8 @@ class Socket {
   int fd_ = -1;
 };
 
-struct Address {
-  std::string host;  // numeric IPv4, e.g. "127.0.0.1"
-  std::uint16_t port = 0;
-  std::string str() const { return host + ":" + std::to_string(port); }
-};
-
-// Parses "host:port" (throws std::invalid_argument with the text on error).
-Address parse_address(const std::string& text);
+// Where a channel's server listens: numeric IPv4 here (port 0: any).
+using Address = net::HostPort;
 
 // A listening socket on `at` (port 0 picks one; see local_address).
 Socket listen_on(const Address& at, int backlog = 16);

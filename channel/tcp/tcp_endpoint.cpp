@@ -116,7 +116,7 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::attach(const Address& to, const std::s
                                                   EventHandler on_event) {
   std::unique_ptr<TcpEndpoint> e(new TcpEndpoint(side, name, std::move(producers), options, std::move(on_event)));
   // A cut cable: the connection cannot be made (as a connect would time out).
-  e->wait_out_cut(Clock::now() + options.handshake_timeout, "attach to " + to.str());
+  e->wait_out_cut(Clock::now() + options.handshake_timeout, "attach to " + to.text());
   Socket s = connect_to(to, options.handshake_timeout);
   e->handshake_as_client(s, &expect, false, options.handshake_timeout);
   e->announce_connected();
@@ -132,7 +132,7 @@ void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout)
   for (;;) {
     if (link_cut()) {  // nothing gets through until the cut heals (or its lease runs out)
       if (Clock::now() + tick() >= deadline)
-        throw HandshakeError("re-attach to " + to.str() + " failed: the link to host " + options_.peer_host + " is cut");
+        throw HandshakeError("re-attach to " + to.text() + " failed: the link to host " + options_.peer_host + " is cut");
       std::this_thread::sleep_for(tick());
       continue;
     }
@@ -151,7 +151,7 @@ void TcpEndpoint::reattach(const Address& to, std::chrono::milliseconds timeout)
       // The server may not have noticed the old link's death yet, or may still
       // be restarting: retry until the deadline.
       if (Clock::now() + milliseconds(20) >= deadline)
-        throw HandshakeError("re-attach to " + to.str() + " failed: " + e.what());
+        throw HandshakeError("re-attach to " + to.text() + " failed: " + e.what());
       std::this_thread::sleep_for(milliseconds(20));
     }
   }

@@ -50,7 +50,7 @@ struct Flows : visorlab::test::ActorFixture {
     ChannelOffer offer;
     offer.addr = next_addr++;
     offer.device = guest_name + "/" + std::string(type.name) + std::to_string(dev);
-    offer.kind = std::string(type.name);
+    offer.kind = type.kind;
     offer.bus_no = bus;
     offer.dev_no = dev;
     offer.service_host = "local";
@@ -92,7 +92,7 @@ BOOST_FIXTURE_TEST_CASE(buses_devices_and_the_bus_tree, Flows) {
   BOOST_TEST(tree[2].bus_name == "vbus2:dev0");
   BOOST_TEST(tree[2].driver == "visorhba");
   BOOST_TEST(tree[2].type_name == "vhba");
-  BOOST_TEST(tree[2].state == "running");
+  BOOST_TEST(visorlab::actors::to_string(tree[2].state) == "running");
   BOOST_TEST(tree[2].nbytes == ch::channel_size(ch::type_of(ch::ChannelKind::vhba).spec()));
 
   // The same device again is already done; an unknown bus is invalid.
@@ -117,7 +117,7 @@ BOOST_FIXTURE_TEST_CASE(a_device_no_driver_claims_is_created_unbound, Flows) {
   const auto tree = devices();
   BOOST_REQUIRE(tree.size() == 1u);
   BOOST_TEST(tree[0].driver == "");
-  BOOST_TEST(tree[0].state == "no_driver");
+  BOOST_TEST(visorlab::actors::to_string(tree[0].state) == "no_driver");
 }
 
 BOOST_FIXTURE_TEST_CASE(a_device_without_its_channel_is_not_probed, Flows) {
@@ -134,11 +134,11 @@ BOOST_FIXTURE_TEST_CASE(pause_and_resume_through_the_actors, Flows) {
   auto paused = command(cvm::Id::device_changestate, CommandPartition::change_state(2, 0, cvm::segment::standby));
   BOOST_TEST(!paused.failed);
   BOOST_TEST(paused.state == cvm::segment::standby);
-  BOOST_TEST(devices().at(0).state == "paused");
+  BOOST_TEST(visorlab::actors::to_string(devices().at(0).state) == "paused");
   auto resumed = command(cvm::Id::device_changestate, CommandPartition::change_state(2, 0, cvm::segment::running));
   BOOST_TEST(!resumed.failed);
   BOOST_TEST(resumed.state == cvm::segment::running);
-  BOOST_TEST(devices().at(0).state == "running");
+  BOOST_TEST(visorlab::actors::to_string(devices().at(0).state) == "running");
   // A change of state of a device that does not exist.
   BOOST_TEST(command(cvm::Id::device_changestate, CommandPartition::change_state(2, 5, cvm::segment::standby))
                  .status == code(cvm::Response::device_invalid));

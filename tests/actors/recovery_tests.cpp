@@ -143,7 +143,7 @@ struct World {
     BOOST_REQUIRE(!command(cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug))
                        .failed);
     BOOST_REQUIRE(command(cvm::Id::bus_create, CommandPartition::bus(2)).status == 0u);
-    ChannelOffer offer{0x10, device, "", "vhba", 2, 0, "local", "127.0.0.1"};
+    ChannelOffer offer{0x10, device, "", visorlab::channel::ChannelKind::vhba, 2, 0, "local", "127.0.0.1"};
     const auto channel = ask<Locator>(guest, offer_atom::value, offer);
     BOOST_REQUIRE(command(cvm::Id::device_create,
                           CommandPartition::device(2, 0, ch::guids::vhba, 0x10,
@@ -152,13 +152,14 @@ struct World {
 
     visorlab::recovery::KeeperOptions k;
     k.process.visorlab_bin = visorlab_bin();
-    k.process.service = {"io-" + guest_name, "io"};
+    k.process.service = {"io-" + guest_name, visorlab::topology::ServiceKind::io};
     k.commands = commands;
     k.listener = caf::actor_cast<caf::actor>(self);
     keeper = visorlab::recovery::spawn_keeper(sys, k);
     stats = ask<ServiceStats>(keeper, start_atom::value);
-    ServedDevice served{guest_name, 2, 0, sriov, {device, "vhba", channel, (dir / "d0.img").string(), kDisk, "", ""}};
-    BOOST_REQUIRE_EQUAL(ask<std::string>(keeper, attach_atom::value, served), "");
+    ServedDevice served{guest_name, 2, 0, sriov, {device, visorlab::channel::ChannelKind::vhba, channel, (dir / "d0.img").string(), kDisk, "", ""}};
+    self->request(keeper, 15s, attach_atom::value, served)
+        .receive([] {}, [&](caf::error& e) { BOOST_FAIL("attach failed: " << sys.render(e)); });
   }
   ~World() {
     self->send_exit(keeper, caf::exit_reason::user_shutdown);
@@ -188,7 +189,7 @@ struct World {
     BOOST_REQUIRE_MESSAGE(writer->completed() >= goal, "I/O did not flow: " << writer->completed() << " < " << goal);
   }
   static void phases_in_order(const RecoveryTimes& t) {
-    BOOST_TEST_MESSAGE(t.kind << ": detect " << (t.detect_ns - t.start_ns) / 1e6 << " ms, paused "
+    BOOST_TEST_MESSAGE(visorlab::actors::to_string(t.kind) << ": detect " << (t.detect_ns - t.start_ns) / 1e6 << " ms, paused "
                               << (t.paused_ns - t.start_ns) / 1e6 << " ms, restarted "
                               << (t.restarted_ns - t.start_ns) / 1e6 << " ms, resumed "
                               << (t.resumed_ns - t.start_ns) / 1e6 << " ms");
@@ -243,13 +244,13 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_io_then_planned_recover_loses_nothing) {
   w.writes(300);
   const auto crash = w.ask<RecoveryTimes>(w.keeper, crash_atom::value, std::int64_t{20});
   World::phases_in_order(crash);
-  BOOST_TEST(crash.kind == "crash");
+  BOOST_TEST((crash.kind == visorlab::actors::RecoveryKind::crash));
   BOOST_TEST(crash.detect_ns >= crash.start_ns);
   BOOST_TEST(crash.restarted_ns - crash.start_ns >= 20'000'000);  // restart_after was honoured
   w.writes(300);
   const auto planned = w.ask<RecoveryTimes>(w.keeper, recover_atom::value);
   World::phases_in_order(planned);
-  BOOST_TEST(planned.kind == "recover");
+  BOOST_TEST((planned.kind == visorlab::actors::RecoveryKind::recover));
   w.writes(300);
   const auto after = w.ask<ServiceStats>(w.keeper, stats_atom::value);
   BOOST_TEST(after.pid != w.stats.pid);  // really a new process
@@ -268,7 +269,7 @@ BOOST_AUTO_TEST_CASE(an_unexpected_death_is_noticed_and_recovered) {
                   caf::after(std::chrono::seconds(15)) >> [] {});
   BOOST_REQUIRE_MESSAGE(got, "the keeper did not report a recovery");
   World::phases_in_order(seen);
-  BOOST_TEST(seen.kind == "crash");
+  BOOST_TEST((seen.kind == visorlab::actors::RecoveryKind::crash));
   w.writes(200);
   w.verify();
 }

@@ -38,7 +38,7 @@ struct Disks {
   visorlab::actors::DeviceAttach attach(int i, bool reset = false) const {
     visorlab::actors::DeviceAttach a;
     a.device = "g" + std::to_string(i) + "/vhba0";
-    a.kind = "vhba";
+    a.kind = visorlab::channel::ChannelKind::vhba;
     a.channel = "shm:" + name(i);
     a.disk_path = (dir / ("d" + std::to_string(i) + ".img")).string();
     a.disk_bytes = 1 << 20;
@@ -71,7 +71,7 @@ struct Disks {
 
 BOOST_AUTO_TEST_CASE(a_poll_serves_disks_round_robin) {
   Disks d;
-  ServicePartition io({"io0", "io"});
+  ServicePartition io({"io0", visorlab::topology::ServiceKind::io});
   io.attach(d.attach(0));
   io.attach(d.attach(1));
   d.queue(0, 40);  // a guest with a deep queue
@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(a_reattach_after_a_reset_skips_what_was_queued) {
   Disks d;
   d.queue(0, 5);  // left by a partition that died; the guest re-issues them
   d.queue(1, 3);  // a plain attach: served
-  ServicePartition io({"io0", "io"});
+  ServicePartition io({"io0", visorlab::topology::ServiceKind::io});
   io.attach(d.attach(0, /*reset=*/true));
   io.attach(d.attach(1));
   while (io.poll()) {

@@ -119,11 +119,11 @@ struct World {
   }
 
   Locator offer(const std::string& device, const std::string& kind, std::uint32_t dev, std::uint32_t bus = 2) {
-    const auto& type = ch::type_of(visorlab::actors::device_kind(kind));
+    const auto& type = *ch::find_type(kind);
     ChannelOffer o;
     o.addr = next_addr++;
     o.device = device;
-    o.kind = kind;
+    o.kind = type.kind;
     o.bus_no = bus;
     o.dev_no = dev;
     o.service_host = "local";  // shared memory, as the guest's host
@@ -137,7 +137,7 @@ struct World {
   static DeviceAttach attach(const std::string& device, const std::string& kind, const Locator& at) {
     DeviceAttach a;
     a.device = device;
-    a.kind = kind;
+    a.kind = ch::find_type(kind)->kind;
     a.channel = at;
     return a;
   }

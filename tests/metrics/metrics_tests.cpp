@@ -650,7 +650,7 @@ BOOST_AUTO_TEST_CASE(state_shares_add_up_and_leave_nothing_behind) {
 
 BOOST_AUTO_TEST_CASE(listen_addresses_parse_with_port_0_meaning_any) {
   const auto any = vm::parse_listen_address("127.0.0.1:0");
-  BOOST_TEST(any.address == "127.0.0.1");
+  BOOST_TEST(any.host == "127.0.0.1");
   BOOST_TEST(any.port == 0);
   BOOST_TEST(vm::parse_listen_address("0.0.0.0:9464").port == 9464);
   for (const char* bad : {"", "9464", ":9464", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:65536", "localhost:9464",

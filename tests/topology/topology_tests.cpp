@@ -397,8 +397,8 @@ BOOST_AUTO_TEST_CASE(other_parse_errors) {
   check_edit("    - {at: 2s, recover: io0}", "    - {at: 2s, partition: a, for: 1s}", "drill.steps[0].partition",
              "a, for", "expected a list of two hosts");
   check_edit("version: 1", "version: 2", "version", "2\nhosts", "unsupported version 2");
-  check_edit("  - {name: a}", "  - {name: a, address: nowhere}", "hosts[0].address", "nowhere", "not host:port");
-  check_edit("  - {name: a}", "  - {name: a, address: \"h:70000\"}", "hosts[0].address", "\"h:", "no valid port");
+  check_edit("  - {name: a}", "  - {name: a, address: nowhere}", "hosts[0].address", "nowhere", "has no port; expected HOST:PORT");
+  check_edit("  - {name: a}", "  - {name: a, address: \"h:70000\"}", "hosts[0].address", "\"h:", "no port from 1 to 65535");
 }
 
 BOOST_AUTO_TEST_CASE(workload_parse_errors) {
