@@ -109,7 +109,7 @@ caf::behavior agent_actor(caf::stateful_actor<AgentState>* self, AgentMain m) {
         }
         self->state.orchestrator = *orchestrator;
         self->monitor(*orchestrator);
-        self->send(*orchestrator, register_atom::value, m.host, HostRole::agent,
+        self->send(*orchestrator, register_atom::value, Registration{m.host, HostRole::agent},
                    caf::actor_cast<caf::actor>(self));
         spdlog::info("agent {} registered with {}", m.host, m.orchestrator);
       },

@@ -196,7 +196,7 @@ int run_partition_host(const PartitionHostMain& m) {
   o.workload = m.workload;
   o.metrics = exported;
   auto partitions = spawn_partition_host(sys, o);
-  caf::anon_send(*orchestrator, register_atom::value, m.host, HostRole::partitions,
+  caf::anon_send(*orchestrator, register_atom::value, Registration{m.host, HostRole::partitions},
                  caf::actor_cast<caf::actor>(partitions));
   spdlog::info("partition host {} registered with {}", m.host, m.orchestrator);
   int sig = 0;

@@ -1,6 +1,7 @@
 #include "orchestrator/cluster.hpp"
 
 #include <caf/io/middleman.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <future>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -118,12 +121,74 @@ struct Cluster::Impl {
     if (failed) throw *failed;
   }
 
+  // What a controlvm command's answer says went wrong, if anything.
+  static std::optional<ClusterError> command_error(const CommandResult& r, const std::string& what) {
+    if (r.timed_out) return ClusterError(Code::unavailable, what + ": the guest did not answer (timed out)");
+    if (r.failed || r.status != 0)
+      return ClusterError(Code::internal, what + ": failed with status " + std::to_string(r.status));
+    return std::nullopt;
+  }
+
   CommandResult controlvm(const std::string& guest, cvm::Id id, const cvm::Packet& p, const std::string& what) {
     auto r = ask<CommandResult>(command, what, command_atom::value, command::make_request(key(guest), id, p));
-    if (r.timed_out) throw ClusterError(Code::unavailable, what + ": the guest did not answer (timed out)");
-    if (r.failed || r.status != 0)
-      throw ClusterError(Code::internal, what + ": failed with status " + std::to_string(r.status));
+    if (auto e = command_error(r, what)) throw *e;
     return r;
+  }
+
+  // ---- the same, as continuations in an event-based actor (apply's fan-out)
+
+  using Self = caf::event_based_actor*;
+  using Next = std::function<void()>;
+  using Fail = std::function<void(const ClusterError&)>;
+
+  static auto failing(const std::string& what, const Fail& fail) {
+    return [what, fail](caf::error& e) { fail(ClusterError(what, e)); };
+  }
+
+  // Runs `start` in an event-based actor of its own and waits (this thread
+  // is not an actor's) until it calls `finish`; rethrows what it failed with.
+  void await(const std::function<void(Self, std::function<void(std::optional<ClusterError>)>)>& start) {
+    struct Outcome {
+      std::promise<std::optional<ClusterError>> promise;
+      std::atomic<bool> set{false};
+      void deliver(std::optional<ClusterError> e) {
+        if (!set.exchange(true)) promise.set_value(std::move(e));
+      }
+    };
+    auto outcome = std::make_shared<Outcome>();
+    auto result = outcome->promise.get_future();
+    sys.spawn([start, outcome](caf::event_based_actor* self) -> caf::behavior {
+      // Whatever ends the actor ends the wait: a thrown exception, a kill.
+      self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& e) -> caf::error {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          return make_error(Errc::internal, x.what());
+        } catch (...) {
+          return make_error(Errc::internal, "unknown exception");
+        }
+      });
+      self->attach_functor([outcome](const caf::error& reason) {
+        outcome->deliver(ClusterError("the orchestrator's request actor stopped", reason));
+      });
+      start(self, [self, outcome](std::optional<ClusterError> e) {
+        outcome->deliver(std::move(e));
+        self->quit();
+      });
+      return {[](tick_atom) {}};  // alive while its requests are out
+    });
+    if (auto e = result.get()) throw *e;
+  }
+
+  void controlvm_async(Self self, const std::string& guest, cvm::Id id, const cvm::Packet& p, const std::string& what,
+                       const Next& next, const Fail& fail) {
+    self->request(command, options.request_timeout, command_atom::value, command::make_request(key(guest), id, p))
+        .then(
+            [=](const CommandResult& r) {
+              if (auto e = command_error(r, what)) return fail(*e);
+              next();
+            },
+            failing(what, fail));
   }
 
   // Machine-wide names (shared memory) carry this orchestrator's tag, so two
@@ -194,87 +259,161 @@ struct Cluster::Impl {
   // One guest of an applied topology: its controlvm channel, its actor, its
   // buses, then its devices — a chain of round trips to its host, the
   // command partition and its service partitions.
-  void setup_guest(const topology::Topology& t, const topology::Guest& g) {
+  void setup_guest(Self self, const topology::Topology& t, const topology::Guest& g, const Next& next,
+                   const Fail& fail) {
+    const auto spawned = [=, this](guest_actor& actor) {
+      caf::anon_send(command, register_atom::value, key(g.name), actor);  // its doorbell
+      {
+        std::lock_guard glock(guests_mu);
+        guests[g.name] = {g, actor};
+      }
+      const std::string& n = g.name;
+      controlvm_async(self, n, cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug),
+                      "chipset init of " + n, [=, this] {
+        controlvm_async(self, n, cvm::Id::bus_create, CommandPartition::bus(topology::kConsoleBus), "bus 1 of " + n, [=, this] {
+          controlvm_async(self, n, cvm::Id::bus_create, CommandPartition::bus(topology::kIoBus), "bus 2 of " + n,
+                          [=, this] { add_devices(self, n, g.devices, 0, next, fail); }, fail);
+        }, fail);
+      }, fail);
+    };
+    const auto located = [=, this, &t](Locator& controlvm_at) {
+      GuestSpec spec;
+      spec.name = g.name;
+      spec.controlvm = controlvm_at;
+      spec.command_host = t.command.host;
+      spec.workload = true;
+      try {
+        self->request(partitions(g.host), options.request_timeout, spawn_atom::value, spec)
+            .then(spawned, failing("guest " + g.name, fail));
+      } catch (const ClusterError& e) {
+        fail(e);
+      }
+    };
     // Across hosts the controlvm channel goes over TCP, the command
     // partition listening on its host's address.
-    const auto controlvm_at = g.host == t.command.host
-                               ? ask<Locator>(command, "controlvm of " + g.name, guest_atom::value, key(g.name))
-                               : ask<Locator>(command, "controlvm of " + g.name, guest_atom::value, key(g.name), g.host,
-                                              listen_host(t.command.host));
-    GuestSpec spec;
-    spec.name = g.name;
-    spec.controlvm = controlvm_at;
-    spec.command_host = t.command.host;
-    spec.workload = true;
-    auto actor = ask<guest_actor>(partitions(g.host), "guest " + g.name, spawn_atom::value, spec);
-    caf::anon_send(command, register_atom::value, key(g.name), actor);  // its doorbell
-    {
-      std::lock_guard glock(guests_mu);
-      guests[g.name] = {g, actor};
-    }
-    controlvm(g.name, cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug),
-              "chipset init of " + g.name);
-    controlvm(g.name, cvm::Id::bus_create, CommandPartition::bus(topology::kConsoleBus), "bus 1 of " + g.name);
-    controlvm(g.name, cvm::Id::bus_create, CommandPartition::bus(topology::kIoBus), "bus 2 of " + g.name);
-    for (const auto& d : g.devices) add_device(g.name, d);
+    if (g.host == t.command.host)
+      self->request(command, options.request_timeout, guest_atom::value, key(g.name))
+          .then(located, failing("controlvm of " + g.name, fail));
+    else
+      self->request(command, options.request_timeout, guest_atom::value, key(g.name), g.host,
+                    listen_host(t.command.host))
+          .then(located, failing("controlvm of " + g.name, fail));
   }
 
   // Every guest, kApplyWorkers at a time: each is mostly waiting for
   // answers, so a 250-guest topology comes up in a fraction of the time one
-  // after the other takes. The first error stops the rest and is rethrown
-  // (the caller tears down what came up).
+  // after the other takes. The first error stops launching more and is
+  // rethrown once those under way are done (the caller tears down what came up).
   void setup_guests(const topology::Topology& t) {
     constexpr std::size_t kApplyWorkers = 16;
-    std::atomic<std::size_t> next{0};
-    std::mutex error_mu;
-    std::exception_ptr error;
-    auto work = [&] {
-      for (std::size_t i; (i = next++) < t.guests.size();) {
-        {
-          std::lock_guard lock(error_mu);
-          if (error) return;
+    await([this, &t](Self self, std::function<void(std::optional<ClusterError>)> finish) {
+      struct Fanout {
+        std::size_t next = 0, running = 0;
+        bool finished = false;
+        std::optional<ClusterError> error;
+        std::function<void(std::optional<ClusterError>)> finish;
+      };
+      auto st = std::make_shared<Fanout>();
+      st->finish = std::move(finish);
+      // Starts guests until kApplyWorkers are under way; finishes once none
+      // is and none is left (or one failed). The guests' answers keep it
+      // alive; it holds itself only weakly.
+      auto launch = std::make_shared<std::function<void()>>();
+      *launch = [this, self, &t, st, weak = std::weak_ptr<std::function<void()>>(launch)] {
+        const auto again = weak.lock();
+        while (!st->error && st->running < kApplyWorkers && st->next < t.guests.size()) {
+          ++st->running;
+          setup_guest(
+              self, t, t.guests[st->next++],
+              [st, again] {
+                --st->running;
+                (*again)();
+              },
+              [st, again](const ClusterError& e) {
+                --st->running;
+                if (!st->error) st->error = e;
+                (*again)();
+              });
         }
-        try {
-          setup_guest(t, t.guests[i]);
-        } catch (...) {
-          std::lock_guard lock(error_mu);
-          if (!error) error = std::current_exception();
-          return;
+        if (st->running == 0 && !st->finished && (st->error || st->next == t.guests.size())) {
+          st->finished = true;
+          st->finish(st->error);
         }
+      };
+      (*launch)();
+    });
+  }
+
+  // A guest's devices from `index` on, one after the other.
+  void add_devices(Self self, const std::string& guest, const std::vector<topology::Device>& list, std::size_t index,
+                   const Next& next, const Fail& fail) {
+    if (index == list.size()) return next();
+    add_device(self, guest, list[index], [=, this] { add_devices(self, guest, list, index + 1, next, fail); }, fail);
+  }
+
+  // One device: its channel offered by the guest, DEVICE_CREATE through the
+  // command partition, then attached by its service partition.
+  void add_device(Self self, const std::string& guest, const topology::Device& d, const Next& next,
+                  const Fail& fail) {
+    guest_actor actor;
+    std::string guest_host;
+    ChannelOffer offer;
+    keeper_actor keeper;
+    try {
+      std::unique_lock glock(guests_mu);
+      const auto g = guests.find(guest);
+      if (g == guests.end()) throw ClusterError(Code::not_found, "unknown guest " + guest);
+      actor = g->second.actor;
+      guest_host = g->second.spec.host;
+      glock.unlock();
+      std::unique_lock table(table_mu);
+      if (devices.contains(d.name)) throw ClusterError(Code::invalid_argument, "device " + d.name + " exists");
+      const std::uint64_t addr = next_addr++;
+      table.unlock();
+      const auto svc = keepers.find(d.service);
+      if (svc == keepers.end()) throw ClusterError(Code::not_found, "unknown service " + d.service);
+      keeper = svc->second;
+      const topology::Service* service = topo->find_service(d.service);
+      offer = {addr, d.name, key(d.name), channel::find_type(topology::to_string(d.kind))->kind, d.bus, d.dev,
+               service->host, listen_host(guest_host)};
+    } catch (const ClusterError& e) {
+      return fail(e);
+    }
+    const auto attach = [=, this](const Locator& channel) {
+      DeviceRun run;
+      try {
+        run = DeviceRun{guest, d, served_device(guest, d, channel), DeviceState::running};
+      } catch (const std::exception& e) {
+        return fail(ClusterError(Code::internal, "attach " + d.name + ": " + e.what()));
       }
+      self->request(keeper, options.request_timeout, attach_atom::value, run.served)
+          .then(
+              [=, this] {
+                {
+                  std::lock_guard done(table_mu);
+                  devices[d.name] = run;
+                }
+                log.append("device_created", d.name, topology::bus_address(d));
+                next();  // not under table_mu: the next device takes it
+              },
+              failing("attach " + d.name, fail));
     };
-    std::vector<std::thread> workers;
-    for (std::size_t k = 0; k < std::min(kApplyWorkers, t.guests.size()); ++k) workers.emplace_back(work);
-    for (auto& w : workers) w.join();
-    if (error) std::rethrow_exception(error);
+    self->request(actor, options.request_timeout, offer_atom::value, offer)
+        .then(
+            [=, this](Locator& channel) {
+              const channel::ChannelType& type = channel::type_of(offer.kind);
+              controlvm_async(self, guest, cvm::Id::device_create,
+                              CommandPartition::device(d.bus, d.dev, type.guid, offer.addr,
+                                                       channel::channel_size(type.spec())),
+                              "create " + d.name, [=] { attach(channel); }, fail);
+            },
+            failing("offer " + d.name, fail));
   }
 
   void add_device(const std::string& guest, const topology::Device& d) {
-    std::unique_lock glock(guests_mu);
-    const auto g = guests.find(guest);
-    if (g == guests.end()) throw ClusterError(Code::not_found, "unknown guest " + guest);
-    const guest_actor actor = g->second.actor;
-    const std::string guest_host = g->second.spec.host;
-    glock.unlock();
-    std::unique_lock table(table_mu);
-    if (devices.contains(d.name)) throw ClusterError(Code::invalid_argument, "device " + d.name + " exists");
-    const std::uint64_t addr = next_addr++;
-    table.unlock();
-    const auto svc = keepers.find(d.service);
-    if (svc == keepers.end()) throw ClusterError(Code::not_found, "unknown service " + d.service);
-    const topology::Service* service = topo->find_service(d.service);
-    const channel::ChannelType& type = *channel::find_type(topology::to_string(d.kind));
-
-    ChannelOffer offer{addr, d.name, key(d.name), type.kind, d.bus, d.dev, service->host, listen_host(guest_host)};
-    const auto channel = ask<Locator>(actor, "offer " + d.name, offer_atom::value, offer);
-    controlvm(guest, cvm::Id::device_create,
-              CommandPartition::device(d.bus, d.dev, type.guid, offer.addr, channel::channel_size(type.spec())),
-              "create " + d.name);
-    DeviceRun run{guest, d, served_device(guest, d, channel), DeviceState::running};
-    this->run(svc->second, "attach " + d.name, attach_atom::value, run.served);
-    std::lock_guard done(table_mu);
-    devices[d.name] = run;
-    log.append("device_created", d.name, topology::bus_address(d));
+    await([&](Self self, std::function<void(std::optional<ClusterError>)> finish) {
+      add_device(self, guest, d, [finish] { finish(std::nullopt); }, [finish](const ClusterError& e) { finish(e); });
+    });
   }
 
   DeviceRun& device(const std::string& name) {
@@ -387,7 +526,7 @@ struct Cluster::Impl {
   caf::actor registry;
   std::uint16_t agent_port = 0;
   mutable std::mutex mu;        // one operation at a time
-  mutable std::mutex guests_mu;  // the guests map, read without `mu` by guest_control
+  mutable std::mutex guests_mu;  // the guests map, read without `mu` by workload()
   // The devices map and next_addr while apply's workers add devices (every
   // other writer holds `mu`, which excludes apply).
   std::mutex table_mu;

@@ -78,7 +78,9 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
     log->append(agent ? "agent_lost" : "partitions_lost", host, self->system().render(down.reason));
   });
   return {
-      [=](register_atom, const std::string& host, HostRole role, const caf::actor& handle) {
+      [=](register_atom, const Registration& r, const caf::actor& handle) {
+        const std::string& host = r.host;
+        const HostRole role = r.role;
         if (role != HostRole::agent && role != HostRole::partitions) return;  // off the wire: not trusted
         self->monitor(handle);
         self->state.watched[handle.address()] = {host, role};

@@ -10,7 +10,7 @@ namespace visorlab::actors {
 
 void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_error_category(kErrorCategory, render_error);
-  cfg.add_message_type<HostRole>("visorlab.HostRole");
+  cfg.add_message_type<Registration>("visorlab.Registration");
   cfg.add_message_type<ChannelOffer>("visorlab.ChannelOffer");
   cfg.add_message_type<DeviceAttach>("visorlab.DeviceAttach");
   cfg.add_message_type<std::vector<DeviceAttach>>("visorlab.DeviceAttaches");

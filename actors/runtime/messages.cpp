@@ -1,17 +1,14 @@
 #include "actors/runtime/messages.hpp"
 
+#include <array>
+
 namespace visorlab::actors {
 
 std::string_view to_string(DeviceState state) {
-  switch (state) {
-    case DeviceState::probed: return "probed";
-    case DeviceState::running: return "running";
-    case DeviceState::pausing: return "pausing";
-    case DeviceState::paused: return "paused";
-    case DeviceState::resuming: return "resuming";
-    case DeviceState::no_driver: return "no_driver";
-  }
-  return "unknown";
+  static constexpr std::array<std::string_view, 6> kNames{"probed", "running", "pausing", "paused", "resuming",
+                                                          "no_driver"};  // in DeviceState's order
+  const auto i = static_cast<std::size_t>(state);
+  return i < kNames.size() ? kNames[i] : "unknown";
 }
 
 std::string_view to_string(RecoveryKind kind) { return kind == RecoveryKind::crash ? "crash" : "recover"; }

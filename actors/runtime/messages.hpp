@@ -3,12 +3,13 @@
 // orchestrator ↔ agent); runtime/config.hpp announces them.
 #pragma once
 
-#include <caf/meta/type_name.hpp>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "actors/runtime/inspect.hpp"
 
 #include "channel/channel_types.hpp"
 #include "topology/model.hpp"
@@ -31,6 +32,12 @@ std::string_view to_string(RecoveryKind kind);
 // partition host that runs its partitions.
 enum class HostRole : std::uint8_t { agent, partitions };
 std::string_view to_string(HostRole role);
+
+// What registers: (register_atom, Registration, the actor).
+struct Registration {
+  std::string host;
+  HostRole role = HostRole::agent;
+};
 
 // A device's channel, prepared on the guest's side before DEVICE_CREATE names
 // it by `addr` (in s-Par the channel is guest memory the command partition
@@ -156,56 +163,20 @@ struct ServiceStats {
   std::uint64_t reports = 0;   // input reports delivered
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, GuestSpec& x) {
-  return f(caf::meta::type_name("visorlab.GuestSpec"), x.name, x.controlvm, x.command_host, x.acknowledge_hotplug,
-           x.workload);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ServiceSpec& x) {
-  return f(caf::meta::type_name("visorlab.ServiceSpec"), x.name, x.kind, x.input_rate);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ServiceStats& x) {
-  return f(caf::meta::type_name("visorlab.ServiceStats"), x.name, x.kind, x.pid, x.devices, x.commands, x.frames,
-           x.reports);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ChannelOffer& x) {
-  return f(caf::meta::type_name("visorlab.ChannelOffer"), x.addr, x.device, x.channel, x.kind, x.bus_no, x.dev_no,
-           x.service_host, x.listen_host);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, DeviceAttach& x) {
-  return f(caf::meta::type_name("visorlab.DeviceAttach"), x.device, x.kind, x.channel, x.disk_path, x.disk_bytes,
-           x.switch_name, x.guest_host, x.reset);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ServedDevice& x) {
-  return f(caf::meta::type_name("visorlab.ServedDevice"), x.guest, x.bus_no, x.dev_no, x.sriov, x.attach);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, DeviceInfo& x) {
-  return f(caf::meta::type_name("visorlab.DeviceInfo"), x.guest, x.device, x.bus_name, x.bus_no, x.dev_no,
-           x.typeguid, x.type_name, x.nbytes, x.driver, x.state);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, CommandRequest& x) {
-  return f(caf::meta::type_name("visorlab.CommandRequest"), x.guest, x.id, x.flags, x.packet);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, CommandResult& x) {
-  return f(caf::meta::type_name("visorlab.CommandResult"), x.handle, x.acked, x.timed_out, x.failed, x.status,
-           x.state);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, TransportEvent& x) {
-  return f(caf::meta::type_name("visorlab.TransportEvent"), x.device, x.code, x.reason);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, RecoveryTimes& x) {
-  return f(caf::meta::type_name("visorlab.RecoveryTimes"), x.service, x.kind, x.start_ns, x.detect_ns, x.paused_ns,
-           x.restarted_ns, x.resumed_ns, x.devices, x.ok, x.error);
-}
+VISORLAB_MESSAGE(Registration, x.host, x.role)
+VISORLAB_MESSAGE(GuestSpec, x.name, x.controlvm, x.command_host, x.acknowledge_hotplug, x.workload)
+VISORLAB_MESSAGE(ServiceSpec, x.name, x.kind, x.input_rate)
+VISORLAB_MESSAGE(ServiceStats, x.name, x.kind, x.pid, x.devices, x.commands, x.frames, x.reports)
+VISORLAB_MESSAGE(ChannelOffer, x.addr, x.device, x.channel, x.kind, x.bus_no, x.dev_no, x.service_host, x.listen_host)
+VISORLAB_MESSAGE(DeviceAttach, x.device, x.kind, x.channel, x.disk_path, x.disk_bytes, x.switch_name, x.guest_host,
+                 x.reset)
+VISORLAB_MESSAGE(ServedDevice, x.guest, x.bus_no, x.dev_no, x.sriov, x.attach)
+VISORLAB_MESSAGE(DeviceInfo, x.guest, x.device, x.bus_name, x.bus_no, x.dev_no, x.typeguid, x.type_name, x.nbytes,
+                 x.driver, x.state)
+VISORLAB_MESSAGE(CommandRequest, x.guest, x.id, x.flags, x.packet)
+VISORLAB_MESSAGE(CommandResult, x.handle, x.acked, x.timed_out, x.failed, x.status, x.state)
+VISORLAB_MESSAGE(TransportEvent, x.device, x.code, x.reason)
+VISORLAB_MESSAGE(RecoveryTimes, x.service, x.kind, x.start_ns, x.detect_ns, x.paused_ns, x.restarted_ns,
+                 x.resumed_ns, x.devices, x.ok, x.error)
 
 }  // namespace visorlab::actors

@@ -4,11 +4,12 @@
 // here because every process that carries them announces them (config.cpp).
 #pragma once
 
-#include <caf/meta/type_name.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "actors/runtime/inspect.hpp"
 
 namespace visorlab::actors {
 
@@ -110,39 +111,16 @@ struct HistoryChunk {
   bool more = false;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, WorkloadSpec& x) {
-  return f(caf::meta::type_name("visorlab.WorkloadSpec"), x.seed, x.block_size, x.queue_depth, x.read_ratio,
-           x.verify, x.frame_size, x.net_rate, x.input_rate, x.record);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, WorkloadStart& x) {
-  return f(caf::meta::type_name("visorlab.WorkloadStart"), x.spec, x.start_ns, x.peers);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, WorkloadStats& x) {
-  return f(caf::meta::type_name("visorlab.WorkloadStats"), x.invoked, x.completed, x.failed, x.reads, x.writes,
-           x.retried, x.bad_sectors, x.in_flight, x.disks, x.frames_sent, x.frames_received, x.frames_busy,
-           x.frames_down, x.frames_refused, x.frames_foreign, x.frames_bad, x.frames_reordered, x.frames_skipped,
-           x.nics, x.inputs, x.events);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, HistoryRecord& x) {
-  return f(caf::meta::type_name("visorlab.HistoryRecord"), x.at, x.device, x.kind, x.id, x.lba, x.gen, x.count,
-           x.ref, x.op);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, HistoryBlock& x) {
-  return f(caf::meta::type_name("visorlab.HistoryBlock"), x.lba, x.gen, x.device_tag, x.checksum_ok);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, HistoryViolation& x) {
-  return f(caf::meta::type_name("visorlab.HistoryViolation"), x.kind, x.device, x.at, x.detail);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, HistoryChunk& x) {
-  return f(caf::meta::type_name("visorlab.HistoryChunk"), x.name, x.seed, x.first, x.devices, x.texts, x.records,
-           x.blocks, x.violations, x.more);
-}
+VISORLAB_MESSAGE(WorkloadSpec, x.seed, x.block_size, x.queue_depth, x.read_ratio, x.verify, x.frame_size,
+                 x.net_rate, x.input_rate, x.record)
+VISORLAB_MESSAGE(WorkloadStart, x.spec, x.start_ns, x.peers)
+VISORLAB_MESSAGE(WorkloadStats, x.invoked, x.completed, x.failed, x.reads, x.writes, x.retried, x.bad_sectors,
+                 x.in_flight, x.disks, x.frames_sent, x.frames_received, x.frames_busy, x.frames_down,
+                 x.frames_refused, x.frames_foreign, x.frames_bad, x.frames_reordered, x.frames_skipped, x.nics,
+                 x.inputs, x.events)
+VISORLAB_MESSAGE(HistoryRecord, x.at, x.device, x.kind, x.id, x.lba, x.gen, x.count, x.ref, x.op)
+VISORLAB_MESSAGE(HistoryBlock, x.lba, x.gen, x.device_tag, x.checksum_ok)
+VISORLAB_MESSAGE(HistoryViolation, x.kind, x.device, x.at, x.detail)
+VISORLAB_MESSAGE(HistoryChunk, x.name, x.seed, x.first, x.devices, x.texts, x.records, x.blocks, x.violations, x.more)
 
 }  // namespace visorlab::actors
