@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "api/status.hpp"
 #include "drill/workloads.hpp"
 #include "topology/default_topology.hpp"
 #include "topology/error.hpp"
@@ -127,19 +128,6 @@ std::size_t device_count(const topology::Topology& t) {
 
 }  // namespace
 
-Status to_status(const ClusterError& error) {
-  switch (error.code()) {
-    case Errc::none: return Status::OK;
-    case Errc::invalid_argument: return {StatusCode::INVALID_ARGUMENT, error.what()};
-    case Errc::not_found: return {StatusCode::NOT_FOUND, error.what()};
-    case Errc::failed_precondition: return {StatusCode::FAILED_PRECONDITION, error.what()};
-    case Errc::unavailable: return {StatusCode::UNAVAILABLE, error.what()};
-    case Errc::cancelled: return {StatusCode::CANCELLED, error.what()};
-    case Errc::internal: break;
-  }
-  return {StatusCode::INTERNAL, error.what()};
-}
-
 OrchestratorService::OrchestratorService(Cluster& cluster) : cluster_(cluster) {}
 
 void OrchestratorService::stop() { stopping_.store(true); }
@@ -165,11 +153,8 @@ Status OrchestratorService::check_device(const std::string& device) {
     return missing("no device " + in_quotes(device) + ": topology " + in_quotes(t.name) + " has no guest " +
                    in_quotes(name->guest) + " (guests: " + name_list(guest_names(t)) + ")");
   if (t.find_device(device)) return Status::OK;  // the cluster says if it has been destroyed since
-  {
-    std::lock_guard lock(created_mutex_);
-    for (const auto& d : created_[name->guest])
-      if (d.name == device) return Status::OK;
-  }
+  for (const auto& d : cluster_.created_devices(name->guest))
+    if (d.name == device) return Status::OK;
   std::vector<std::string> present;
   for (const auto& d : cluster_.devices()) {
     if (d.device == device) return Status::OK;
@@ -206,10 +191,7 @@ void OrchestratorService::name_new_device(const topology::Topology& t, const std
     for (const auto& d : g->devices) see(d.name, d.bus, d.dev);
   for (const auto& step : t.drill.steps)
     if (step.created && step.target() == guest_name) see(step.created->name, step.created->bus, step.created->dev);
-  {
-    std::lock_guard lock(created_mutex_);
-    for (const auto& d : created_[guest_name]) see(d.name, d.bus, d.dev);
-  }
+  for (const auto& d : cluster_.created_devices(guest_name)) see(d.name, d.bus, d.dev);
   for (const auto& d : cluster_.devices())
     if (d.guest == guest_name) see(d.device, d.bus_no, d.dev_no);
   device.name = topology::device_name(guest_name, device.kind, next_n);
@@ -236,10 +218,6 @@ Status OrchestratorService::ApplyTopology(grpc::ServerContext*, const v1::ApplyT
               "topology " + in_quotes(name) + " is already applied: run `visorlab down` before applying " + label};
     }
     cluster_.apply(t);
-    {
-      std::lock_guard lock(created_mutex_);
-      created_.clear();
-    }
     response->set_name(t.name);
     for (const auto& h : t.hosts) response->add_hosts(h.name);
     response->set_services(static_cast<std::uint32_t>(t.services.size()));
@@ -255,10 +233,6 @@ Status OrchestratorService::Teardown(grpc::ServerContext*, const v1::TeardownReq
     topology::Topology t;
     const bool was = applied_topology(t);
     cluster_.teardown();
-    {
-      std::lock_guard lock(created_mutex_);
-      created_.clear();
-    }
     response->set_was_applied(was);
     if (was) response->set_name(t.name);
     return Status::OK;
@@ -337,10 +311,7 @@ Status OrchestratorService::CreateDevice(grpc::ServerContext*, const v1::CreateD
     topology::Topology with = t;
     with.drill.steps.clear();
     for (auto& g : with.guests) {
-      {
-        std::lock_guard lock(created_mutex_);
-        for (const auto& c : created_[g.name]) g.devices.push_back(c);
-      }
+      for (const auto& c : cluster_.created_devices(g.name)) g.devices.push_back(c);
       if (g.name == request->guest()) g.devices.push_back(d);
     }
     try {
@@ -353,10 +324,6 @@ Status OrchestratorService::CreateDevice(grpc::ServerContext*, const v1::CreateD
     }
 
     cluster_.create_device(request->guest(), d);
-    {
-      std::lock_guard lock(created_mutex_);
-      created_[request->guest()].push_back(d);
-    }
     response->set_device(d.name);
     response->set_bus_name(topology::bus_address(d));
     return Status::OK;

@@ -25,10 +25,6 @@ namespace visorlab::api {
 using orchestrator::Cluster;
 using orchestrator::ClusterError;
 
-// The gRPC status for a cluster error: visorlab's error codes mapped one to
-// one (the only place they become gRPC codes), the message kept.
-grpc::Status to_status(const ClusterError& error);
-
 class OrchestratorService final : public visorlab::v1::Orchestrator::Service {
  public:
   // RunDrill runs drill::run_drill on `cluster` (kill_agent steps need a
@@ -70,10 +66,6 @@ class OrchestratorService final : public visorlab::v1::Orchestrator::Service {
   Cluster& cluster_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> drill_running_{false};
-  // Devices created through CreateDevice, per applied topology: their names
-  // are never handed out again.
-  std::mutex created_mutex_;
-  std::map<std::string, std::vector<topology::Device>> created_;  // guest → devices
 };
 
 }  // namespace visorlab::api

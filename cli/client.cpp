@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "api/status.hpp"
 #include "cli/exit_codes.hpp"
 #include "net/host_port.hpp"
 
@@ -18,22 +19,7 @@ CLI::Option* add_orchestrator_option(CLI::App& command, std::string& address) {
                             std::string("Orchestrator to use, HOST:PORT (default: $") + kOrchestratorEnv + ")");
 }
 
-int exit_code_for(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return kPass;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::ABORTED:  // a drill already running: try again later
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return kBadInput;
-    default:
-      return kInfrastructure;
-  }
-}
+int exit_code_for(grpc::StatusCode code) { return exit_code(api::errc_of(code)); }
 
 OrchestratorClient::OrchestratorClient(std::string command, std::string address)
     : command_(std::move(command)), address_(std::move(address)) {

@@ -502,7 +502,11 @@ struct Cluster::Impl {
       guests.clear();
     }
     keepers.clear();
-    devices.clear();
+    {
+      std::lock_guard table(table_mu);
+      devices.clear();
+      created.clear();
+    }
     command = nullptr;
     if (topo) log.append("teardown", topo->name, "");
     topo.reset();
@@ -536,6 +540,7 @@ struct Cluster::Impl {
   std::map<std::string, GuestRun> guests;
   std::map<std::string, keeper_actor> keepers;
   std::map<std::string, DeviceRun> devices;
+  std::map<std::string, std::vector<topology::Device>> created;  // guest → created after apply (under table_mu)
   std::uint64_t next_addr = 0x1000;
   mutable std::mutex agents_mu;
   AgentControl* agent_control = nullptr;
@@ -640,7 +645,17 @@ void Cluster::create_device(const std::string& guest, const topology::Device& de
   std::lock_guard lock(impl_->mu);
   if (!impl_->topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
   impl_->add_device(guest, device);
+  {
+    std::lock_guard table(impl_->table_mu);
+    impl_->created[guest].push_back(device);
+  }
   impl_->update_state_metrics();
+}
+
+std::vector<topology::Device> Cluster::created_devices(const std::string& guest) const {
+  std::lock_guard table(impl_->table_mu);
+  const auto it = impl_->created.find(guest);
+  return it == impl_->created.end() ? std::vector<topology::Device>{} : it->second;
 }
 
 void Cluster::destroy_device(const std::string& name) {

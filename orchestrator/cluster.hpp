@@ -91,6 +91,9 @@ class Cluster {
   std::vector<actors::DeviceInfo> devices();
 
   void create_device(const std::string& guest, const topology::Device& device);
+  // Every device created on `guest` since the topology was applied, in
+  // order, destroyed ones too: their names are never handed out again.
+  std::vector<topology::Device> created_devices(const std::string& guest) const;
   void destroy_device(const std::string& device);
   void pause_device(const std::string& device);
   void resume_device(const std::string& device);

@@ -32,7 +32,7 @@ using Self = keeper_actor::stateful_pointer<struct State>;
 struct Recovery {
   RecoveryTimes times;
   std::int64_t restart_at_ns = 0;  // crash: not before the kill + restart_after
-  bool awaiting_restart = false;   // the old process is gone; the tick restarts at restart_at_ns
+  bool awaiting_restart = false;   // the old process is gone; restart_atom restarts it at restart_at_ns
   std::optional<caf::typed_response_promise<RecoveryTimes>> promise;
 };
 
@@ -197,14 +197,15 @@ void restart(Self self, const KeeperOptions& o);
 
 // The phases after every served device is paused (and, for a crash, the
 // process is gone): restart, re-attach, resume, re-enable SR-IOV. A crash's
-// restart waits for restart_at_ns on the keeper's tick: the keeper never
+// restart waits for restart_at_ns with a message to itself: the keeper never
 // sleeps, so it answers (stats, pause) while it waits.
 void restart_and_resume(Self self, const KeeperOptions& o) {
   auto& st = self->state;
   st.stopping = true;
   st.process->stop(std::chrono::milliseconds(200));  // planned: SIGTERM; crash: already reaped
-  if (st.recovery->restart_at_ns > now_ns()) {
+  if (const std::int64_t wait = st.recovery->restart_at_ns - now_ns(); wait > 0) {
     st.recovery->awaiting_restart = true;
+    self->delayed_send(self, std::chrono::nanoseconds(wait), restart_atom::value);
     return;
   }
   restart(self, o);
@@ -275,11 +276,11 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   return {
       [=](tick_atom) {
         auto& st = self->state;
-        if (st.recovery && st.recovery->awaiting_restart && now_ns() >= st.recovery->restart_at_ns)
-          restart(self, o);
-        else if (!st.stopping && st.process->pid() > 0 && !st.process->alive())
-          on_death(self, o);
+        if (!st.stopping && st.process->pid() > 0 && !st.process->alive()) on_death(self, o);
         self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
+      },
+      [=](restart_atom) {
+        if (self->state.recovery && self->state.recovery->awaiting_restart) restart(self, o);
       },
       [=](start_atom) -> caf::result<ServiceStats> {
         if (auto error = start_process(self); !error.empty())

@@ -30,6 +30,7 @@ using quiesce_atom = caf::atom_constant<caf::atom("vl_quiesce")>;
 using idle_atom = caf::atom_constant<caf::atom("vl_idle")>;
 using collect_atom = caf::atom_constant<caf::atom("vl_collect")>;
 using lose_atom = caf::atom_constant<caf::atom("vl_lose")>;
+using restart_atom = caf::atom_constant<caf::atom("vl_restart")>;
 using register_atom = caf::atom_constant<caf::atom("vl_reg")>;
 using spawn_atom = caf::atom_constant<caf::atom("vl_spawn")>;
 using cut_atom = caf::atom_constant<caf::atom("vl_cut")>;

@@ -65,9 +65,11 @@ using service_actor = caf::typed_actor<                             //
 // process, attaches the devices it serves, and recovers it — planned
 // (recover) or after a crash, whether injected (crash, with the delay before
 // the restart in ms) or noticed (its process died: the keeper recovers on its
-// own and tells its listener (event_atom, RecoveryTimes)).
+// own and tells its listener (event_atom, RecoveryTimes)). tick and restart
+// are its own wake-ups.
 using keeper_actor = caf::typed_actor<                                  //
     caf::reacts_to<tick_atom>,                                          //
+    caf::reacts_to<restart_atom>,                                       // its own: a crash's restart is due
     caf::replies_to<start_atom>::with<ServiceStats>,                    //
     caf::reacts_to<attach_atom, ServedDevice>,                          //
     caf::reacts_to<detach_atom, std::string>,                           //
