@@ -33,6 +33,7 @@ struct Recovery {
   RecoveryTimes times;
   std::int64_t restart_at_ns = 0;  // crash: not before the kill + restart_after
   bool awaiting_restart = false;   // the old process is gone; restart_atom restarts it at restart_at_ns
+  std::int64_t exit_by_ns = 0;     // planned: SIGTERMed, the tick waits for its exit until then (then SIGKILL)
   std::optional<caf::typed_response_promise<RecoveryTimes>> promise;
 };
 
@@ -194,15 +195,37 @@ void on_death(Self self, const KeeperOptions& o) {
 }
 
 void restart(Self self, const KeeperOptions& o);
+void restart_when_due(Self self, const KeeperOptions& o);
+
+// How long a planned recover lets the old process exit on SIGTERM.
+constexpr std::int64_t kExitGraceNs = 200'000'000;
 
 // The phases after every served device is paused (and, for a crash, the
-// process is gone): restart, re-attach, resume, re-enable SR-IOV. A crash's
-// restart waits for restart_at_ns with a message to itself: the keeper never
-// sleeps, so it answers (stats, pause) while it waits.
+// process is gone): restart, re-attach, resume, re-enable SR-IOV. The keeper
+// never sleeps, so it answers (stats, pause) while it waits: a planned
+// recover's old process is SIGTERMed and its exit seen on the tick; a crash's
+// restart waits for restart_at_ns with a message to itself.
 void restart_and_resume(Self self, const KeeperOptions& o) {
   auto& st = self->state;
   st.stopping = true;
-  st.process->stop(std::chrono::milliseconds(200));  // planned: SIGTERM; crash: already reaped
+  if (st.process->terminate()) {  // planned; a crashed one is reaped already
+    st.recovery->exit_by_ns = now_ns() + kExitGraceNs;
+    return;
+  }
+  restart_when_due(self, o);
+}
+
+// The tick's part: the SIGTERMed process exited, or its grace ran out.
+void check_exit(Self self, const KeeperOptions& o) {
+  auto& st = self->state;
+  if (st.process->alive() && now_ns() < st.recovery->exit_by_ns) return;
+  st.recovery->exit_by_ns = 0;
+  st.process->kill9();  // nothing if it exited
+  restart_when_due(self, o);
+}
+
+void restart_when_due(Self self, const KeeperOptions& o) {
+  auto& st = self->state;
   if (const std::int64_t wait = st.recovery->restart_at_ns - now_ns(); wait > 0) {
     st.recovery->awaiting_restart = true;
     self->delayed_send(self, std::chrono::nanoseconds(wait), restart_atom::value);
@@ -276,7 +299,8 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   return {
       [=](tick_atom) {
         auto& st = self->state;
-        if (!st.stopping && st.process->pid() > 0 && !st.process->alive()) on_death(self, o);
+        if (st.recovery && st.recovery->exit_by_ns) check_exit(self, o);
+        else if (!st.stopping && st.process->pid() > 0 && !st.process->alive()) on_death(self, o);
         self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
       },
       [=](restart_atom) {

@@ -116,9 +116,14 @@ bool ServiceProcess::kill9() {
   return true;
 }
 
-bool ServiceProcess::stop(std::chrono::milliseconds grace) {
+bool ServiceProcess::terminate() {
   if (!alive()) return false;
   ::kill(pid_, SIGTERM);
+  return true;
+}
+
+bool ServiceProcess::stop(std::chrono::milliseconds grace) {
+  if (!terminate()) return false;
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!alive()) return true;

@@ -37,6 +37,9 @@ class ServiceProcess {
   bool kill9();
   // SIGTERM, waits up to `grace`, then SIGKILL. Returns false if not running.
   bool stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+  // SIGTERM without waiting (an actor watches alive() instead). Returns false
+  // if not running.
+  bool terminate();
   // Reaps the child if it died; true while it runs.
   bool alive();
 
