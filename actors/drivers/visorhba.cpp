@@ -38,14 +38,18 @@ struct HbaState {
   std::uint64_t pool_at = 0;  // data area: buffer i at pool_at + i * kVhbaBufferSize
   std::vector<std::uint32_t> free_buffers;
   std::map<std::uint64_t, Pending> pending;          // by handle
-  std::map<std::uint64_t, std::uint32_t> stale;      // handle failed at a pause → its buffer, held
-  std::deque<Waiting> waiting;                       // not yet issued, in order
+  // Handle failed at a pause or aborted → its buffer, held. The IO partition
+  // answers in issue order, so once a later handle is answered, a stale one
+  // below it never will be (its command died with a crashed or restarted
+  // partition) and its buffer is free again.
+  std::map<std::uint64_t, std::uint32_t> stale;
+  std::deque<Waiting> waiting;  // not yet issued, in order
   std::uint64_t next_handle = 1;
-  // The first handle issued after the last resume (0: never resumed). The IO
-  // partition answers in order, so once one of these is answered, a stale
-  // handle below it will never be: its command died with a crashed or
-  // stopped partition, and its buffer can be used again.
-  std::uint64_t first_after_resume = 0;
+  // A no-data TEST UNIT READY sent when every buffer is stale, so that some
+  // later handle is answered (0: none out). Without it a pause with all 128
+  // buffers in flight would hold them forever and nothing could be issued.
+  std::uint64_t barrier = 0;
+  Clock::time_point barrier_deadline{};
   bool paused = false;
   HbaCounts counts;
   IoObserver* observer = nullptr;
@@ -63,6 +67,12 @@ std::uint64_t data_area(channel::Channel& ch) {
                                            std::uint64_t{queue.max_slots()} * queue.signal_size());
   }
   return (end + 63) & ~std::uint64_t{63};
+}
+
+// Every stale handle below `answered` is dead: its buffer goes back.
+void reclaim_below(HbaState& s, std::uint64_t answered) {
+  for (auto st = s.stale.begin(); st != s.stale.end() && st->first < answered; st = s.stale.erase(st))
+    s.free_buffers.push_back(st->second);
 }
 
 void complete(HbaState& s, ScsiRequest& request, ScsiResult result, const Timing& timing) {
@@ -128,6 +138,7 @@ int VisorHba::pause(bus::Device& device, Done done) {
     reissue.push_back({std::move(p.request), p.resets + 1, p.timing});
   }
   s->pending.clear();
+  s->barrier = 0;  // an answer to it now proves nothing new; resume sends another if needed
   s->waiting.insert(s->waiting.begin(), std::make_move_iterator(reissue.begin()),
                     std::make_move_iterator(reissue.end()));
   s->paused = true;
@@ -140,7 +151,6 @@ int VisorHba::resume(bus::Device& device, Done done) {
   if (!s) return -ENODEV;
   if (!s->paused) return -EBUSY;
   s->paused = false;
-  s->first_after_resume = s->next_handle;
   done(0);  // the kernel forgets this response; visorlab sends it
   return 0;
 }
@@ -156,6 +166,11 @@ void VisorHba::channel_interrupt(bus::Device& device) {
   while (ch->queue(io::from_iopart).remove_signal(rsp) == 0) {
     if (rsp.cmdtype != io::CmdType::scsi) continue;  // task management answers
     const std::uint64_t handle = rsp.scsi.handle;
+    reclaim_below(*s, handle);
+    if (handle == s->barrier) {
+      s->barrier = 0;
+      continue;
+    }
     if (auto st = s->stale.find(handle); st != s->stale.end()) {
       ++s->counts.stale;
       s->free_buffers.push_back(st->second);  // its last user is done with it
@@ -166,12 +181,6 @@ void VisorHba::channel_interrupt(bus::Device& device) {
     if (it == s->pending.end()) {
       ++s->counts.stale;  // aborted, or never ours
       continue;
-    }
-    if (s->first_after_resume && handle >= s->first_after_resume && !s->stale.empty()) {
-      for (auto st = s->stale.begin(); st != s->stale.end() && st->first < s->first_after_resume;) {
-        s->free_buffers.push_back(st->second);
-        st = s->stale.erase(st);
-      }
     }
     Pending& p = it->second;
     ScsiResult result;
@@ -211,6 +220,20 @@ void VisorHba::channel_interrupt(bus::Device& device) {
     const Timing timing = it->second.timing;
     it = s->pending.erase(it);
     complete(*s, request, timed_out, timing);
+  }
+
+  // Every buffer held by stale commands and nothing pending whose answer
+  // would free them: ask the IO partition for an answer that needs no buffer.
+  if (s->barrier && s->barrier_deadline <= now) s->barrier = 0;  // lost with a partition: ask again
+  if (!s->waiting.empty() && s->free_buffers.empty() && s->pending.empty() && !s->stale.empty() && !s->barrier) {
+    io::CmdRsp tur{};
+    tur.cmdtype = io::CmdType::scsi;
+    tur.scsi.handle = s->next_handle;
+    tur.scsi.data_dir = io::DataDir::none;  // TEST UNIT READY: an all-zero CDB
+    if (ch->queue(io::to_iopart).insert_signal(tur) == 0) {
+      s->barrier = s->next_handle++;
+      s->barrier_deadline = now + timeout_;
+    }
   }
 
   // Issue what waits, while buffers and queue room last.

@@ -6,7 +6,8 @@
 // (here: the driver's upper half) reissues them, in order, after resume, so a
 // recovery loses nothing and each request completes exactly once. A buffer
 // whose command may still be executing in the IO partition stays out of use
-// until its stale response arrives. A command that outlives its timeout gets
+// until its stale response or the answer to a later command arrives (when
+// every buffer is held, a no-data TEST UNIT READY asks for one). A command that outlives its timeout gets
 // a task-management ABORT and completes with DID_TIME_OUT.
 #pragma once
 
