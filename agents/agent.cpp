@@ -29,12 +29,17 @@
 #include "metrics/registry.hpp"
 
 namespace visorlab::agents {
+
+std::filesystem::path partitions_pid_file(const std::filesystem::path& run_dir, const std::string& host) {
+  return run_dir / "hosts" / host / "partitions.pid";
+}
+
 namespace {
 
 namespace fs = std::filesystem;
 using namespace visorlab::actors;
 
-fs::path pid_file(const AgentMain& m) { return fs::path(m.run_dir) / "hosts" / m.host / "partitions.pid"; }
+fs::path pid_file(const AgentMain& m) { return partitions_pid_file(m.run_dir, m.host); }
 
 // How a child ended, for the log: a crash must not read like a clean exit.
 std::string how_it_ended(int status) {

@@ -4,9 +4,14 @@
 // partitions it started, leaving no process and no shared memory behind.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 namespace visorlab::agents {
+
+// Where the agent of `host` records the pid of the partition host it started
+// (that process leads its own session, its service partitions in it).
+std::filesystem::path partitions_pid_file(const std::filesystem::path& run_dir, const std::string& host);
 
 struct AgentMain {
   std::string host;

@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/remote_drill.hpp"
+#include "cli/stop_signals.hpp"
 #include "drill/history_file.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/runner.hpp"
@@ -39,6 +41,7 @@ struct DrillOptions {
   std::string plot;
   std::string run_dir;
   bool keep = false;
+  bool check_only = false;
   std::string orchestrator;
 };
 
@@ -74,6 +77,14 @@ int run_drill_command(const DrillOptions& o) {
     std::cerr << "visorlab drill: " << e.what() << "\n";
     return kBadInput;
   }
+  if (o.check_only) {
+    std::size_t devices = 0;
+    for (const auto& g : topo.guests) devices += g.devices.size();
+    std::cout << (o.file.empty() ? std::string("the default topology") : o.file) << ": ok (" << topo.hosts.size()
+              << " hosts, " << topo.guests.size() << " guests, " << devices << " devices, " << topo.drill.steps.size()
+              << " steps over " << std::chrono::duration<double>(topo.drill.duration).count() << " s)\n";
+    return kPass;
+  }
   const bool tty = isatty(STDOUT_FILENO);
   const auto print_progress = [tty](const drill::DrillProgress& p) {
     if (tty)
@@ -102,39 +113,57 @@ int run_drill_command(const DrillOptions& o) {
     return outcome.passed ? kPass : kInvariantFailed;
   }
 
-  const fs::path run_dir = o.run_dir.empty()
-                               ? fs::temp_directory_path() / ("visorlab-drill-" + std::to_string(getpid()))
-                               : fs::path(o.run_dir);
+  const bool own_run_dir = o.run_dir.empty();
+  const fs::path run_dir =
+      own_run_dir ? fs::temp_directory_path() / ("visorlab-drill-" + std::to_string(getpid())) : fs::path(o.run_dir);
   std::cout << "visorlab drill " << topo.name << ": " << topo.hosts.size() << " hosts, " << topo.guests.size()
             << " guests, " << topo.drill.steps.size() << " steps over "
             << std::chrono::duration<double>(topo.drill.duration).count() << " s (run dir " << run_dir.string()
             << ")\n"
             << std::flush;
+  const auto remove_run_dir = [&] {
+    if (o.keep || !own_run_dir) return;
+    std::error_code ec;
+    fs::remove_all(run_dir, ec);
+  };
 
+  // Before the actor system: its threads inherit the blocked signals.
+  std::atomic<bool> cancel{false};
+  StopSignals signals([&](int) { cancel = true; },
+                      [&] {
+                        orchestrator::LocalCluster::force_stop();
+                        remove_run_dir();
+                      });
   drill::DrillOutcome outcome;
   {
     actors::Config cfg;
     cfg.set("logger.verbosity", caf::atom("quiet"));
     caf::actor_system sys{cfg};
-    orchestrator::LocalCluster::stop_on_signal();
     orchestrator::LocalCluster local(sys, topo, {fs::read_symlink("/proc/self/exe").string(), run_dir});
-    std::cout << "starting the local cluster and applying the topology…\n" << std::flush;
-    local.cluster().apply(topo);
-    outcome = drill::run_drill(local.cluster(), topo, print_progress);
+    if (!cancel) {
+      std::cout << "starting the local cluster and applying the topology…\n" << std::flush;
+      local.cluster().apply(topo);
+    }
+    if (!cancel) outcome = drill::run_drill(local.cluster(), topo, print_progress, [&] { return cancel.load(); });
     if (tty) std::cout << "\n";
     std::cout << "tearing the local cluster down…\n" << std::flush;
+  }
+  if (signals.stopping()) {
+    remove_run_dir();
+    std::cerr << "visorlab drill: interrupted (" << StopSignals::name(signals.signal())
+              << "): every process stopped, shared memory removed"
+              << (o.keep || !own_run_dir ? "; run dir kept: " + run_dir.string() : std::string(", run dir removed"))
+              << "\n";
+    return kInterrupted;
   }
   std::cout << outcome.summary << std::flush;
   if (!o.report.empty()) write_file(o.report, outcome.report.dump(2) + "\n");
   if (!o.plot.empty()) write_file(o.plot, outcome.svg);
-  if (o.keep || !o.run_dir.empty()) {
+  if (o.keep || !own_run_dir) {
     drill::save_history(outcome.history, run_dir / "history.jsonl");
     std::cout << "history: " << (run_dir / "history.jsonl").string() << "\n";
   }
-  if (!o.keep && o.run_dir.empty()) {
-    std::error_code ec;
-    fs::remove_all(run_dir, ec);
-  }
+  remove_run_dir();
   return outcome.passed ? kPass : kInvariantFailed;
 }
 
@@ -148,6 +177,8 @@ void add_drill_command(CLI::App& app, Action& action) {
   drill->add_option("--plot", o->plot, "Write an SVG timeline here");
   drill->add_option("--run-dir", o->run_dir, "Keep disks and logs here (default: a temporary directory, removed)");
   drill->add_flag("--keep-run-dir", o->keep, "Do not remove the temporary run directory");
+  drill->add_flag("--check", o->check_only,
+                  "Only validate FILE (exit 0, or 2 with FILE:LINE:COLUMN: field: why); start nothing");
   add_orchestrator_option(*drill, o->orchestrator)
       ->description(std::string("Run the drill on the orchestrator at HOST:PORT (default: $") + kOrchestratorEnv +
                     "; neither: a local cluster). kill_agent steps need one started by `visorlab up`");

@@ -10,6 +10,7 @@ enum ExitCode : int {
   kInvariantFailed = 1, // a drill invariant or expect limit failed
   kBadInput = 2,        // bad usage, file or field; the message names it
   kInfrastructure = 3,  // the machine or cluster failed us (port taken, agent gone)
+  kInterrupted = 130,   // stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells say), cleaned up
 };
 
 // A visorlab error as an exit code: the caller's mistake is bad input,

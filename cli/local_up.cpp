@@ -92,10 +92,17 @@ int serve(const LocalUpOptions& o, const topology::Topology& topo, const fs::pat
   }
   std::cerr << kMe << "stopping (" << why << ")\n";
 
-  // A stop must end: if the cluster or a running drill hang, stop the agents
-  // and go after kStopLimit.
-  std::thread([] {
-    std::this_thread::sleep_for(kStopLimit);
+  // A stop must end: a second Ctrl-C forces it at once; if the cluster or a
+  // running drill hang, the agents are stopped after kStopLimit anyway.
+  std::thread([stop_signals, own_run_dir = o.run_dir.empty() ? run_dir : fs::path()] {
+    const timespec limit{std::chrono::duration_cast<std::chrono::seconds>(kStopLimit).count(), 0};
+    if (sigtimedwait(&stop_signals, nullptr, &limit) > 0) {
+      std::cerr << kMe << "forcing the stop\n";
+      orch::LocalCluster::force_stop();
+      std::error_code ec;
+      if (!own_run_dir.empty()) fs::remove_all(own_run_dir, ec);
+      _exit(kInterrupted);
+    }
     std::cerr << "visorlab up: did not stop within " << kStopLimit.count() << "s; stopping the agents and exiting\n";
     orch::LocalCluster::stop_agents_and_exit(kInfrastructure);
   }).detach();

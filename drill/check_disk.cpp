@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <unordered_set>
 
 namespace visorlab::drill::checks {
 namespace {
@@ -25,11 +27,82 @@ const AckedBlock* must_see(const DiskDevice& d, std::uint64_t lba, Nanos t) {
   return &d.acked[std::prev(past)->latest];
 }
 
+
+// Failed ops outside every fault window that may disturb their device.
+void check_io_errors(const History& h, const CheckOptions& options, DiskCheck& c) {
+  const auto affected = affected_ids(h);
+  std::map<DeviceId, std::pair<std::uint64_t, Violation>> per_device;  // failures, the first
+  const Nanos end = h.end_time();
+  for (const Event& e : h.events) {
+    if (e.kind != EventKind::disk_fail) continue;
+    bool in_fault = false;
+    for (std::size_t i = 0; i < h.faults.size() && !in_fault; ++i) {
+      const FaultWindow& w = h.faults[i];
+      const bool disturbs = !affected[i] || affected[i]->count(e.device);
+      in_fault = disturbs && e.at >= w.start - options.net_in_flight &&
+                 e.at <= (w.end != 0 ? w.end : end) + options.disk_grace;
+    }
+    if (in_fault) continue;
+    ++c.totals.io_errors;
+    const DiskDevice& d = c.devices[e.device];
+    const auto op = d.ops.find(e.fail.op_id);
+    const std::string what = op != d.ops.end() && op->second.invoke != kNone
+                                 ? describe_invoke(h.events[op->second.invoke]) + " invoked at " +
+                                       seconds(op->second.invoked_at)
+                                 : std::string("never issued");
+    const std::string& reason = e.fail.reason < h.texts.size() ? h.texts[e.fail.reason] : std::string();
+    const std::string detail = "op " + std::to_string(e.fail.op_id) + " (" + what + ") failed at " + seconds(e.at) +
+                               " outside any fault window: " + reason;
+    c.io_errors.add(e.at, [&] { return Offence{h.device_name(e.device), e.fail.op_id, e.at, detail}; });
+    auto& [count, first] = per_device[e.device];
+    if (count++ == 0) first = Violation{"io_error", h.device_name(e.device), e.at, detail};
+  }
+  for (auto& [dev, entry] : per_device) {
+    auto& [count, v] = entry;
+    if (count > 1) v.detail += " (and " + std::to_string(count - 1) + " more on this device)";
+    c.io_error_violations.push_back(std::move(v));
+  }
+}
+
+// Every block with an acknowledged write was read back after the drill's end
+// and held its latest generation (c.final_seen, from the reads judged above).
+void check_final_read(const History& h, DiskCheck& c) {
+  FinalRead& f = c.totals.final_read;
+  f.checked = true;
+  std::unordered_set<std::string_view> destroyed;
+  for (const FaultWindow& w : h.faults)
+    if (w.kind == "destroy") destroyed.insert(w.target);
+  for (std::size_t dev = 0; dev < c.devices.size(); ++dev) {
+    const DiskDevice& d = c.devices[dev];
+    const std::string& name = h.device_name(static_cast<DeviceId>(dev));
+    if (destroyed.contains(name)) continue;
+    const auto& seen = c.final_seen[dev];
+    for (std::size_t i = 0, next = 0; i < d.acked.size(); i = next) {
+      for (next = i + 1; next < d.acked.size() && d.acked[next].lba == d.acked[i].lba;) ++next;  // one per block
+      ++f.blocks;
+      const auto it = seen.find(d.acked[i].lba);
+      if (it != seen.end()) {
+        ++(it->second ? f.ok : f.bad);  // a bad one is counted in verify_errors or lost_io already
+        continue;
+      }
+      ++f.bad;
+      const AckedBlock& latest = d.acked[d.acked[next - 1].latest];
+      c.final_read.add(latest.acked_at, [&] {
+        return Offence{name, latest.op_id, latest.acked_at,
+                       "lba " + std::to_string(latest.lba) + " (write op " + std::to_string(latest.op_id) + " gen " +
+                           std::to_string(latest.gen) + ", acked at " + seconds(latest.acked_at) +
+                           ") was not read back after the drill"};
+      });
+    }
+  }
+}
+
 }  // namespace
 
-DiskCheck check_disk(const History& h) {
+DiskCheck check_disk(const History& h, const CheckOptions& options) {
   DiskCheck c;
   c.devices.resize(h.devices.size());
+  c.final_seen.resize(h.devices.size());
   const auto& ev = h.events;
 
   for (std::size_t i = 0; i < ev.size(); ++i) {
@@ -136,10 +209,13 @@ DiskCheck check_disk(const History& h) {
     const std::string& name = h.device_name(e.device);
     const std::uint64_t tag = device_tag(name);
     const auto seen = h.seen(e);
+    const bool final = options.final_read && h.end != 0 && read.invoked_at >= h.end;
 
     for (std::uint32_t i = 0; i < seen.size(); ++i) {
       const std::uint64_t lba = inv.invoke.lba + i;
       const BlockSeen& b = seen[i];
+      // The final read's verdict on this block: good unless bad or stale below.
+      bool* final_ok = final && i < inv.invoke.blocks ? &c.final_seen[e.device].try_emplace(lba, true).first->second : nullptr;
       std::string bad;
       Nanos written_done = kNever;  // when the write it saw completed
       if (i >= inv.invoke.blocks) {
@@ -166,6 +242,7 @@ DiskCheck check_disk(const History& h) {
         }
       }
       if (!bad.empty()) {
+        if (final_ok) *final_ok = false;
         ++c.totals.verify_errors;
         c.verify.add(e.at, [&] {
           return Offence{name, e.ok.op_id, e.at,
@@ -178,6 +255,7 @@ DiskCheck check_disk(const History& h) {
       // any, if it saw never-written zeros) finished before this read began.
       const AckedBlock* latest = must_see(d, lba, read.invoked_at);
       if (latest == nullptr || (b.gen != 0 && latest->invoked_at <= written_done)) continue;
+      if (final_ok) *final_ok = false;
       if (!d.lost_writes.insert(latest->op_id).second) continue;
       ++c.totals.lost_writes;
       c.lost.add(e.at, [&] {
@@ -191,6 +269,8 @@ DiskCheck check_disk(const History& h) {
   }
   c.totals.lost = c.totals.lost_ops + c.totals.lost_writes;
   c.totals.duplicated = c.duplicated.count;
+  check_io_errors(h, options, c);
+  if (options.final_read && h.end != 0) check_final_read(h, c);
 
   std::sort(latencies.begin(), latencies.end());
   const auto rank = [&](double q) {

@@ -86,7 +86,7 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
   const Nanos end = history.end_time();
   r.duration_s = static_cast<double>(end) / 1e9;
 
-  const DiskCheck disk = check_disk(history);
+  const DiskCheck disk = check_disk(history, options);
   const InputCheck input = check_input(history);
   const NetCheck net = check_net(history, options);
   const FaultCheck faults = check_faults(history, disk);
@@ -96,6 +96,7 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
   r.input = input.totals;
   r.faults = faults.faults;
   r.violations = history.violations;
+  r.violations.insert(r.violations.end(), disk.io_error_violations.begin(), disk.io_error_violations.end());
 
   Tally violations;
   for (const auto& v : history.violations) {
@@ -119,6 +120,7 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
       {"lost_io", &disk.lost},
       {"duplicated_io", &disk.duplicated},
       {"verify_errors", &disk.verify},
+      {"io_errors", &disk.io_errors},
       {"lost_input", &input.lost},
       {"out_of_order_input", &input.out_of_order},
       {"dropped_outside_faults", &net.outside},
@@ -126,6 +128,7 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
       {"net_duplicated", &net.duplicated},     // no key: always 0
       {"recovery_failed", &faults.failed},     // no key: always 0
       {"history", &faults.history},            // no key: always 0
+      {"final_read", &disk.final_read},        // no key: always 0
   };
   for (const auto& [key, tally] : counted) {
     const double l = limit_of(key).value_or(0);

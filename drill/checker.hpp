@@ -2,7 +2,10 @@
 // drill checks") and the drill file's `expect` block:
 //   disk   every issued I/O completes exactly once (lost_io, duplicated_io);
 //          every acknowledged write stays readable (a stale read is a lost
-//          write, counted in lost_io); what reads see is intact (verify_errors)
+//          write, counted in lost_io); what reads see is intact (verify_errors);
+//          no I/O fails outside a fault window that may disturb its device
+//          (io_errors); the final read covers every block with an
+//          acknowledged write (final_read; devices destroyed by a step aside)
 //   input  no report lost or out of order, per device
 //   net    frames drop only inside a fault window (dropped_outside_faults)
 //   pause  violations recorded as they happened are carried through
@@ -27,6 +30,21 @@ struct CheckOptions {
   Nanos net_grace = 100'000'000;
   // …and frames sent this long before it began were in flight when it struck.
   Nanos net_in_flight = 10'000'000;
+  // Disk I/O failing up to this long after a fault window ends is still the
+  // fault's (a command that timed out during it, a queue draining).
+  Nanos disk_grace = 1'000'000'000;
+  // The workload read back every written block after the drill's end
+  // (history.end): judge that every one was (off when it does not verify).
+  bool final_read = false;
+};
+
+// The final read (Jepsen's): every 512-byte block with an acknowledged write,
+// read again after the workload stopped.
+struct FinalRead {
+  bool checked = false;      // CheckOptions::final_read
+  std::uint64_t blocks = 0;  // blocks with an acknowledged write (devices destroyed by a step aside)
+  std::uint64_t ok = 0;      // …read back after the drill's end, holding their latest write
+  std::uint64_t bad = 0;     // …not read back, or read back stale or damaged
 };
 
 struct LatencyUs {
@@ -45,6 +63,8 @@ struct DiskTotals {
   std::uint64_t lost_writes = 0; // acknowledged writes a later read did not see
   std::uint64_t duplicated = 0;  // completions beyond the first, or of ops never issued
   std::uint64_t verify_errors = 0;  // blocks read bad: checksum, LBA, device or generation
+  std::uint64_t io_errors = 0;      // ops failed outside every fault window that may disturb them
+  FinalRead final_read;
   double iops = 0;               // completed / duration
   LatencyUs latency_us;          // invoke → first successful completion
 };
@@ -112,7 +132,9 @@ struct CheckResult {
   NetTotals net;
   InputTotals input;
   std::vector<FaultResult> faults;   // by start
-  std::vector<Violation> violations; // as recorded
+  // As recorded, then one io_error per device with failed I/O outside the
+  // fault windows (its first op, and how many).
+  std::vector<Violation> violations;
   std::vector<ExpectResult> expect;  // the file's expect block, in order (lost_io, max_recovery_ms, others)
   std::vector<Failure> failures;     // empty iff pass
 };

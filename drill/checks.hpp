@@ -78,11 +78,14 @@ struct DiskDevice {
 
 struct DiskCheck {
   DiskTotals totals;
-  Tally lost, duplicated, verify;
+  Tally lost, duplicated, verify, io_errors, final_read;
   std::vector<DiskDevice> devices;
+  // Per device: blocks the final read saw → whether each held its latest write.
+  std::vector<std::unordered_map<std::uint64_t, bool>> final_seen;
+  std::vector<Violation> io_error_violations;  // per device: the first failure outside the fault windows
 };
 
-DiskCheck check_disk(const History& h);
+DiskCheck check_disk(const History& h, const CheckOptions& options);
 
 // ---------------------------------------------------------------------------
 // Net: frames drop only inside a fault window affecting them.

@@ -58,6 +58,7 @@ json report_json(const History& h, const CheckResult& r) {
       {"name", h.name},
       {"seed", h.seed},
       {"result", r.pass ? "pass" : "fail"},
+      {"final_read", {{"blocks", d.final_read.blocks}, {"ok", d.final_read.ok}, {"bad", d.final_read.bad}}},
       {"duration_s", num(r.duration_s)},
       {"io",
        {{"disk",
@@ -114,6 +115,12 @@ std::string report_text(const History& h, const CheckResult& r) {
                 (unsigned long long)d.issued, (unsigned long long)d.completed, (unsigned long long)d.failed,
                 (unsigned long long)d.retried, (unsigned long long)d.lost, (unsigned long long)d.duplicated,
                 (unsigned long long)d.verify_errors);
+  out << line;
+  std::snprintf(line, sizeof line, "         io_errors %llu  final read %s\n", (unsigned long long)d.io_errors,
+                d.final_read.checked ? (std::to_string(d.final_read.ok) + " of " + std::to_string(d.final_read.blocks) +
+                                        " blocks read back intact")
+                                           .c_str()
+                                     : "off (verify: false)");
   out << line;
   std::snprintf(line, sizeof line, "         %.1f IOPS  latency p50 %.1f us  p99 %.1f us  max %.1f us\n", d.iops,
                 d.latency_us.p50, d.latency_us.p99, d.latency_us.max);

@@ -90,10 +90,20 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   const Nanos drill_end = clock.now();  // what follows is bookkeeping, not the drill
   const double ops_in_drill = workloads.completed() - ops_before;
 
-  spdlog::info("drill {}: stopping the workload", t.name);
+  spdlog::info("drill {}: stopping the workload; reading back every block written", t.name);
   workloads.stop();
-  const auto drain = steady_clock::now() + seconds(30);
-  while (!workloads.idle() && steady_clock::now() < drain) std::this_thread::sleep_for(milliseconds(5));
+  // The final read takes as long as the disks are written: wait while it
+  // moves, give up when nothing completes for 30 s (the checker then names
+  // what was not read back).
+  double moved = workloads.completed();
+  auto last_move = steady_clock::now();
+  while (!workloads.idle() && steady_clock::now() - last_move < seconds(30)) {
+    std::this_thread::sleep_for(milliseconds(5));
+    if (const double now_done = workloads.completed(); now_done != moved) {
+      moved = now_done;
+      last_move = steady_clock::now();
+    }
+  }
 
   spdlog::info("drill {}: collecting the history", t.name);
   std::vector<History> parts = workloads.collect();
@@ -105,7 +115,9 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
 
   spdlog::info("drill {}: checking {} events", t.name, history.events.size());
   DrillOutcome out;
-  const CheckResult result = check(history, t.expect);
+  CheckOptions options;
+  options.final_read = t.workload.disk.verify;
+  const CheckResult result = check(history, t.expect, options);
   out.passed = result.pass;
   out.report = report_json(history, result);
   out.summary = report_text(history, result);

@@ -7,39 +7,55 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+
+#include "agents/agent.hpp"
 
 namespace visorlab::orchestrator {
 namespace {
 
-// The agents' pids, for the signal handler (async-signal-safe reads only).
-std::array<std::atomic<pid_t>, 64> g_agents{};
+// Every agent a LocalCluster of this process started, and the run dirs they
+// use: what a forced stop (a second Ctrl-C, a watchdog) must take down from
+// any thread. Not touched from signal handlers: signals are taken by a
+// thread (cli/stop_signals.hpp).
+struct Started {
+  std::mutex mutex;
+  std::map<pid_t, std::filesystem::path> agents;  // pid → run dir
+};
 
-void on_signal(int) { LocalCluster::stop_agents_and_exit(130); }
-
-}  // namespace
-
-void LocalCluster::stop_agents_and_exit(int code) {
-  for (auto& a : g_agents)
-    if (const pid_t pid = a.load(); pid > 0) ::kill(pid, SIGTERM);
-  // Agents stop their partitions on SIGTERM; give them a moment, then go.
-  for (int i = 0; i < 300; ++i) {
-    bool any = false;
-    for (auto& a : g_agents)
-      if (const pid_t pid = a.load(); pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) any = true;
-    if (!any) break;
-    usleep(10'000);
-  }
-  _exit(code);
+Started& started() {
+  static Started s;
+  return s;
 }
 
-namespace {
+void remember(pid_t pid, const std::filesystem::path& run_dir) {
+  std::lock_guard lock(started().mutex);
+  started().agents.emplace(pid, run_dir);
+}
+
+void forget(pid_t pid) {
+  std::lock_guard lock(started().mutex);
+  started().agents.erase(pid);
+}
+
+// The partition host an agent left behind, if the pid file still names one.
+pid_t partition_host_of(const std::filesystem::path& pid_file) {
+  std::ifstream in(pid_file);
+  pid_t pid = 0;
+  if (!(in >> pid) || pid <= 0) return 0;
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  const std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  return text.find("partition-host") != std::string::npos ? pid : 0;
+}
 
 // Channels this process's orchestrator named ("visorlab-o<pid>.g0_vhba0",
 // "visorlab-controlvm_o<pid>.g0") that are still in /dev/shm once every agent
@@ -61,29 +77,50 @@ void remove_leftover_shm() {
   }
 }
 
-void remember(pid_t pid) {
-  for (auto& a : g_agents) {
-    pid_t none = 0;
-    if (a.compare_exchange_strong(none, pid)) return;
-  }
-}
-
-void forget(pid_t pid) {
-  for (auto& a : g_agents) {
-    pid_t p = pid;
-    a.compare_exchange_strong(p, 0);
-  }
-}
-
 }  // namespace
 
-void LocalCluster::stop_on_signal() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);  // the terminal closed
+void LocalCluster::stop_agents_and_exit(int code) {
+  std::map<pid_t, std::filesystem::path> agents;
+  {
+    std::lock_guard lock(started().mutex);
+    agents = started().agents;
+  }
+  for (const auto& [pid, dir] : agents) ::kill(pid, SIGTERM);
+  // Agents stop their partitions on SIGTERM; give them a moment, then force.
+  for (int i = 0; i < 300; ++i) {
+    bool any = false;
+    for (const auto& [pid, dir] : agents)
+      if (::waitpid(pid, nullptr, WNOHANG) == 0) any = true;
+    if (!any) break;
+    usleep(10'000);
+  }
+  force_stop();
+  _exit(code);
+}
+
+void LocalCluster::force_stop() {
+  std::map<pid_t, std::filesystem::path> agents;
+  {
+    std::lock_guard lock(started().mutex);
+    agents.swap(started().agents);
+  }
+  std::set<std::filesystem::path> run_dirs;
+  for (const auto& [pid, dir] : agents) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    run_dirs.insert(dir);
+  }
+  // Each partition host leads its own session (it outlives a killed agent):
+  // its process group holds the service partitions.
+  for (const auto& dir : run_dirs) {
+    std::error_code ec;
+    for (const auto& host : std::filesystem::directory_iterator(dir / "hosts", ec)) {
+      const auto file = agents::partitions_pid_file(dir, host.path().filename().string());
+      if (const pid_t pid = partition_host_of(file)) ::kill(-pid, SIGKILL);
+      std::filesystem::remove(file, ec);
+    }
+  }
+  remove_leftover_shm();
 }
 
 LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& topology, LocalClusterOptions options)
@@ -147,7 +184,7 @@ void LocalCluster::start_agent(const std::string& host) {
     _exit(127);
   }
   agents_[host] = pid;
-  remember(pid);
+  remember(pid, options_.run_dir);
 }
 
 pid_t LocalCluster::agent_pid(const std::string& host) const {

@@ -49,12 +49,14 @@ class LocalCluster {
   void start_agent(const std::string& host);
   pid_t agent_pid(const std::string& host) const;  // 0: none running
 
-  // On SIGINT/SIGTERM/SIGHUP: stop every agent this process started (they stop
-  // their partitions), then exit 130. Call once, before starting agents.
-  static void stop_on_signal();
-  // The same, from anywhere (a watchdog when a stop hangs): SIGTERM to every
-  // agent, up to 3 s for them to go, then _exit(code). Async-signal-safe.
+  // When an orderly stop hangs (a watchdog): SIGTERM to every agent any
+  // LocalCluster of this process started, up to 3 s for them to stop their
+  // partitions, then force_stop() and _exit(code). From any thread.
   [[noreturn]] static void stop_agents_and_exit(int code);
+  // Now, without asking (a second Ctrl-C): SIGKILL to those agents and to the
+  // partition hosts and service partitions they started, and their shared
+  // memory removed. From any thread, while other threads still run.
+  static void force_stop();
 
  private:
   struct Agents final : AgentControl {

@@ -28,6 +28,19 @@ inline constexpr std::uint32_t kIoBus = 2;
 
 using Address = net::HostPort;  // a remote host's agent: a port to connect to
 
+// What one topology may hold. Past these a file is refused where it says so
+// (an alias bomb is a located error, not an allocation failure); each is well
+// above what one orchestrator drives (1,000 devices is the scale target).
+inline constexpr std::size_t kMaxListItems = 16384;  // items in any one YAML list
+inline constexpr std::size_t kMaxHosts = 256;
+inline constexpr std::size_t kMaxGuests = 4096;
+inline constexpr std::size_t kMaxDevicesPerGuest = 64;
+inline constexpr std::size_t kMaxDevices = 16384;     // in guests, in total
+inline constexpr std::uint64_t kMaxDiskSize = std::uint64_t{64} << 30;  // 64 GiB: the workload keeps a bit per block
+inline constexpr std::uint64_t kMaxBlockSize = 64 << 10;  // one visorhba buffer: a command's data fits in it
+inline constexpr double kMaxNetRate = 100'000;   // frames/s per vnic (a vnic's channel carries ~200k/s)
+inline constexpr double kMaxInputRate = 10'000;  // reports/s per input device
+
 struct Host {
   std::string name;
   std::optional<Address> address;  // absent: the agent is a local process
@@ -132,9 +145,10 @@ struct Drill {
 // Expectation keys besides lost_io and max_recovery_ms. Counts and max_* are
 // upper limits, min_* lower limits; the drill engine judges them against the
 // report.
-inline constexpr std::array<std::string_view, 9> kOtherExpectations{
+inline constexpr std::array<std::string_view, 10> kOtherExpectations{
     "duplicated_io",           // io.disk.duplicated
     "verify_errors",           // io.disk.verify_errors
+    "io_errors",               // io.disk.io_errors
     "lost_input",              // io.input.lost
     "out_of_order_input",      // io.input.out_of_order
     "dropped_outside_faults",  // io.net.dropped_outside_faults

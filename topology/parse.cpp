@@ -105,7 +105,10 @@ class Field {
 
   std::size_t length() const {
     require_sequence();
-    return node_.size();
+    const std::size_t n = node_.size();
+    if (n > kMaxListItems)
+      fail("a list of " + std::to_string(n) + " items; at most " + std::to_string(kMaxListItems) + " are allowed");
+    return n;
   }
 
   Field item(std::size_t i) const {
@@ -299,6 +302,7 @@ class DeviceNumbering {
 constexpr std::uint64_t kMaxGuestCount = 4096;
 
 void parse_guests(const Field& f, Topology& t, DeviceNumbering& numbering) {
+  std::uint64_t devices_total = 0;
   for (std::size_t i = 0; i < f.length(); ++i) {
     const Field e = f.item(i);
     e.only_keys({"name", "count", "host", "devices"});
@@ -311,8 +315,20 @@ void parse_guests(const Field& f, Topology& t, DeviceNumbering& numbering) {
     const auto hosts = e.required("host").names();
     std::vector<Device> templates;
     if (const Field devices = e.key("devices"); devices.present()) {
+      if (devices.length() > kMaxDevicesPerGuest)
+        devices.fail(std::to_string(devices.length()) + " devices; a guest has at most " +
+                     std::to_string(kMaxDevicesPerGuest));
       for (std::size_t k = 0; k < devices.length(); ++k) templates.push_back(parse_device(devices.item(k)));
     }
+    // Limits before expanding: `count` (or aliases) must not allocate millions.
+    const std::uint64_t n = count.value_or(1);
+    if (t.guests.size() + n > kMaxGuests)
+      e.fail("this entry brings the guests to " + std::to_string(t.guests.size() + n) + "; at most " +
+             std::to_string(kMaxGuests) + " are allowed");
+    if (devices_total + n * templates.size() > kMaxDevices)
+      e.fail("this entry brings the devices to " + std::to_string(devices_total + n * templates.size()) + "; at most " +
+             std::to_string(kMaxDevices) + " are allowed");
+    devices_total += n * templates.size();
     for (std::uint64_t k = 0; k < count.value_or(1); ++k) {
       Guest g;
       g.name = count ? name + std::to_string(k) : name;

@@ -1,8 +1,17 @@
 #include "topology/validate.hpp"
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <map>
 #include <set>
 #include <sstream>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <string>
 
 namespace visorlab::topology {
@@ -10,7 +19,6 @@ namespace visorlab::topology {
 namespace {
 
 constexpr Bytes kSectorSize = 512;  // disks and I/O are addressed in 512-byte blocks
-constexpr Bytes kMaxBlockSize = 1024 * 1024;
 constexpr std::uint32_t kMaxQueueDepth = 128;  // visorhba keeps at most 128 commands pending
 constexpr Bytes kMinFrameSize = 64;
 constexpr Bytes kMaxFrameSize = 9216;  // a jumbo frame
@@ -46,6 +54,59 @@ bool valid_name(const std::string& name) {
   return true;
 }
 
+// Printable UTF-8: the name ends up in JSON reports, metric labels and logs.
+// Returns why not, or empty.
+std::string utf8_problem(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > text.size()) return "is not valid UTF-8 (byte " + std::to_string(i) + ")";
+    std::uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if ((b & 0xC0) != 0x80) return "is not valid UTF-8 (byte " + std::to_string(i + k) + ")";
+      cp = cp << 6 | (b & 0x3F);
+    }
+    static constexpr std::uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kLeast[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return "is not valid UTF-8 (byte " + std::to_string(i) + ")";
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
+      return "holds a control character (byte " + std::to_string(i) + ")";
+    i += n;
+  }
+  return {};
+}
+
+// Why the disk file at `path` cannot serve `size` bytes on this machine, or
+// empty: an existing path must be a regular file or a block device that big
+// (a character device such as /dev/null reads nothing back); a new file needs
+// its directory.
+std::string disk_path_problem(const std::filesystem::path& path, Bytes size) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return std::string("cannot be examined: ") + std::strerror(errno);
+    const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return "is in " + dir.string() + ", which is not a directory";
+    return {};
+  }
+  if (S_ISREG(st.st_mode)) return {};
+  if (!S_ISBLK(st.st_mode))
+    return S_ISCHR(st.st_mode)   ? "is a character device, not a regular file or block device"
+           : S_ISDIR(st.st_mode) ? "is a directory, not a regular file or block device"
+                                 : "is not a regular file or block device";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot be opened: ") + std::strerror(errno);
+  std::uint64_t bytes = 0;
+  const int rc = ::ioctl(fd, BLKGETSIZE64, &bytes);
+  ::close(fd);
+  if (rc != 0) return "is a block device whose size cannot be read";
+  if (bytes < size)
+    return "is a block device of " + std::to_string(bytes) + " bytes, smaller than the disk's " +
+           std::to_string(size) + " bytes";
+  return {};
+}
+
 class Validator {
  public:
   explicit Validator(const Topology& t) : t_(t) {}
@@ -53,6 +114,7 @@ class Validator {
   void run() {
     if (t_.version != 1)
       fail("version", "unsupported version " + std::to_string(t_.version) + "; this visorlab reads version 1");
+    if (const std::string why = utf8_problem(t_.name); !why.empty()) fail("name", "the drill's name " + why);
     check_hosts();
     check_host_ref("command.host", t_.command.host);
     check_services();
@@ -89,6 +151,8 @@ class Validator {
     if (size == 0) fail(field, "a disk cannot be empty");
     if (size % kSectorSize != 0)
       fail(field, bytes_text(size) + " is not a multiple of " + std::to_string(kSectorSize) + " bytes");
+    if (size > kMaxDiskSize)
+      fail(field, bytes_text(size) + " is more than " + bytes_text(kMaxDiskSize) + " (64GiB), the largest disk a drill uses");
     if (size < t_.workload.disk.block_size)
       fail(field, bytes_text(size) + " is smaller than workload.disk.block_size (" +
                       bytes_text(t_.workload.disk.block_size) + ")");
@@ -96,6 +160,8 @@ class Validator {
 
   void check_hosts() {
     if (t_.hosts.empty()) fail("hosts", "at least one host is needed");
+    if (t_.hosts.size() > kMaxHosts)
+      fail("hosts", std::to_string(t_.hosts.size()) + " hosts; at most " + std::to_string(kMaxHosts) + " are allowed");
     std::map<std::string, std::string> names;
     for (std::size_t i = 0; i < t_.hosts.size(); ++i)
       check_unique(names, "host", at_index("hosts", i) + ".name", t_.hosts[i].name);
@@ -118,10 +184,20 @@ class Validator {
         const std::string disk_path = at_index(path + ".disks", j);
         check_unique(disks, "disk", disk_path + ".name", s.disks[j].name);
         check_disk_size(disk_path + ".size", s.disks[j].size_bytes);
+        if (s.disks[j].path) check_disk_path(disk_path + ".path", s, *s.disks[j].path, s.disks[j].size_bytes);
       }
       for (std::size_t j = 0; j < s.switches.size(); ++j)
         check_unique(switches, "switch", at_index(path + ".switches", j) + ".name", s.switches[j].name);
     }
+  }
+
+  // A path on this machine (the service's host runs a local agent) is
+  // examined here; a remote host's agent examines its own when it creates the disk.
+  void check_disk_path(const std::string& field, const Service& s, const std::filesystem::path& path, Bytes size) const {
+    if (const std::string why = utf8_problem(path.string()); !why.empty()) fail(field, "the path " + why);
+    const Host* host = t_.find_host(s.host);
+    if (!host || host->address) return;
+    if (const std::string why = disk_path_problem(path, size); !why.empty()) fail(field, path.string() + " " + why);
   }
 
   void check_workload() const {
@@ -130,7 +206,7 @@ class Validator {
       fail("workload.disk.block_size",
            bytes_text(d.block_size) + " is not a positive multiple of " + std::to_string(kSectorSize) + " bytes");
     if (d.block_size > kMaxBlockSize)
-      fail("workload.disk.block_size", bytes_text(d.block_size) + " is more than 1MiB");
+      fail("workload.disk.block_size", bytes_text(d.block_size) + " is more than 64KiB, the most one visorhba command carries");
     if (d.queue_depth < 1 || d.queue_depth > kMaxQueueDepth)
       fail("workload.disk.queue_depth",
            std::to_string(d.queue_depth) + " is outside 1.." + std::to_string(kMaxQueueDepth));
@@ -140,15 +216,29 @@ class Validator {
     if (frame < kMinFrameSize || frame > kMaxFrameSize)
       fail("workload.net.frame_size", bytes_text(frame) + " is outside " + std::to_string(kMinFrameSize) +
                                           ".." + std::to_string(kMaxFrameSize) + " bytes");
-    if (!(t_.workload.net.rate_per_s >= 0)) fail("workload.net.rate", "a rate cannot be negative");
-    if (!(t_.workload.input.rate_per_s >= 0)) fail("workload.input.rate", "a rate cannot be negative");
+    check_rate("workload.net.rate", t_.workload.net.rate_per_s, kMaxNetRate, "frames/s per vnic");
+    check_rate("workload.input.rate", t_.workload.input.rate_per_s, kMaxInputRate, "reports/s per input device");
+  }
+
+  void check_rate(const std::string& field, double rate, double max, const std::string& unit) const {
+    if (!(rate >= 0)) fail(field, "a rate cannot be negative");
+    if (rate > max)
+      fail(field, number_text(rate) + " is more than " + number_text(max) + " " + unit + ", the most the partitions carry");
   }
 
   void check_guests() {
+    if (t_.guests.size() > kMaxGuests)
+      fail("guests", std::to_string(t_.guests.size()) + " guests; at most " + std::to_string(kMaxGuests) + " are allowed");
     std::map<std::string, std::string> names;
+    std::size_t devices = 0;
     for (const Guest& g : t_.guests) {
       check_unique(names, "guest", g.source + ".name", g.name);
       check_host_ref(g.host_source, g.host);
+      if (g.devices.size() > kMaxDevicesPerGuest)
+        fail(g.source + ".devices", std::to_string(g.devices.size()) + " devices; a guest has at most " +
+                                        std::to_string(kMaxDevicesPerGuest));
+      if ((devices += g.devices.size()) > kMaxDevices)
+        fail(g.source + ".devices", "more than " + std::to_string(kMaxDevices) + " devices in all guests");
       for (const Device& d : g.devices) {
         check_device(g.name, d);
         existing_.insert(d.name);
@@ -240,6 +330,14 @@ class Validator {
       if (s.kind == StepKind::partition && !s.for_duration)
         fail(path + ".for", "a partition needs `for`: how long the hosts stay cut off");
       if (s.for_duration && s.for_duration->count() <= 0) fail(path + ".for", "for must be above zero");
+      // Every fault is over before the drill ends: the checker judges the recovery.
+      const auto past_end = [&](const char* key, Duration d) {
+        if (s.at + d > drill.duration)
+          fail(path + "." + key, "the fault lasts until " + duration_text(s.at + d) + ", after the end of the drill (duration " +
+                                     duration_text(drill.duration) + ")");
+      };
+      if (s.for_duration) past_end("for", *s.for_duration);
+      if (s.restart_after) past_end("restart_after", *s.restart_after);
 
       switch (s.kind) {
         case StepKind::recover:
@@ -287,9 +385,6 @@ class Validator {
           if (!s.every) fail(path + ".every", "lose_writes needs `every`: which writes to lose, like every: 20");
           if (*s.every < 1) fail(path + ".every", "every must be 1 or more");
           if (!s.for_duration) fail(path + ".for", "lose_writes needs `for`: how long writes are lost");
-          if (s.at + *s.for_duration > drill.duration)
-            fail(path + ".for", "the window ends at " + duration_text(s.at + *s.for_duration) +
-                                    ", after the end of the drill (duration " + duration_text(drill.duration) + ")");
           break;
         }
       }

@@ -176,6 +176,7 @@ struct Disk {
   }
 
   std::uint64_t in_flight() const { return slots.size() - free_slots.size() + (phase == Phase::probing ? 1 : 0); }
+  bool busy() const { return in_flight() > 0 || reading_back(); }
 
   // Notices commands failed with DID_RESET (a pause): when, for disk_retried.
   void observe_resets(Nanos t) {
@@ -213,11 +214,11 @@ struct Disk {
     sectors_per_block = bs / sector;
     blocks = (last_lba + 1) / sectors_per_block;
     phase = blocks > 0 ? Phase::ready : Phase::unusable;
+    written.assign(blocks, false);  // one bit a block: bounded by the disk, not the drill
   }
 
   // Fills the queue up to queue_depth.
   void issue(guest::Guest& g, Nanos t, const std::shared_ptr<Disk>& self) {
-    const actors::WorkloadSpec& spec = core->spec;
     while (!free_slots.empty()) {
       std::uint64_t block = kNoSlot;
       for (int tries = 0; tries < 8 && block == kNoSlot; ++tries) {
@@ -227,45 +228,74 @@ struct Disk {
         if (!busy) block = b;
       }
       if (block == kNoSlot) return;  // a small disk crowded by the queue: next step
-
-      const std::uint32_t index = free_slots.back();
-      Slot& s = slots[index];
-      s.op = rng.unit() < spec.read_ratio ? DiskOp::read : DiskOp::write;
-      s.lba = block * sectors_per_block;
-      s.op_id = counters->next_op++;
-      s.gen = s.op == DiskOp::write ? counters->next_gen++ : 0;
-      s.invoked = t;
-
-      ScsiRequest r;
-      const bool write = s.op == DiskOp::write;
-      r.cdb[0] = write ? 0x8A : 0x88;  // WRITE(16) / READ(16)
-      put_be(&r.cdb[2], s.lba, 8);
-      put_be(&r.cdb[10], sectors_per_block, 4);
-      if (write) {
-        r.dir = channel::io::DataDir::to_device;
-        r.data.resize(spec.block_size);
-        auto bytes = std::as_writable_bytes(std::span(r.data));
-        for (std::uint32_t i = 0; i < sectors_per_block; ++i)
-          encode_block(bytes.subspan(std::size_t{i} * sector_size, sector_size), s.lba + i, s.gen, tag);
-        ++core->stats.writes;
-      } else {
-        r.dir = channel::io::DataDir::from_device;
-        r.data_in = spec.block_size;
-        ++core->stats.reads;
-      }
-      r.done = [self, index](const ScsiResult& res) { self->complete(index, res); };
-      if (core->record) core->recorder.disk_invoke(t, id, s.op_id, s.op, s.lba, sectors_per_block, s.gen);
-      ++core->stats.invoked;
-      const int rc = g.hba().submit(*dev, std::move(r));
-      if (rc != 0) {
-        if (core->record) core->recorder.disk_fail(t, id, s.op_id, "submit refused: " + errno_name(rc));
-        ++core->stats.failed;
-        ++core->stats.completed;
-        return;  // the slot stays free; the device is going away or refuses: next step
-      }
-      s.used = true;
-      free_slots.pop_back();
+      const DiskOp op = rng.unit() < core->spec.read_ratio ? DiskOp::read : DiskOp::write;
+      if (!submit(g, t, self, block, op)) return;
     }
+  }
+
+  // Jepsen's final read: once the workload stopped and its last ops are in,
+  // reads every block it ever had a write acknowledged on, so the checker
+  // sees the latest generation of each (a lost write cannot hide in a block
+  // nobody read again).
+  void read_back(guest::Guest& g, Nanos t, const std::shared_ptr<Disk>& self) {
+    if (readback == Readback::waiting) {
+      if (in_flight() > 0) return;
+      readback = Readback::reading;
+    }
+    while (readback == Readback::reading && !free_slots.empty()) {
+      while (next_readback < written.size() && !written[next_readback]) ++next_readback;
+      if (next_readback == written.size()) {
+        readback = Readback::done;
+        return;
+      }
+      if (!submit(g, t, self, next_readback, DiskOp::read)) return;
+      ++next_readback;
+    }
+  }
+  bool reading_back() const { return readback == Readback::waiting || readback == Readback::reading; }
+
+  // Issues one op on `block` in a free slot; false if the driver refused it
+  // (recorded as failed; the slot stays free).
+  bool submit(guest::Guest& g, Nanos t, const std::shared_ptr<Disk>& self, std::uint64_t block, DiskOp op) {
+    const actors::WorkloadSpec& spec = core->spec;
+    const std::uint32_t index = free_slots.back();
+    Slot& s = slots[index];
+    s.op = op;
+    s.lba = block * sectors_per_block;
+    s.op_id = counters->next_op++;
+    s.gen = s.op == DiskOp::write ? counters->next_gen++ : 0;
+    s.invoked = t;
+
+    ScsiRequest r;
+    const bool write = s.op == DiskOp::write;
+    r.cdb[0] = write ? 0x8A : 0x88;  // WRITE(16) / READ(16)
+    put_be(&r.cdb[2], s.lba, 8);
+    put_be(&r.cdb[10], sectors_per_block, 4);
+    if (write) {
+      r.dir = channel::io::DataDir::to_device;
+      r.data.resize(spec.block_size);
+      auto bytes = std::as_writable_bytes(std::span(r.data));
+      for (std::uint32_t i = 0; i < sectors_per_block; ++i)
+        encode_block(bytes.subspan(std::size_t{i} * sector_size, sector_size), s.lba + i, s.gen, tag);
+      ++core->stats.writes;
+    } else {
+      r.dir = channel::io::DataDir::from_device;
+      r.data_in = spec.block_size;
+      ++core->stats.reads;
+    }
+    r.done = [self, index](const ScsiResult& res) { self->complete(index, res); };
+    if (core->record) core->recorder.disk_invoke(t, id, s.op_id, s.op, s.lba, sectors_per_block, s.gen);
+    ++core->stats.invoked;
+    const int rc = g.hba().submit(*dev, std::move(r));
+    if (rc != 0) {
+      if (core->record) core->recorder.disk_fail(t, id, s.op_id, "submit refused: " + errno_name(rc));
+      ++core->stats.failed;
+      ++core->stats.completed;
+      return false;  // the device is going away or refuses: next step
+    }
+    s.used = true;
+    free_slots.pop_back();
+    return true;
   }
 
   // The time of the k-th reset after `invoked` (a pause noticed), else `done`.
@@ -302,6 +332,7 @@ struct Disk {
     } else if (core->record) {
       core->recorder.disk_ok(t, id, s.op_id);
     }
+    if (r.linuxstat == 0 && s.op == DiskOp::write) written[s.lba / sectors_per_block] = true;
     s.used = false;
     free_slots.push_back(index);
   }
@@ -317,6 +348,11 @@ struct Disk {
   std::uint32_t sector_size = 512;
   std::uint32_t sectors_per_block = 8;
   std::uint64_t blocks = 0;  // of block_size
+  // Blocks with an acknowledged write, and the final read over them.
+  enum class Readback { none, waiting, reading, done };
+  std::vector<bool> written;
+  Readback readback = Readback::none;
+  std::uint64_t next_readback = 0;
   std::vector<Slot> slots;
   std::vector<std::uint32_t> free_slots;
   bool quiesced = false;
@@ -579,6 +615,7 @@ bool Workload::Impl::quiesce(guest::Guest& g, const std::string& device) {
   if (std::find(quiesced.begin(), quiesced.end(), device) == quiesced.end()) quiesced.push_back(device);
   if (const auto it = disks.find(device); it != disks.end()) {
     it->second->quiesced = true;
+    it->second->readback = Disk::Readback::none;  // it is going away: nothing to read back
     return it->second->in_flight() == 0;
   }
   Nic& n = nics.at(device);
@@ -590,7 +627,7 @@ bool Workload::Impl::idle() const {
   // Disk ops only: a frame is fire-and-forget, and a transmit whose IO
   // partition died is never answered — waiting on it would never end.
   for (const auto& [name, d] : disks)
-    if (d->in_flight() > 0) return false;
+    if (d->busy()) return false;
   return true;
 }
 
@@ -630,6 +667,8 @@ bool Workload::step(guest::Guest& g, Clock::time_point now) {
     if (core.running && !d->quiesced) {
       if (d->phase == Disk::Phase::probe && now >= d->next_probe) d->probe(g, now, d);
       if (d->phase == Disk::Phase::ready) d->issue(g, t, d);
+    } else if (d->reading_back() && !d->quiesced) {
+      d->read_back(g, t, d);
     }
   }
   for (auto& [name, n] : m.nics)
@@ -639,7 +678,17 @@ bool Workload::step(guest::Guest& g, Clock::time_point now) {
 
 void Workload::start(guest::Guest& g, const actors::WorkloadStart& start) { impl_->start(g, start); }
 
-void Workload::stop(guest::Guest&) { impl_->core->running = false; }
+void Workload::stop(guest::Guest&) {
+  Core& core = *impl_->core;
+  if (!core.running) return;
+  core.running = false;
+  if (!core.record || !core.spec.verify) return;  // nothing would judge what it reads
+  for (auto& [name, d] : impl_->disks) {
+    if (d->phase != Disk::Phase::ready || d->quiesced) continue;
+    d->readback = Disk::Readback::waiting;
+    d->next_readback = 0;
+  }
+}
 
 bool Workload::quiesce(guest::Guest& g, const std::string& device) { return impl_->quiesce(g, device); }
 

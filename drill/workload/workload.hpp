@@ -32,8 +32,10 @@
 // Its messages (workload_actor, actors/runtime/interfaces.hpp) arrive through
 // the guest actor: start (the spec, the drill clock's start, the vnic peers;
 // the first start sets the spec, a start after stop resumes), stop (issue
-// nothing new; in-flight ops complete, recorded), idle (no disk op or
-// capacity probe in flight), quiesce(device) (stop using it; true once
+// nothing new; in-flight ops complete, recorded; then, when recording and
+// verifying, the final read: every block with an acknowledged write is read
+// once more, as ordinary recorded reads), idle (no disk op or capacity probe
+// in flight and the final read done), quiesce(device) (stop using it; true once
 // nothing is in flight on it — ask until then; it stays unused until it
 // leaves the bus), stats, collect(first) (the history in chunks).
 

@@ -566,6 +566,35 @@ BOOST_AUTO_TEST_CASE(a_bad_duration) {
                    "'soon'");
 }
 
+// `--check` validates and starts nothing: exit 0 with a one-line summary,
+// or 2 with FILE:LINE:COLUMN: field — also for what only the runtime used to
+// refuse (a fault window past the drill's end, a /dev/null disk).
+BOOST_AUTO_TEST_CASE(check_validates_without_starting_anything) {
+  Scratch s;
+  const fs::path good = s.dir / "good.yaml";
+  write_text(good, kGood);
+  DrillRun d = drill(s, {good.string(), "--check"}, {}, 30s);
+  BOOST_TEST(d.r.exit_code == 0, d.describe());
+  BOOST_TEST(contains(d.r.out, good.string() + ": ok (1 hosts, 2 guests, 8 devices, 1 steps"), d.r.out);
+  BOOST_TEST(!contains(d.r.out, "starting the local cluster"), d.r.out);
+  BOOST_TEST(!fs::exists(d.run_dir), "the run dir was created: " << d.run_dir);
+
+  const fs::path late = s.dir / "late.yaml";
+  write_text(late, edit(kGood, "{at: 1s, recover: io0}", "{at: 1s, crash: io0, restart_after: 2m}"));
+  d = drill(s, {late.string(), "--check"}, {}, 30s);
+  BOOST_TEST(d.r.exit_code == 2, d.describe());
+  BOOST_TEST(contains(d.r.err, late.string() + ":"), d.r.err);
+  BOOST_TEST(contains(d.r.err, "drill.steps[0].restart_after: the fault lasts until 121s"), d.r.err);
+  BOOST_TEST(!fs::exists(d.run_dir));
+
+  const fs::path null_disk = s.dir / "null.yaml";
+  write_text(null_disk, edit(kGood, "    switches: [{name: sw0}]\n",
+                             "    switches: [{name: sw0}]\n    disks: [{name: d0, size: 64MiB, path: /dev/null}]\n"));
+  d = drill(s, {null_disk.string(), "--check"}, {}, 30s);
+  BOOST_TEST(d.r.exit_code == 2, d.describe());
+  BOOST_TEST(contains(d.r.err, "services[0].disks[0].path: /dev/null is a character device"), d.r.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_missing_file) {
   Scratch s;
   const fs::path file = s.dir / "no-such-drill.yaml";

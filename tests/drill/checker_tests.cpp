@@ -202,6 +202,99 @@ BOOST_AUTO_TEST_CASE(an_io_never_completed_is_lost_and_named) {
   BOOST_TEST(check(finish(rec, ms(100)), loose).pass);
 }
 
+// A dead disk (every read fails, writes "succeed") must not pass: a failure
+// outside every fault window is an io_error, named, unless expect allows it.
+BOOST_AUTO_TEST_CASE(failed_io_outside_a_fault_window_is_an_io_error) {
+  Recorder rec;
+  Disk disk(rec, "g0/vhba0");
+  const auto reason = std::string("medium error");
+  for (int i = 0; i < 5; ++i) {
+    disk.write(ms(10 * i), ms(10 * i + 1), static_cast<std::uint64_t>(i));
+    const auto op = disk.next_op++;
+    rec.disk_invoke(ms(10 * i + 2), disk.id, op, DiskOp::read, static_cast<std::uint64_t>(i), 1);
+    rec.disk_fail(ms(10 * i + 3), disk.id, op, reason);
+  }
+  // One more inside a crash of its service: the fault's, not an error.
+  const auto op = disk.next_op++;
+  rec.disk_invoke(ms(200), disk.id, op, DiskOp::read, 1, 1);
+  rec.disk_fail(ms(210), disk.id, op, "DID_TIME_OUT");
+  rec.fault(FaultWindow{0, "crash", "io0", ms(190), ms(205), false, {"g0/vhba0"}});
+  const auto r = check(finish(rec, ms(300)), {});
+  BOOST_TEST(!r.pass);
+  BOOST_TEST(r.disk.failed == 6u);
+  BOOST_TEST(r.disk.io_errors == 5u);
+  const auto* f = find_failure(r, "io_errors");
+  BOOST_REQUIRE(f);
+  BOOST_TEST(f->count == 5u);
+  BOOST_TEST(f->device == "g0/vhba0");
+  BOOST_TEST(f->id == 2u);  // the first read
+  BOOST_TEST(f->detail.find("medium error") != std::string::npos, f->detail);
+  const auto v = std::find_if(r.violations.begin(), r.violations.end(), [](const Violation& x) { return x.kind == "io_error"; });
+  BOOST_REQUIRE(v != r.violations.end());
+  BOOST_TEST(v->device == "g0/vhba0");
+  BOOST_TEST(v->detail.find("and 4 more") != std::string::npos, v->detail);
+  BOOST_TEST(check(finish(rec, ms(300)), expect_with("io_errors", 5)).pass);
+}
+
+// Jepsen's final read: after the drill's end every block with an
+// acknowledged write is read again and holds its latest generation.
+BOOST_AUTO_TEST_CASE(the_final_read_must_cover_every_acknowledged_block_with_its_latest_write) {
+  CheckOptions final_read;
+  final_read.final_read = true;
+  {
+    Recorder rec;
+    Disk disk(rec, "g0/vhba0");
+    disk.write(ms(1), ms(2), 0, 2);
+    disk.write(ms(3), ms(4), 5);
+    disk.read(ms(101), ms(102), 0, 2);  // after the end (100 ms): the final read
+    disk.read(ms(103), ms(104), 5);
+    const auto r = check(finish(rec, ms(100)), {}, final_read);
+    BOOST_TEST(r.pass, failures(r));
+    BOOST_TEST(r.disk.final_read.checked);
+    BOOST_TEST(r.disk.final_read.blocks == 3u);
+    BOOST_TEST(r.disk.final_read.ok == 3u);
+    BOOST_TEST(r.disk.final_read.bad == 0u);
+  }
+  {  // lba 5 never read back: named
+    Recorder rec;
+    Disk disk(rec, "g0/vhba0");
+    disk.write(ms(1), ms(2), 0);
+    const auto lost = disk.write(ms(3), ms(4), 5);
+    disk.read(ms(101), ms(102), 0);
+    const auto r = check(finish(rec, ms(100)), {}, final_read);
+    BOOST_TEST(!r.pass);
+    BOOST_TEST(r.disk.final_read.bad == 1u);
+    const auto* f = find_failure(r, "final_read");
+    BOOST_REQUIRE(f);
+    BOOST_TEST(f->id == lost);
+    BOOST_TEST(f->detail.find("lba 5") != std::string::npos, f->detail);
+    BOOST_TEST(check(finish(rec, ms(100)), {}).pass);  // not judged when the workload does not read back
+  }
+  {  // read back stale: a lost write, and a bad block of the final read
+    Recorder rec;
+    Disk disk(rec, "g0/vhba0");
+    disk.write(ms(1), ms(2), 3);
+    const auto second = disk.write(ms(5), ms(6), 3);
+    disk.read_seeing(ms(101), ms(102), 3, {disk.good(3, 1)});
+    const auto r = check(finish(rec, ms(100)), {}, final_read);
+    BOOST_TEST(!r.pass);
+    BOOST_TEST(r.disk.final_read.blocks == 1u);
+    BOOST_TEST(r.disk.final_read.bad == 1u);
+    const auto* f = find_failure(r, "lost_io");
+    BOOST_REQUIRE(f);
+    BOOST_TEST(f->id == second);
+  }
+  {  // a device destroyed by a step is not read back
+    Recorder rec;
+    Disk disk(rec, "g0/vhba0");
+    disk.write(ms(1), ms(2), 0);
+    rec.fault(FaultWindow{0, "destroy", "g0/vhba0", ms(50), ms(51), false, {"g0/vhba0"}});
+    const auto r = check(finish(rec, ms(100)), {}, final_read);
+    BOOST_TEST(r.pass, failures(r));
+    BOOST_TEST(r.disk.final_read.blocks == 0u);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_retried_io_is_one_op_not_lost_nor_duplicated) {
   Recorder rec;
   Disk disk(rec, "g0/vhba0");

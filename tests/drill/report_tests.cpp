@@ -48,8 +48,9 @@ BOOST_AUTO_TEST_SUITE(report)
 BOOST_AUTO_TEST_CASE(the_json_has_every_contract_field_and_nothing_else) {
   const History h = failing_drill();
   const json j = report_json(h, check(h, limits()));
-  BOOST_TEST(keys(j) == (std::set<std::string>{"visorlab_report", "name", "seed", "result", "duration_s", "io", "faults",
-                                                "violations", "expect"}));
+  BOOST_TEST(keys(j) == (std::set<std::string>{"visorlab_report", "name", "seed", "result", "final_read", "duration_s",
+                                                "io", "faults", "violations", "expect"}));
+  BOOST_TEST(keys(j["final_read"]) == (std::set<std::string>{"blocks", "ok", "bad"}));
   BOOST_TEST(keys(j["io"]) == (std::set<std::string>{"disk", "net", "input"}));
   BOOST_TEST(keys(j["io"]["disk"]) == (std::set<std::string>{"issued", "completed", "retried", "lost", "duplicated",
                                                               "verify_errors", "iops", "latency_us"}));
@@ -98,7 +99,7 @@ BOOST_AUTO_TEST_CASE(the_json_values_come_from_the_history) {
 BOOST_AUTO_TEST_CASE(the_json_reads_in_the_contracts_order) {
   const History h = clean_drill();
   const auto text = report_json(h, check(h, {})).dump();
-  BOOST_TEST(text.rfind(R"({"visorlab_report":1,"name":"clean","seed":7,"result":"pass","duration_s":2,"io":{"disk":{"issued":193,)", 0) == 0u, text);
+  BOOST_TEST(text.rfind(R"({"visorlab_report":1,"name":"clean","seed":7,"result":"pass","final_read":{"blocks":0,"ok":0,"bad":0},"duration_s":2,"io":{"disk":{"issued":193,)", 0) == 0u, text);
   BOOST_TEST(text.find(R"("faults":[{"step":0,"kind":"crash","target":"io0","at_s":1,)") != std::string::npos, text);
 }
 

@@ -529,7 +529,7 @@ BOOST_AUTO_TEST_CASE(workload_ranges) {
   // A disk smaller than one block cannot take the workload.
   const std::string tiny = edit(kBase, "disk_size: 16MiB", "disk_size: 1KiB");
   check_error(tiny, "guests[0].devices[0].disk_size", where(tiny, "1KiB"), "smaller than workload.disk.block_size (4096 bytes)");
-  check("  disk: {block_size: 2MiB}", "workload.disk.block_size", "2MiB", "more than 1MiB");
+  check("  disk: {block_size: 2MiB}", "workload.disk.block_size", "2MiB", "more than 64KiB");
 }
 
 BOOST_AUTO_TEST_CASE(steps) {
@@ -566,7 +566,7 @@ BOOST_AUTO_TEST_CASE(steps) {
   check("    - {at: 3s, lose_writes: io0, every: 0, for: 1s}\n", "drill.steps[1].every", "0, for", "1 or more");
   check("    - {at: 3s, lose_writes: io0, every: 20}\n", "drill.steps[1].for", "{at: 3s, l", "needs `for`");
   check("    - {at: 9s, lose_writes: io0, every: 20, for: 2s}\n", "drill.steps[1].for", "2s}",
-        "the window ends at 11s, after the end of the drill");
+        "the fault lasts until 11s, after the end of the drill");
   check("    - {at: 3s, recover: io0, every: 2}\n", "drill.steps[1].every", "2}", "every applies to lose_writes");
   check("    - {at: 3s, pause: g0/vnic0, restart_after: 1s}\n    - {at: 4s, resume: g0/vnic0}\n",
         "drill.steps[1].restart_after", "1s}", "restart_after applies to crash and kill_agent");
@@ -585,6 +585,66 @@ BOOST_AUTO_TEST_CASE(steps) {
                                                    "    - {at: 10s, kill_agent: b}\n"),
                                          "t.yaml"));
   check("    - {at: 3s, drill_duration: 1s}\n", "drill.steps[1].drill_duration", "drill_duration", "unknown key");
+}
+
+// Everything the runtime would refuse late (exit 3, no position, things
+// left behind) is refused here, located.
+BOOST_AUTO_TEST_CASE(what_the_runtime_refuses_is_refused_at_validation) {
+  const auto check = [](const std::string& text, const std::string& field, const std::string& point_at,
+                        const std::string& says) { check_error(text, field, where(text, point_at), says); };
+  const auto with_workload = [](const std::string& w) { return kBase + "workload:\n" + w + "\n"; };
+  // Sizes the workload and the files cannot serve.
+  check(with_workload("  disk: {block_size: 1MiB}"), "workload.disk.block_size", "1MiB", "more than 64KiB");
+  BOOST_CHECK_NO_THROW(topo::load_string(with_workload("  disk: {block_size: 64KiB}"), "t.yaml"));
+  check(edit(kBase, "disk_size: 16MiB", "disk_size: 16TiB"), "guests[0].devices[0].disk_size", "16TiB",
+        "the largest disk a drill uses");
+  // Rates beyond what the partitions carry, with the limit named.
+  check(with_workload("  net: {rate: 1000000000/s}"), "workload.net.rate", "1000000000/s", "more than 100000 frames/s");
+  check(with_workload("  input: {rate: 20000/s}"), "workload.input.rate", "20000/s", "more than 10000 reports/s");
+  // Every fault window ends within the drill.
+  const auto step = [](const std::string& s) { return add_steps(s); };
+  check(step("    - {at: 3s, pause: g0/vnic0, for: 2m}\n"), "drill.steps[1].for", "2m}", "after the end of the drill");
+  check(step("    - {at: 3s, crash: io0, restart_after: 2m}\n"), "drill.steps[1].restart_after", "2m}",
+        "after the end of the drill");
+  check(step("    - {at: 9s, partition: [a, b], for: 2s}\n"), "drill.steps[1].for", "2s}", "lasts until 11s");
+  check(step("    - {at: 9s, kill_agent: a, restart_after: 5s}\n"), "drill.steps[1].restart_after", "5s}",
+        "after the end of the drill");
+  // Names that are not printable UTF-8.
+  check(edit(kBase, "version: 1\n", "version: 1\nname: caf\xE9\n"), "name", "caf", "not valid UTF-8");
+  check(edit(kBase, "version: 1\n", "version: 1\nname: \"a\\tb\"\n"), "name", "\"a\\tb", "control character");
+  BOOST_CHECK_NO_THROW(topo::load_string(edit(kBase, "version: 1\n", "version: 1\nname: \"café ☕\"\n"), "t.yaml"));
+  // A disk path must be a regular file or a block device: /dev/null reads nothing back.
+  check(edit(kBase, "size: 64MiB}", "size: 64MiB, path: /dev/null}"), "services[0].disks[0].path", "/dev/null",
+        "character device");
+  check(edit(kBase, "size: 64MiB}", "size: 64MiB, path: /tmp}"), "services[0].disks[0].path", "/tmp}", "directory");
+  check(edit(kBase, "size: 64MiB}", "size: 64MiB, path: /no/such/dir/d0.img}"), "services[0].disks[0].path",
+        "/no/such", "not a directory");
+  // …on this machine only: a remote host's agent examines its own.
+  BOOST_CHECK_NO_THROW(topo::load_string(
+      edit(edit(kBase, "size: 64MiB}", "size: 64MiB, path: /dev/null}"), "{name: b}", "{name: b, address: 10.0.0.2:4701}"),
+      "t.yaml"));
+}
+
+// A few KB of YAML aliases must not expand to millions of devices: each
+// list, the guests and the devices are bounded, and the error is located.
+BOOST_AUTO_TEST_CASE(an_alias_bomb_is_a_located_error_not_an_allocation) {
+  std::string bomb = kBase.substr(0, kBase.find("guests:"));
+  bomb += "guests:\n  - &g {name: g, count: 4096, host: a, devices: [&d {kind: vhba, service: io0, disk_size: 1MiB}";
+  for (int i = 1; i < 64; ++i) bomb += ", *d";
+  bomb += "]}\n";
+  for (int i = 0; i < 1000; ++i) bomb += "  - *g\n";
+  bomb += "drill: {duration: 10s}\n";
+  const topo::Error e = error_of(bomb);
+  BOOST_TEST(e.field() == "guests[0]");
+  BOOST_TEST(e.message().find("at most 16384") != std::string::npos, e.message());
+  BOOST_TEST(e.line() > 0);
+  // Too many devices on one guest, and too many guests.
+  std::string crowded = edit(kBase, "      - {kind: keyboard, service: con0}\n", "");
+  std::string many;
+  for (int i = 0; i < 65; ++i) many += "      - {kind: vnic, service: io0, switch: sw0}\n";
+  crowded = edit(crowded, "      - {kind: vnic, service: io0, switch: sw0}\n", many);
+  BOOST_TEST(error_of(crowded).message().find("a guest has at most 64") != std::string::npos);
+  BOOST_TEST(error_of(edit(kBase, "count: 2", "count: 5000")).message().find("4096") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_disk_moves_only_within_its_guest) {
