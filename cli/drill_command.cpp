@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 
@@ -126,6 +127,12 @@ int run_drill_command(const DrillOptions& o) {
     std::error_code ec;
     fs::remove_all(run_dir, ec);
   };
+  // However this ends — a failure thrown from the cluster included — a
+  // temporary run dir does not outlive the drill.
+  struct AtExit {
+    std::function<void()> run;
+    ~AtExit() { run(); }
+  } const cleanup{remove_run_dir};
 
   // Before the actor system: its threads inherit the blocked signals.
   std::atomic<bool> cancel{false};
@@ -163,7 +170,6 @@ int run_drill_command(const DrillOptions& o) {
     drill::save_history(outcome.history, run_dir / "history.jsonl");
     std::cout << "history: " << (run_dir / "history.jsonl").string() << "\n";
   }
-  remove_run_dir();
   return outcome.passed ? kPass : kInvariantFailed;
 }
 

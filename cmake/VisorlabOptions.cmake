@@ -15,3 +15,12 @@ if(VISORLAB_SANITIZE)
     -fsanitize=${VISORLAB_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(visorlab_options INTERFACE -fsanitize=${VISORLAB_SANITIZE})
 endif()
+
+# The libFuzzer build (scripts/fuzz.sh, clang only): every library the fuzz
+# targets link is instrumented for coverage and checked by ASan and UBSan.
+option(VISORLAB_FUZZ "Build the libFuzzer targets in tests/fuzz (needs clang)" OFF)
+if(VISORLAB_FUZZ AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  target_compile_options(visorlab_options INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(visorlab_options INTERFACE -fsanitize=address,undefined)
+endif()

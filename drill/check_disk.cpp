@@ -175,7 +175,7 @@ DiskCheck check_disk(const History& h, const CheckOptions& options) {
       const Event& inv = ev[op.invoke];
       if (op.completions == 0) {
         ++c.totals.lost_ops;
-        c.lost.add(op.invoked_at, [&, id = id] {
+        c.lost.add(op.invoked_at, [&, id = id, &op = op] {
           return Offence{h.device_name(inv.device), id, op.invoked_at,
                          describe_invoke(inv) + " invoked at " + seconds(op.invoked_at) + " never completed"};
         });

@@ -149,7 +149,7 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
     worst_stall = std::max(worst_stall, f.stall_ms);
   }
   for (const auto& [what, l] : limits) {
-    const auto tally = std::find_if(counted.begin(), counted.end(), [&](const auto& c) { return c.first == what; });
+    const auto tally = std::find_if(counted.begin(), counted.end(), [&, &what = what](const auto& c) { return c.first == what; });
     if (tally != counted.end()) {
       const auto value = static_cast<double>(tally->second->count);
       r.expect.push_back(ExpectResult{what, l, value, value <= l});

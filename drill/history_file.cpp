@@ -1,6 +1,7 @@
 #include "drill/history_file.hpp"
 
 #include <charconv>
+#include <limits>
 #include <map>
 #include <optional>
 #include <fstream>
@@ -105,6 +106,10 @@ json recovery_line(const RecoveryPhases& r) {
 json violation_line(const Violation& v) {
   return {{"t", v.at}, {"ev", "violation"}, {"kind", v.kind}, {"dev", v.device}, {"detail", v.detail}};
 }
+
+// The most 512-byte blocks one op covers: 64 KiB, one visorhba command. A
+// count past it is a damaged file (and would make the checker allocate).
+constexpr std::uint32_t kMaxOpBlocks = 128;
 
 // Device ids by name while reading: History::device_id is a linear search.
 class DeviceIds {
@@ -229,6 +234,10 @@ bool read_event_fast(History& h, DeviceIds& ids, std::string_view line) {
     h.blocks.resize(blocks_before);
     return false;
   }
+  if (e.kind == EventKind::disk_invoke && (e.invoke.blocks == 0 || e.invoke.blocks > kMaxOpBlocks)) {
+    h.blocks.resize(blocks_before);
+    return false;  // the full reader names what is wrong
+  }
   if (e.kind == EventKind::disk_fail) {
     h.texts.emplace_back(text);
     e.fail.reason = static_cast<std::uint32_t>(h.texts.size() - 1);
@@ -237,27 +246,54 @@ bool read_event_fast(History& h, DeviceIds& ids, std::string_view line) {
   return true;
 }
 
+// An integer field of type T, refused (not converted, which is undefined for
+// a float out of range) when the file holds anything else.
+template <class T>
+T integer(const json& j) {
+  bool fits = false;
+  if (j.is_number_unsigned()) {
+    fits = j.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max());
+  } else if (j.is_number_integer()) {
+    const std::int64_t v = j.get<std::int64_t>();
+    fits = v >= 0 ? std::uint64_t(v) <= std::uint64_t(std::numeric_limits<T>::max())
+                  : std::numeric_limits<T>::is_signed && v >= std::int64_t(std::numeric_limits<T>::min());
+  }
+  if (!fits) throw std::runtime_error(j.dump() + " is not an integer in range");
+  return j.is_number_unsigned() ? static_cast<T>(j.get<std::uint64_t>()) : static_cast<T>(j.get<std::int64_t>());
+}
+template <class T>
+T integer(const json& j, const char* key) {
+  try {
+    return integer<T>(j.at(key));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("\"") + key + "\": " + e.what());
+  }
+}
+
 void read_event(History& h, DeviceIds& ids, const json& j, EventKind kind) {
   Event e;
-  e.at = j.at("t").get<Nanos>();
+  e.at = integer<Nanos>(j, "t");
   e.device = ids(j.at("dev").get<std::string>());
   e.kind = kind;
   switch (kind) {
     case EventKind::disk_invoke: {
       const auto rw = j.at("rw").get<std::string>();
       if (rw != "read" && rw != "write") throw std::runtime_error("rw must be read or write");
-      e.invoke = DiskInvoke{j.at("op_id").get<std::uint64_t>(), j.at("lba").get<std::uint64_t>(),
-                            j.at("gen").get<std::uint64_t>(), j.at("blocks").get<std::uint32_t>(),
+      e.invoke = DiskInvoke{integer<std::uint64_t>(j, "op_id"), integer<std::uint64_t>(j, "lba"),
+                            integer<std::uint64_t>(j, "gen"), integer<std::uint32_t>(j, "blocks"),
                             rw == "read" ? DiskOp::read : DiskOp::write};
+      if (e.invoke.blocks == 0 || e.invoke.blocks > kMaxOpBlocks)
+        throw std::runtime_error("\"blocks\": " + std::to_string(e.invoke.blocks) + " is outside 1.." +
+                                 std::to_string(kMaxOpBlocks));
       break;
     }
     case EventKind::disk_ok: {
-      e.ok = DiskOk{j.at("op_id").get<std::uint64_t>(), 0, 0};
+      e.ok = DiskOk{integer<std::uint64_t>(j, "op_id"), 0, 0};
       if (const auto seen = j.find("seen"); seen != j.end()) {
         e.ok.first_block = h.blocks.size();
         for (const auto& b : *seen) {
-          h.blocks.push_back(BlockSeen{b.at(0).get<std::uint64_t>(), b.at(1).get<std::uint64_t>(),
-                                       b.at(2).get<std::uint64_t>(), b.at(3).get<bool>()});
+          h.blocks.push_back(BlockSeen{integer<std::uint64_t>(b.at(0)), integer<std::uint64_t>(b.at(1)),
+                                       integer<std::uint64_t>(b.at(2)), b.at(3).get<bool>()});
         }
         e.ok.block_count = static_cast<std::uint32_t>(h.blocks.size() - e.ok.first_block);
         if (e.ok.block_count == 0) e.ok.first_block = 0;
@@ -266,20 +302,20 @@ void read_event(History& h, DeviceIds& ids, const json& j, EventKind kind) {
     }
     case EventKind::disk_fail:
       h.texts.push_back(j.at("reason").get<std::string>());
-      e.fail = DiskFail{j.at("op_id").get<std::uint64_t>(), static_cast<std::uint32_t>(h.texts.size() - 1)};
+      e.fail = DiskFail{integer<std::uint64_t>(j, "op_id"), static_cast<std::uint32_t>(h.texts.size() - 1)};
       break;
     case EventKind::disk_retried:
-      e.retried = DiskRetried{j.at("op_id").get<std::uint64_t>()};
+      e.retried = DiskRetried{integer<std::uint64_t>(j, "op_id")};
       break;
     case EventKind::frame_sent:
-      e.frame = Frame{ids(j.at("dst").get<std::string>()), j.at("seq").get<std::uint64_t>()};
+      e.frame = Frame{ids(j.at("dst").get<std::string>()), integer<std::uint64_t>(j, "seq")};
       break;
     case EventKind::frame_received:
-      e.frame = Frame{ids(j.at("src").get<std::string>()), j.at("seq").get<std::uint64_t>()};
+      e.frame = Frame{ids(j.at("src").get<std::string>()), integer<std::uint64_t>(j, "seq")};
       break;
     case EventKind::input_produced:
     case EventKind::input_delivered:
-      e.input = InputReport{j.at("seq_no").get<std::uint64_t>()};
+      e.input = InputReport{integer<std::uint64_t>(j, "seq_no")};
       break;
   }
   h.events.push_back(e);
@@ -330,28 +366,29 @@ History read_history(std::istream& in) {
       if (header && read_event_fast(h, ids, line)) continue;
       const json j = json::parse(line);
       if (!header) {
-        if (j.value("visorlab_history", 0) != kFormat) throw std::runtime_error("not a visorlab history (format 1)");
+        if (!j.contains("visorlab_history") || !j.at("visorlab_history").is_number_integer() ||
+            j.at("visorlab_history").get<std::int64_t>() != kFormat) throw std::runtime_error("not a visorlab history (format 1)");
         h.name = j.at("name").get<std::string>();
-        h.seed = j.at("seed").get<std::uint64_t>();
-        h.end = j.at("end").get<Nanos>();
+        h.seed = integer<std::uint64_t>(j, "seed");
+        h.end = integer<Nanos>(j, "end");
         for (const auto& d : j.at("devices")) h.devices.push_back(d.get<std::string>());
         header = true;
         continue;
       }
       const auto ev = j.at("ev").get<std::string>();
       if (ev == "fault") {
-        h.faults.push_back(FaultWindow{j.at("step").get<std::size_t>(), j.at("kind").get<std::string>(),
-                                       j.at("target").get<std::string>(), j.at("start").get<Nanos>(),
-                                       j.at("end").get<Nanos>(), j.at("held").get<bool>(),
+        h.faults.push_back(FaultWindow{integer<std::size_t>(j, "step"), j.at("kind").get<std::string>(),
+                                       j.at("target").get<std::string>(), integer<Nanos>(j, "start"),
+                                       integer<Nanos>(j, "end"), j.at("held").get<bool>(),
                                        j.at("affected").get<std::vector<std::string>>()});
       } else if (ev == "recovery") {
-        h.recoveries.push_back(RecoveryPhases{j.at("step").get<std::size_t>(), j.at("detect").get<Nanos>(),
-                                              j.at("pause").get<Nanos>(), j.at("restart").get<Nanos>(),
-                                              j.at("resume").get<Nanos>(), j.at("ok").get<bool>(),
+        h.recoveries.push_back(RecoveryPhases{integer<std::size_t>(j, "step"), integer<Nanos>(j, "detect"),
+                                              integer<Nanos>(j, "pause"), integer<Nanos>(j, "restart"),
+                                              integer<Nanos>(j, "resume"), j.at("ok").get<bool>(),
                                               j.at("error").get<std::string>()});
       } else if (ev == "violation") {
         h.violations.push_back(Violation{j.at("kind").get<std::string>(), j.at("dev").get<std::string>(),
-                                         j.at("t").get<Nanos>(), j.at("detail").get<std::string>()});
+                                         integer<Nanos>(j, "t"), j.at("detail").get<std::string>()});
       } else {
         const auto kind = event_kind(ev);
         if (!kind) throw std::runtime_error("unknown event \"" + ev + "\"");

@@ -1,5 +1,6 @@
 #include "topology/parse.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -481,23 +482,53 @@ Topology parse_document(const YAML::Node& root, SourceMap source) {
 
 }  // namespace
 
+namespace {
+
+// Where each document of a YAML stream starts, for at most `limit` documents.
+// YAML::LoadAll of yaml-cpp 0.7 loops forever, allocating, on some malformed
+// input (a stray ',': jbeder/yaml-cpp#1040, fixed upstream by #1319), so
+// documents are counted with a bounded loop and only the first is loaded.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
+
+}  // namespace
+
 Topology parse_string(std::string_view text, std::string file_label) {
   SourceMap source;
   source.file = std::move(file_label);
-  std::vector<YAML::Node> documents;
+  const auto error_at = [&](const YAML::Mark& mark, const std::string& message) {
+    const Position at = position_of(mark);
+    return Error(source.file, at.line > 0 ? at.line : 1, at.line > 0 ? at.column : 1, "(document)", message);
+  };
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    for (int n = 0; n < 2 && parser.HandleNextDocument(starts); ++n) {
+    }
+    if (starts.marks.size() > 1) {
+      if (starts.marks[1].pos <= starts.marks[0].pos)
+        throw error_at(starts.marks[1], "not valid YAML here (the parser cannot get past this point)");
+      throw error_at(starts.marks[1], "a topology file holds one YAML document");
+    }
+    root = YAML::Load(std::string(text));
   } catch (const YAML::ParserException& e) {
-    const Position at = position_of(e.mark);
-    throw Error(source.file, at.line > 0 ? at.line : 1, at.line > 0 ? at.column : 1, "(document)",
-                e.msg);
+    throw error_at(e.mark, e.msg);
   }
-  if (documents.size() > 1) {
-    const Position at = position_of(documents[1].Mark());
-    throw Error(source.file, at.line > 0 ? at.line : 1, at.line > 0 ? at.column : 1, "(document)",
-                "a topology file holds one YAML document");
-  }
-  return parse_document(documents.empty() ? YAML::Node() : documents.front(), std::move(source));
+  return parse_document(root, std::move(source));
 }
 
 Topology parse_file(const std::filesystem::path& file) {

@@ -304,4 +304,27 @@ BOOST_AUTO_TEST_CASE(a_bad_line_is_named) {
   BOOST_CHECK_THROW(read_history(empty), std::runtime_error);
 }
 
+// Found by tests/fuzz/history_fuzzer.cpp: a number out of its field's range
+// (converting it was undefined behaviour) and an op of four billion blocks
+// (the checker would allocate for each) are refused, naming the line.
+BOOST_AUTO_TEST_CASE(numbers_out_of_range_are_refused_not_converted) {
+  const std::string header = "{\"visorlab_history\":1,\"name\":\"x\",\"seed\":1,\"end\":0,\"devices\":[]}\n";
+  for (const std::string line :
+       {"{\"t\":78027754444444444444444444444444444444444,\"ev\":\"ok\",\"dev\":\"g0/vhba0\",\"op_id\":1}",
+        "{\"t\":1.5,\"ev\":\"ok\",\"dev\":\"g0/vhba0\",\"op_id\":1}",
+        "{\"t\":1,\"ev\":\"ok\",\"dev\":\"g0/vhba0\",\"op_id\":-1}",
+        "{\"t\":1,\"ev\":\"invoke\",\"dev\":\"g0/vhba0\",\"op_id\":1,\"rw\":\"write\",\"lba\":0,\"blocks\":4000000000,\"gen\":1}",
+        "{\"t\":1,\"ev\":\"invoke\",\"dev\":\"g0/vhba0\",\"op_id\":1,\"rw\":\"write\",\"lba\":0,\"blocks\":0,\"gen\":1}"}) {
+    std::istringstream in(header + line + "\n");
+    try {
+      read_history(in);
+      BOOST_ERROR("read: " << line);
+    } catch (const std::runtime_error& e) {
+      BOOST_TEST(std::string(e.what()).find("line 2") != std::string::npos, e.what());
+    }
+  }
+  std::istringstream bad_header("{\"visorlab_history\":1e300,\"name\":\"x\",\"seed\":1,\"end\":0,\"devices\":[]}\n");
+  BOOST_CHECK_THROW(read_history(bad_header), std::runtime_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the frame fuzzer's seed corpus (tests/fuzz/corpus/), built from the
+"""Writes the frame fuzzer's seed corpus (tests/fuzz/corpus/frame/), built from the
 wire format's numbers (channel/tcp/frame.hpp), not through the encoder.
 
 Each seed is: a byte giving how many chunk sizes follow, those sizes (each
@@ -68,7 +68,7 @@ SEEDS = {
 }
 
 if __name__ == "__main__":
-    out = pathlib.Path(__file__).resolve().parent / "corpus"
+    out = pathlib.Path(__file__).resolve().parent / "corpus" / "frame"
     out.mkdir(exist_ok=True)
     for name, data in SEEDS.items():
         (out / name).write_bytes(data)

@@ -344,6 +344,16 @@ BOOST_AUTO_TEST_CASE(yaml_syntax_error_has_its_position) {
   BOOST_TEST(std::string(e.what()) == "t.yaml:5:18: (document): illegal flow end");
 }
 
+// yaml-cpp 0.7's LoadAll loops forever, allocating, on a stray ',' (found by
+// tests/fuzz/topology_fuzzer.cpp): the file is refused, at once, located.
+BOOST_AUTO_TEST_CASE(input_that_hangs_yaml_cpp_is_refused) {
+  for (const std::string& text : {std::string(","), std::string(",ersinn: 1\nnam\x1b""e\n    host  #hosts[0]0, max_recovery_ms: 100}\n")}) {
+    const topo::Error e = error_of(text);
+    BOOST_TEST(e.field() == "(document)");
+    BOOST_TEST(e.line() == 1);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_indentation_is_a_syntax_error) {
   const topo::Error e = error_of("version: 1\nhosts:\n  - {name: a}\n command: {host: a}\n");
   BOOST_TEST(e.field() == "(document)");
