@@ -24,6 +24,7 @@ Nanos Nemesis::ns(std::int64_t steady_ns) const {
 }
 
 void Nemesis::run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
   for (const auto& s : topology_.drill.steps) {
     const auto at = clock_.start + s.at;
     while (!stop && steady_clock::now() < at) std::this_thread::sleep_for(std::min(milliseconds(5), duration_cast<milliseconds>(at - steady_clock::now()) + milliseconds(1)));
@@ -41,6 +42,12 @@ void Nemesis::run(const std::atomic<bool>& stop) {
                                " failed: " + e.what()});
     }
   }
+}
+
+void Nemesis::hold(topology::Duration d) {
+  const auto until = steady_clock::now() + d;
+  while (!(stop_ && *stop_) && steady_clock::now() < until)
+    std::this_thread::sleep_for(std::min(milliseconds(5), duration_cast<milliseconds>(until - steady_clock::now()) + milliseconds(1)));
 }
 
 bool Nemesis::wait_for_event(const std::string& kind, const std::string& target, std::uint64_t after,
@@ -102,7 +109,7 @@ void Nemesis::step(const topology::Step& s) {
       cluster_.pause_device(s.target());
       ++paused_;
       if (s.for_duration) {
-        std::this_thread::sleep_for(*s.for_duration);
+        hold(*s.for_duration);
         cluster_.resume_device(s.target());
         --paused_;
         w.held = true;
@@ -129,7 +136,7 @@ void Nemesis::step(const topology::Step& s) {
       // The lease outlives the hold: if this orchestrator dies, the hosts heal
       // on their own shortly after the fault was due to end.
       cluster_.cut(s.targets.at(0), s.targets.at(1), hold + milliseconds(2000));
-      std::this_thread::sleep_for(hold);
+      this->hold(hold);
       cluster_.heal(s.targets.at(0), s.targets.at(1));
       w.held = true;
       w.end = clock_.now();
@@ -138,7 +145,7 @@ void Nemesis::step(const topology::Step& s) {
     case K::lose_writes: {
       const auto window = duration_cast<milliseconds>(s.for_duration.value_or(topology::Duration{0}));
       cluster_.lose_writes(s.target(), s.every.value_or(1), window);
-      std::this_thread::sleep_for(window);  // the partition ends it by itself
+      hold(window);  // the partition ends it by itself
       w.held = true;
       w.end = clock_.now();
       break;
@@ -150,7 +157,7 @@ void Nemesis::step(const topology::Step& s) {
       // Proof: the orchestrator noticed the agent was gone.
       if (!wait_for_event("agent_lost", s.target(), mark, seconds(5)))
         throw std::runtime_error("the orchestrator did not notice agent " + s.target() + " was killed");
-      std::this_thread::sleep_for(s.restart_after.value_or(topology::Duration{0}));
+      hold(s.restart_after.value_or(topology::Duration{0}));
       cluster_.start_agent(s.target());
       if (!wait_for_event("agent_up", s.target(), mark, seconds(10)))
         throw std::runtime_error("agent " + s.target() + " did not come back");

@@ -23,8 +23,9 @@ class Nemesis {
           DrillClock clock);
 
   // Runs every step at its time (blocking); returns when the last one is
-  // reverted or `stop` is set. Errors of a step are recorded as violations
-  // ("nemesis") and the drill goes on.
+  // reverted or `stop` is set — a fault held then (`for`, `restart_after`)
+  // is reverted at once, not at the end of its hold. Errors of a step are
+  // recorded as violations ("nemesis") and the drill goes on.
   void run(const std::atomic<bool>& stop);
 
   // Thread-safe snapshots for the progress line.
@@ -35,6 +36,8 @@ class Nemesis {
 
  private:
   void step(const topology::Step& s);
+  // Holds a fault for `d`, or until the drill is stopped.
+  void hold(topology::Duration d);
   void record_recovery(const topology::Step& s, Nanos start, const actors::RecoveryTimes& t);
   bool wait_for_event(const std::string& kind, const std::string& target, std::uint64_t after,
                       std::chrono::milliseconds limit);
@@ -48,6 +51,7 @@ class Nemesis {
   mutable std::mutex mu_;
   std::string current_;
   std::atomic<unsigned> paused_{0};
+  const std::atomic<bool>* stop_ = nullptr;  // run()'s
 };
 
 }  // namespace visorlab::drill

@@ -82,7 +82,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
     if (progress) progress(p);
   }
   if (was_cancelled) {
-    spdlog::warn("drill {}: cancelled at {:.1f} s; the step under way finishes and reverts its fault", t.name,
+    spdlog::warn("drill {}: cancelled at {:.1f} s; a fault under way is reverted now", t.name,
                  clock.now() / 1e9);
     stop = true;
   }

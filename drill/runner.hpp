@@ -33,8 +33,8 @@ struct DrillOutcome {
   // drill's length: drill_bench's IOPS with recording on and off.
   double disk_ops = 0;
   double disk_seconds = 0;
-  // Stopped early because `cancelled` said so: the step under way finished
-  // (its fault reverted), later ones never ran; not passed.
+  // Stopped early because `cancelled` said so: the fault under way was
+  // reverted at once, later steps never ran; not passed.
   bool cancelled = false;
 };
 
