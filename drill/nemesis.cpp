@@ -26,8 +26,7 @@ Nanos Nemesis::ns(std::int64_t steady_ns) const {
 void Nemesis::run(const std::atomic<bool>& stop) {
   stop_ = &stop;
   for (const auto& s : topology_.drill.steps) {
-    const auto at = clock_.start + s.at;
-    while (!stop && steady_clock::now() < at) std::this_thread::sleep_for(std::min(milliseconds(5), duration_cast<milliseconds>(at - steady_clock::now()) + milliseconds(1)));
+    wait_until(clock_.start + s.at);
     if (stop) return;
     {
       std::lock_guard lock(mu_);
@@ -44,11 +43,12 @@ void Nemesis::run(const std::atomic<bool>& stop) {
   }
 }
 
-void Nemesis::hold(topology::Duration d) {
-  const auto until = steady_clock::now() + d;
+void Nemesis::wait_until(steady_clock::time_point until) const {
   while (!(stop_ && *stop_) && steady_clock::now() < until)
     std::this_thread::sleep_for(std::min(milliseconds(5), duration_cast<milliseconds>(until - steady_clock::now()) + milliseconds(1)));
 }
+
+void Nemesis::hold(topology::Duration d) { wait_until(steady_clock::now() + d); }
 
 bool Nemesis::wait_for_event(const std::string& kind, const std::string& target, std::uint64_t after,
                              milliseconds limit) {

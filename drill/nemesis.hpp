@@ -36,6 +36,8 @@ class Nemesis {
 
  private:
   void step(const topology::Step& s);
+  // Until `until`, or until the drill is stopped.
+  void wait_until(std::chrono::steady_clock::time_point until) const;
   // Holds a fault for `d`, or until the drill is stopped.
   void hold(topology::Duration d);
   void record_recovery(const topology::Step& s, Nanos start, const actors::RecoveryTimes& t);

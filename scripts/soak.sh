@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 crashes_wanted="${1:-500}"
 seed="${2:-1}"
+for n in "$crashes_wanted" "$seed"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "soak: '$n' is not a positive whole number; usage: scripts/soak.sh [N] [SEED]" >&2; exit 2; }
+done
 bin="${VISORLAB:-build/bin/visorlab}"
 [ -x "$bin" ] || { echo "soak: $bin not built (make drill builds it)" >&2; exit 2; }
 work="$(mktemp -d /tmp/visorlab-soak.XXXXXX)"

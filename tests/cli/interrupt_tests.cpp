@@ -62,14 +62,30 @@ std::map<pid_t, std::string> processes_of(const fs::path& run_dir) {
   });
 }
 
-// Starts the drill in the default (temporary) run dir and waits for it to run.
+// Writes a `hosts`-host drill, starts it in the default (temporary) run dir
+// and waits for it to run.
 struct Interrupted {
+  Interrupted(const Scratch& s, int hosts) : Interrupted(written(s, hosts)) {}
   explicit Interrupted(const fs::path& file)
       : drill({bin("visorlab"), "drill", file.string()}),
         run_dir(fs::temp_directory_path() / ("visorlab-drill-" + std::to_string(drill.pid()))) {
     for (int i = 0; i < 240 && !running; ++i)
       if (const auto line = drill.read_line(1000ms)) running = contains(*line, "step:");
   }
+  static fs::path written(const Scratch& s, int hosts) {
+    const fs::path file = s.dir / ("hosts-" + std::to_string(hosts) + ".yaml");
+    write_text(file, many_hosts(hosts));
+    return file;
+  }
+
+  // It exits 130 within `limit`, its stderr saying `says`.
+  void expect_stopped(std::chrono::seconds limit, const std::string& says) {
+    const auto code = drill.wait(limit);
+    BOOST_TEST_REQUIRE(code.has_value(), "still running " << limit.count() << " s after the signal");
+    BOOST_TEST(*code == 130, drill.err());
+    BOOST_TEST(contains(drill.err(), says), drill.err());
+  }
+
   Background drill;
   fs::path run_dir;
   bool running = false;
@@ -99,48 +115,33 @@ void expect_nothing_left(const Interrupted& d) {
 
 BOOST_AUTO_TEST_CASE(ctrl_c_of_a_66_host_drill_stops_everything_and_removes_its_files) {
   Scratch s;
-  const fs::path file = s.dir / "many.yaml";
-  write_text(file, many_hosts(66));
-  Interrupted d(file);
+  Interrupted d(s, 66);
   BOOST_TEST_REQUIRE(d.running, "the drill never ran: " << d.drill.err());
   BOOST_TEST(processes_of(d.run_dir).size() >= 66u * 2);  // an agent and a partition host per host
   d.drill.signal(SIGINT);
   // Promptly: the 50 s pause under way is reverted at once, not waited out.
-  const auto code = d.drill.wait(30s);
-  BOOST_TEST_REQUIRE(code.has_value(), "still running 30 s after Ctrl-C");
-  BOOST_TEST(*code == 130, d.drill.err());
+  d.expect_stopped(30s, "interrupted (SIGINT): every process stopped");
   BOOST_TEST(contains(d.drill.err(), "SIGINT: stopping"), d.drill.err());
-  BOOST_TEST(contains(d.drill.err(), "interrupted (SIGINT): every process stopped"), d.drill.err());
   expect_nothing_left(d);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_stops_it_the_same_way) {
   Scratch s;
-  const fs::path file = s.dir / "one.yaml";
-  write_text(file, many_hosts(1));
-  Interrupted d(file);
+  Interrupted d(s, 1);
   BOOST_TEST_REQUIRE(d.running, "the drill never ran: " << d.drill.err());
   std::this_thread::sleep_for(1500ms);  // into the 50 s pause
   d.drill.signal(SIGTERM);
-  const auto code = d.drill.wait(20s);
-  BOOST_TEST_REQUIRE(code.has_value());
-  BOOST_TEST(*code == 130, d.drill.err());
-  BOOST_TEST(contains(d.drill.err(), "interrupted (SIGTERM)"), d.drill.err());
+  d.expect_stopped(20s, "interrupted (SIGTERM)");
   expect_nothing_left(d);
 }
 
 BOOST_AUTO_TEST_CASE(a_second_ctrl_c_forces_and_still_leaves_nothing) {
   Scratch s;
-  const fs::path file = s.dir / "two.yaml";
-  write_text(file, many_hosts(3));
-  Interrupted d(file);
+  Interrupted d(s, 3);
   BOOST_TEST_REQUIRE(d.running, "the drill never ran: " << d.drill.err());
   d.drill.signal(SIGINT);
   std::this_thread::sleep_for(100ms);
   d.drill.signal(SIGINT);
-  const auto code = d.drill.wait(30s);
-  BOOST_TEST_REQUIRE(code.has_value());
-  BOOST_TEST(*code == 130, d.drill.err());
-  BOOST_TEST(contains(d.drill.err(), "forcing"), d.drill.err());
+  d.expect_stopped(30s, "forcing");
   expect_nothing_left(d);
 }
