@@ -23,7 +23,6 @@
 #include "cli/exit_codes.hpp"
 #include "cli/remote_drill.hpp"
 #include "cli/stop_signals.hpp"
-#include "drill/history_file.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/runner.hpp"
 #include "orchestrator/local_cluster.hpp"
@@ -151,7 +150,10 @@ int run_drill_command(const DrillOptions& o) {
       std::cout << "starting the local cluster and applying the topology…\n" << std::flush;
       local.cluster().apply(topo);
     }
-    if (!cancel) outcome = drill::run_drill(local.cluster(), topo, print_progress, [&] { return cancel.load(); });
+    // The history spools into the run dir as the drill runs; kept as JSON lines with the run dir.
+    drill::DrillFiles files{run_dir / "history", o.keep || !own_run_dir ? run_dir / "history.jsonl" : fs::path()};
+    if (!cancel)
+      outcome = drill::run_drill(local.cluster(), topo, print_progress, [&] { return cancel.load(); }, files);
     if (tty) std::cout << "\n";
     std::cout << "tearing the local cluster down…\n" << std::flush;
   }
@@ -166,10 +168,7 @@ int run_drill_command(const DrillOptions& o) {
   std::cout << outcome.summary << std::flush;
   if (!o.report.empty()) write_file(o.report, outcome.report.dump(2) + "\n");
   if (!o.plot.empty()) write_file(o.plot, outcome.svg);
-  if (o.keep || !own_run_dir) {
-    drill::save_history(outcome.history, run_dir / "history.jsonl");
-    std::cout << "history: " << (run_dir / "history.jsonl").string() << "\n";
-  }
+  if (o.keep || !own_run_dir) std::cout << "history: " << (run_dir / "history.jsonl").string() << "\n";
   return outcome.passed ? kPass : kInvariantFailed;
 }
 

@@ -1,285 +1,270 @@
 #include "drill/checks.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <map>
-#include <unordered_set>
 
 namespace visorlab::drill::checks {
-namespace {
 
-std::string describe_invoke(const Event& e) {
-  return std::string(to_string(e.invoke.op)) + " lba " + std::to_string(e.invoke.lba) + " x" +
-         std::to_string(e.invoke.blocks) +
-         (e.invoke.op == DiskOp::write ? " gen " + std::to_string(e.invoke.gen) : std::string());
-}
-
-// The acknowledged write a read invoked at `t` must not be older than: of the
-// writes covering `lba` acknowledged before `t`, the one invoked last.
-const AckedBlock* must_see(const DiskDevice& d, std::uint64_t lba, Nanos t) {
-  const auto first = std::lower_bound(d.acked.begin(), d.acked.end(), lba,
-                                      [](const AckedBlock& b, std::uint64_t l) { return b.lba < l; });
-  const auto past = std::lower_bound(first, d.acked.end(), std::make_pair(lba, t),
-                                     [](const AckedBlock& b, const std::pair<std::uint64_t, Nanos>& k) {
-                                       return b.lba < k.first || (b.lba == k.first && b.acked_at < k.second);
-                                     });
-  if (past == first) return nullptr;
-  return &d.acked[std::prev(past)->latest];
-}
-
-
-// Failed ops outside every fault window that may disturb their device.
-void check_io_errors(const History& h, const CheckOptions& options, DiskCheck& c) {
-  const auto affected = affected_ids(h);
-  std::map<DeviceId, std::pair<std::uint64_t, Violation>> per_device;  // failures, the first
-  const Nanos end = h.end_time();
-  for (const Event& e : h.events) {
-    if (e.kind != EventKind::disk_fail) continue;
-    bool in_fault = false;
-    for (std::size_t i = 0; i < h.faults.size() && !in_fault; ++i) {
-      const FaultWindow& w = h.faults[i];
-      const bool disturbs = !affected[i] || affected[i]->count(e.device);
-      in_fault = disturbs && e.at >= w.start - options.net_in_flight &&
-                 e.at <= (w.end != 0 ? w.end : end) + options.disk_grace;
+bool IdSet::insert(std::uint64_t id) {
+  if (contains(id)) return false;
+  auto next = runs_.upper_bound(id);  // the first run starting after id
+  const bool joins_next = next != runs_.end() && id != std::numeric_limits<std::uint64_t>::max() && next->first == id + 1;
+  if (next != runs_.begin()) {
+    auto prev = std::prev(next);
+    if (id != 0 && prev->second == id - 1) {  // extends the run before it…
+      prev->second = joins_next ? next->second : id;
+      if (joins_next) runs_.erase(next);  // …and meets the one after
+      return true;
     }
-    if (in_fault) continue;
-    ++c.totals.io_errors;
-    const DiskDevice& d = c.devices[e.device];
-    const auto op = d.ops.find(e.fail.op_id);
-    const std::string what = op != d.ops.end() && op->second.invoke != kNone
-                                 ? describe_invoke(h.events[op->second.invoke]) + " invoked at " +
-                                       seconds(op->second.invoked_at)
-                                 : std::string("never issued");
-    const std::string& reason = e.fail.reason < h.texts.size() ? h.texts[e.fail.reason] : std::string();
-    const std::string detail = "op " + std::to_string(e.fail.op_id) + " (" + what + ") failed at " + seconds(e.at) +
-                               " outside any fault window: " + reason;
-    c.io_errors.add(e.at, [&] { return Offence{h.device_name(e.device), e.fail.op_id, e.at, detail}; });
-    auto& [count, first] = per_device[e.device];
-    if (count++ == 0) first = Violation{"io_error", h.device_name(e.device), e.at, detail};
   }
-  for (auto& [dev, entry] : per_device) {
-    auto& [count, v] = entry;
-    if (count > 1) v.detail += " (and " + std::to_string(count - 1) + " more on this device)";
-    c.io_error_violations.push_back(std::move(v));
+  if (joins_next) {
+    const std::uint64_t last = next->second;
+    runs_.erase(next);
+    runs_.emplace(id, last);
+  } else {
+    runs_.emplace(id, id);
+  }
+  return true;
+}
+
+bool IdSet::contains(std::uint64_t id) const {
+  auto it = runs_.upper_bound(id);
+  if (it == runs_.begin()) return false;
+  --it;
+  return id <= it->second;
+}
+
+DiskCheck::DiskCheck(const History& summary, const CheckOptions& options, const Affected& affected)
+    : h_(summary), options_(options), affected_(affected), devices_(summary.devices.size()) {}
+
+std::string DiskCheck::describe(const InFlight& op) const {
+  return std::string(to_string(op.op)) + " lba " + std::to_string(op.lba) + " x" + std::to_string(op.blocks) +
+         (op.op == DiskOp::write ? " gen " + std::to_string(op.gen) : std::string());
+}
+
+std::optional<Completion> DiskCheck::add(const Event& e, std::span<const BlockSeen> seen) {
+  if (e.device >= devices_.size()) devices_.resize(e.device + 1);
+  Device& d = devices_[e.device];
+  switch (e.kind) {
+    case EventKind::disk_invoke: invoke(e, d); return std::nullopt;
+    case EventKind::disk_retried: ++totals.retried; return std::nullopt;
+    case EventKind::disk_ok:
+    case EventKind::disk_fail: return complete(e, d, seen);
+    default: return std::nullopt;
   }
 }
 
-// Every block with an acknowledged write was read back after the drill's end
-// and held its latest generation (c.final_seen, from the reads judged above).
-void check_final_read(const History& h, DiskCheck& c) {
-  FinalRead& f = c.totals.final_read;
-  f.checked = true;
+void DiskCheck::invoke(const Event& e, Device& d) {
+  ++totals.issued;
+  const std::uint64_t id = e.invoke.op_id;
+  if (!d.ops.insert(id)) {
+    duplicated.add(e.at, [&] {
+      const InFlight op{e.at, e.invoke.lba, e.invoke.gen, e.invoke.blocks, e.invoke.op};
+      return Offence{h_.device_name(e.device), id, e.at, "op id issued twice (" + describe(op) + " at " + seconds(e.at) + ")"};
+    });
+    return;
+  }
+  d.in_flight.emplace(id, InFlight{e.at, e.invoke.lba, e.invoke.gen, e.invoke.blocks, e.invoke.op});
+  if (e.invoke.op == DiskOp::write) {
+    d.writing.emplace(e.invoke.gen, id);
+    d.gens.insert(e.invoke.gen);
+  } else {
+    d.reads_from.insert(e.at);
+  }
+}
+
+std::optional<Completion> DiskCheck::complete(const Event& e, Device& d, std::span<const BlockSeen> seen) {
+  const bool ok = e.kind == EventKind::disk_ok;
+  const std::uint64_t id = ok ? e.ok.op_id : e.fail.op_id;
+  if (!ok) io_error(e, d);
+  const auto it = d.in_flight.find(id);
+  if (it == d.in_flight.end()) {
+    const bool again = d.ops.contains(id);
+    duplicated.add(e.at, [&] {
+      return Offence{h_.device_name(e.device), id, e.at,
+                     again ? "op " + std::to_string(id) + " completed again at " + seconds(e.at) +
+                                 " (it had completed before)"
+                           : "op completed at " + seconds(e.at) + " was never issued"};
+    });
+    return std::nullopt;
+  }
+  const InFlight op = it->second;
+  d.in_flight.erase(it);
+  ++totals.completed;
+  if (!ok) ++totals.failed;
+
+  if (op.op == DiskOp::read) {
+    if (const auto r = d.reads_from.find(op.invoked_at); r != d.reads_from.end()) d.reads_from.erase(r);
+    if (ok && !seen.empty()) judge_read(e, d, op, seen);
+  } else {
+    d.writing.erase(op.gen);
+    // Reads in flight began no earlier than this: older writes they cannot need are dropped.
+    const Nanos horizon = d.reads_from.empty() ? e.at : std::min(e.at, *d.reads_from.begin());
+    for (std::uint32_t b = 0; b < op.blocks; ++b) {
+      Block& block = d.blocks[op.lba + b];
+      block.writes.push_back(Write{op.gen, id, op.invoked_at, e.at, ok});
+      prune(block, horizon);
+    }
+  }
+  if (ok) latency.add(static_cast<double>(e.at - op.invoked_at) / 1e3);
+  return Completion{e.device, id, e.at, e.at - op.invoked_at, ok};
+}
+
+const DiskCheck::Write* DiskCheck::must_see(const Block& b, Nanos t) {
+  const Write* latest = nullptr;
+  for (const Write& w : b.writes)
+    if (w.acked && w.completed_at < t && (!latest || w.invoked_at > latest->invoked_at)) latest = &w;
+  return latest;
+}
+
+void DiskCheck::prune(Block& b, Nanos horizon) {
+  // Every read from here on began at or after `horizon`, so must see at least
+  // `s`, the latest-invoked write acknowledged before it. A write that
+  // completed before `s` was invoked is stale to all of them: seeing it is a
+  // lost write however it is looked up, so it need not be kept.
+  const Write* s = must_see(b, horizon);
+  if (s == nullptr) return;
+  const Nanos bar = s->invoked_at;
+  const std::uint64_t keep = s->gen;
+  std::erase_if(b.writes, [&](const Write& w) { return w.gen != keep && w.completed_at < bar; });
+}
+
+void DiskCheck::judge_read(const Event& e, Device& d, const InFlight& read, std::span<const BlockSeen> seen) {
+  const std::string& name = h_.device_name(e.device);
+  const std::uint64_t tag = device_tag(name);
+  const bool final = options_.final_read && h_.end != 0 && read.invoked_at >= h_.end;
+
+  for (std::uint32_t i = 0; i < seen.size(); ++i) {
+    const std::uint64_t lba = read.lba + i;
+    const BlockSeen& b = seen[i];
+    const auto found = i < read.blocks ? d.blocks.find(lba) : d.blocks.end();
+    Block* block = found != d.blocks.end() ? &found->second : nullptr;
+    // The final read's verdict on a written block: good unless bad or stale below.
+    if (final && block && block->final == 0) block->final = 1;
+    std::string bad;
+    Nanos written_done = kNever;  // when the write it saw completed (never: still in flight)
+    bool forgotten = false;       // a write this block no longer keeps: superseded long ago
+    if (i >= read.blocks) {
+      bad = "holds more blocks than it read";
+    } else if (!b.checksum_ok) {
+      bad = "checksum bad";
+    } else if (b.gen != 0) {
+      if (b.lba != lba) {
+        bad = "holds lba " + std::to_string(b.lba) + " gen " + std::to_string(b.gen);
+      } else if (b.device_tag != tag) {
+        bad = "was written by another device (gen " + std::to_string(b.gen) + ")";
+      } else if (!d.gens.contains(b.gen)) {
+        bad = "holds gen " + std::to_string(b.gen) + ", not written to this device before the read completed";
+      } else if (const auto w = d.writing.find(b.gen); w != d.writing.end()) {
+        const InFlight& wop = d.in_flight.at(w->second);
+        if (lba < wop.lba || lba >= wop.lba + wop.blocks)
+          bad = "holds gen " + std::to_string(b.gen) + ", whose write did not cover it";
+      } else if (const auto k = block ? std::find_if(block->writes.begin(), block->writes.end(),
+                                                     [&](const Write& x) { return x.gen == b.gen; })
+                                      : std::vector<Write>::iterator();
+                 block && k != block->writes.end()) {
+        written_done = k->completed_at;
+      } else {
+        forgotten = true;
+      }
+    }
+    const Write* latest = block ? must_see(*block, read.invoked_at) : nullptr;
+    // A generation this block never kept, and nothing it must see instead:
+    // that write never covered it.
+    if (forgotten && latest == nullptr) bad = "holds gen " + std::to_string(b.gen) + ", whose write did not cover it";
+    if (!bad.empty()) {
+      if (final && block) block->final = 2;
+      ++totals.verify_errors;
+      verify.add(e.at, [&] {
+        return Offence{name, e.ok.op_id, e.at,
+                       "read op " + std::to_string(e.ok.op_id) + " (" + describe(read) + ") completed at " +
+                           seconds(e.at) + ": lba " + std::to_string(lba) + " " + bad};
+      });
+      continue;
+    }
+    // Stale: an acknowledged write that began after the seen one ended (or
+    // any, if it saw never-written zeros) finished before this read began.
+    if (latest == nullptr || (b.gen != 0 && !forgotten && latest->invoked_at <= written_done)) continue;
+    if (final) block->final = 2;
+    if (!d.lost_writes.insert(latest->op_id).second) continue;
+    ++totals.lost_writes;
+    lost.add(e.at, [&] {
+      return Offence{name, latest->op_id, e.at,
+                     "acknowledged write op " + std::to_string(latest->op_id) + " (lba " + std::to_string(lba) +
+                         " gen " + std::to_string(latest->gen) + ", acked at " + seconds(latest->completed_at) +
+                         ") is lost: read op " + std::to_string(e.ok.op_id) + " invoked at " +
+                         seconds(read.invoked_at) + " saw gen " + std::to_string(b.gen)};
+    });
+  }
+}
+
+// A failed op outside every fault window that may disturb its device.
+void DiskCheck::io_error(const Event& e, const Device& d) {
+  for (std::size_t f = 0; f < h_.faults.size(); ++f) {
+    const FaultWindow& w = h_.faults[f];
+    const Nanos end = w.end != 0 ? w.end : kNever - options_.disk_grace;
+    if (disturbs(affected_, f, e.device) && e.at >= w.start - options_.net_in_flight && e.at <= end + options_.disk_grace)
+      return;
+  }
+  ++totals.io_errors;
+  const auto op = d.in_flight.find(e.fail.op_id);
+  const std::string what = op != d.in_flight.end()
+                               ? describe(op->second) + " invoked at " + seconds(op->second.invoked_at)
+                               : std::string(d.ops.contains(e.fail.op_id) ? "completed before" : "never issued");
+  const std::string& reason = e.fail.reason < h_.texts.size() ? h_.texts[e.fail.reason] : std::string();
+  const std::string detail = "op " + std::to_string(e.fail.op_id) + " (" + what + ") failed at " + seconds(e.at) +
+                             " outside any fault window: " + reason;
+  io_errors.add(e.at, [&] { return Offence{h_.device_name(e.device), e.fail.op_id, e.at, detail}; });
+  auto& first = io_error_firsts_[e.device];
+  if (++devices_[e.device].io_errors == 1) first = Violation{"io_error", h_.device_name(e.device), e.at, detail};
+}
+
+void DiskCheck::finish() {
   std::unordered_set<std::string_view> destroyed;
-  for (const FaultWindow& w : h.faults)
+  for (const FaultWindow& w : h_.faults)
     if (w.kind == "destroy") destroyed.insert(w.target);
-  for (std::size_t dev = 0; dev < c.devices.size(); ++dev) {
-    const DiskDevice& d = c.devices[dev];
-    const std::string& name = h.device_name(static_cast<DeviceId>(dev));
-    if (destroyed.contains(name)) continue;
-    const auto& seen = c.final_seen[dev];
-    for (std::size_t i = 0, next = 0; i < d.acked.size(); i = next) {
-      for (next = i + 1; next < d.acked.size() && d.acked[next].lba == d.acked[i].lba;) ++next;  // one per block
+  const bool final_read_checked = options_.final_read && h_.end != 0;
+  totals.final_read.checked = final_read_checked;
+
+  for (std::size_t dev = 0; dev < devices_.size(); ++dev) {
+    const Device& d = devices_[dev];
+    const std::string& name = h_.device_name(static_cast<DeviceId>(dev));
+    // Lost ops: invoked, never completed.
+    for (const auto& [id, op] : d.in_flight) {
+      ++totals.lost_ops;
+      lost.add(op.invoked_at, [&, id = id, &op = op] {
+        return Offence{name, id, op.invoked_at, describe(op) + " invoked at " + seconds(op.invoked_at) + " never completed"};
+      });
+    }
+    // The final read: every block with an acknowledged write read back after
+    // the drill's end, holding its latest write (devices destroyed by a step aside).
+    if (!final_read_checked || destroyed.contains(name)) continue;
+    FinalRead& f = totals.final_read;
+    for (const auto& [lba, block] : d.blocks) {
+      const Write* latest = must_see(block, kNever);
+      if (latest == nullptr) continue;  // no acknowledged write
       ++f.blocks;
-      const auto it = seen.find(d.acked[i].lba);
-      if (it != seen.end()) {
-        ++(it->second ? f.ok : f.bad);  // a bad one is counted in verify_errors or lost_io already
+      if (block.final != 0) {
+        ++(block.final == 1 ? f.ok : f.bad);  // a bad one is counted in verify_errors or lost_io already
         continue;
       }
       ++f.bad;
-      const AckedBlock& latest = d.acked[d.acked[next - 1].latest];
-      c.final_read.add(latest.acked_at, [&] {
-        return Offence{name, latest.op_id, latest.acked_at,
-                       "lba " + std::to_string(latest.lba) + " (write op " + std::to_string(latest.op_id) + " gen " +
-                           std::to_string(latest.gen) + ", acked at " + seconds(latest.acked_at) +
+      final_read.add(latest->completed_at, [&, lba = lba] {
+        return Offence{name, latest->op_id, latest->completed_at,
+                       "lba " + std::to_string(lba) + " (write op " + std::to_string(latest->op_id) + " gen " +
+                           std::to_string(latest->gen) + ", acked at " + seconds(latest->completed_at) +
                            ") was not read back after the drill"};
       });
     }
   }
-}
-
-}  // namespace
-
-DiskCheck check_disk(const History& h, const CheckOptions& options) {
-  DiskCheck c;
-  c.devices.resize(h.devices.size());
-  c.final_seen.resize(h.devices.size());
-  const auto& ev = h.events;
-
-  for (std::size_t i = 0; i < ev.size(); ++i) {
-    const Event& e = ev[i];
-    DiskDevice& d = c.devices.at(e.device);
-    switch (e.kind) {
-      case EventKind::disk_invoke: {
-        d.active = true;
-        ++c.totals.issued;
-        d.last_invoke = std::max(d.last_invoke, e.at);
-        OpState& op = d.ops[e.invoke.op_id];
-        if (op.invoke != kNone) {
-          c.duplicated.add(e.at, [&] {
-            return Offence{h.device_name(e.device), e.invoke.op_id, e.at,
-                           "op id issued twice (" + describe_invoke(e) + " at " + seconds(e.at) + ")"};
-          });
-          break;
-        }
-        op.invoke = i;
-        op.invoked_at = e.at;
-        if (e.invoke.op == DiskOp::write) d.write_by_gen.emplace(e.invoke.gen, e.invoke.op_id);
-        break;
-      }
-      case EventKind::disk_ok:
-      case EventKind::disk_fail: {
-        d.active = true;
-        const bool ok = e.kind == EventKind::disk_ok;
-        const std::uint64_t id = ok ? e.ok.op_id : e.fail.op_id;
-        const auto it = d.ops.find(id);
-        if (it == d.ops.end() || it->second.invoke == kNone) {
-          c.duplicated.add(e.at, [&] {
-            return Offence{h.device_name(e.device), id, e.at, "op completed at " + seconds(e.at) + " was never issued"};
-          });
-          break;
-        }
-        OpState& op = it->second;
-        if (++op.completions > 1) {
-          c.duplicated.add(e.at, [&] {
-            return Offence{h.device_name(e.device), id, e.at,
-                           describe_invoke(ev[op.invoke]) + " invoked at " + seconds(op.invoked_at) +
-                               " completed again at " + seconds(e.at) + " (first at " + seconds(op.completed_at) + ")"};
-          });
-          break;
-        }
-        op.completed_at = e.at;
-        ++c.totals.completed;
-        if (ok) {
-          op.ok_at = e.at;
-          d.ok_times.push_back(e.at);
-        } else {
-          ++c.totals.failed;
-        }
-        break;
-      }
-      case EventKind::disk_retried:
-        d.active = true;
-        ++c.totals.retried;
-        break;
-      default:
-        break;
-    }
+  totals.lost = totals.lost_ops + totals.lost_writes;
+  totals.duplicated = duplicated.count;
+  for (auto& [dev, v] : io_error_firsts_) {
+    const std::uint64_t count = devices_[dev].io_errors;
+    if (count > 1) v.detail += " (and " + std::to_string(count - 1) + " more on this device)";
+    io_error_violations.push_back(v);
   }
-
-  // Lost ops, and the acknowledged blocks reads are judged against.
-  std::vector<double> latencies;
-  for (std::size_t dev = 0; dev < c.devices.size(); ++dev) {
-    DiskDevice& d = c.devices[dev];
-    for (const auto& [id, op] : d.ops) {
-      if (op.invoke == kNone) continue;
-      const Event& inv = ev[op.invoke];
-      if (op.completions == 0) {
-        ++c.totals.lost_ops;
-        c.lost.add(op.invoked_at, [&, id = id, &op = op] {
-          return Offence{h.device_name(inv.device), id, op.invoked_at,
-                         describe_invoke(inv) + " invoked at " + seconds(op.invoked_at) + " never completed"};
-        });
-        continue;
-      }
-      if (op.ok_at != kNever) latencies.push_back(static_cast<double>(op.ok_at - op.invoked_at) / 1e3);
-      if (inv.invoke.op == DiskOp::write && op.ok_at != kNever) {
-        for (std::uint32_t b = 0; b < inv.invoke.blocks; ++b) {
-          d.acked.push_back(AckedBlock{inv.invoke.lba + b, op.ok_at, op.invoked_at, id, inv.invoke.gen, 0});
-        }
-      }
-    }
-    std::sort(d.acked.begin(), d.acked.end(), [](const AckedBlock& a, const AckedBlock& b) {
-      return a.lba != b.lba ? a.lba < b.lba : a.acked_at < b.acked_at;
-    });
-    for (std::size_t i = 0; i < d.acked.size(); ++i) {
-      const bool run_start = i == 0 || d.acked[i - 1].lba != d.acked[i].lba;
-      const std::size_t prev = run_start ? i : d.acked[i - 1].latest;
-      d.acked[i].latest = run_start || d.acked[i].invoked_at > d.acked[prev].invoked_at ? i : prev;
-    }
-  }
-
-  // What each verified read saw.
-  for (const Event& e : ev) {
-    if (e.kind != EventKind::disk_ok || e.ok.block_count == 0) continue;
-    DiskDevice& d = c.devices[e.device];
-    const auto it = d.ops.find(e.ok.op_id);
-    if (it == d.ops.end() || it->second.invoke == kNone || it->second.completed_at != e.at) continue;
-    const OpState& read = it->second;
-    const Event& inv = ev[read.invoke];
-    const std::string& name = h.device_name(e.device);
-    const std::uint64_t tag = device_tag(name);
-    const auto seen = h.seen(e);
-    const bool final = options.final_read && h.end != 0 && read.invoked_at >= h.end;
-
-    for (std::uint32_t i = 0; i < seen.size(); ++i) {
-      const std::uint64_t lba = inv.invoke.lba + i;
-      const BlockSeen& b = seen[i];
-      // The final read's verdict on this block: good unless bad or stale below.
-      bool* final_ok = final && i < inv.invoke.blocks ? &c.final_seen[e.device].try_emplace(lba, true).first->second : nullptr;
-      std::string bad;
-      Nanos written_done = kNever;  // when the write it saw completed
-      if (i >= inv.invoke.blocks) {
-        bad = "holds more blocks than it read";
-      } else if (!b.checksum_ok) {
-        bad = "checksum bad";
-      } else if (b.gen != 0) {
-        const auto w = d.write_by_gen.find(b.gen);
-        if (b.lba != lba) {
-          bad = "holds lba " + std::to_string(b.lba) + " gen " + std::to_string(b.gen);
-        } else if (b.device_tag != tag) {
-          bad = "was written by another device (gen " + std::to_string(b.gen) + ")";
-        } else if (w == d.write_by_gen.end()) {
-          bad = "holds gen " + std::to_string(b.gen) + ", never written to this device";
-        } else {
-          const OpState& wop = d.ops.at(w->second);
-          const Event& winv = ev[wop.invoke];
-          if (lba < winv.invoke.lba || lba >= winv.invoke.lba + winv.invoke.blocks) {
-            bad = "holds gen " + std::to_string(b.gen) + ", whose write did not cover it";
-          } else if (wop.invoked_at > read.completed_at) {
-            bad = "holds gen " + std::to_string(b.gen) + ", written only after the read completed";
-          }
-          written_done = wop.completed_at;
-        }
-      }
-      if (!bad.empty()) {
-        if (final_ok) *final_ok = false;
-        ++c.totals.verify_errors;
-        c.verify.add(e.at, [&] {
-          return Offence{name, e.ok.op_id, e.at,
-                         "read op " + std::to_string(e.ok.op_id) + " (" + describe_invoke(inv) + ") completed at " +
-                             seconds(e.at) + ": lba " + std::to_string(lba) + " " + bad};
-        });
-        continue;
-      }
-      // Stale: an acknowledged write that began after the seen one ended (or
-      // any, if it saw never-written zeros) finished before this read began.
-      const AckedBlock* latest = must_see(d, lba, read.invoked_at);
-      if (latest == nullptr || (b.gen != 0 && latest->invoked_at <= written_done)) continue;
-      if (final_ok) *final_ok = false;
-      if (!d.lost_writes.insert(latest->op_id).second) continue;
-      ++c.totals.lost_writes;
-      c.lost.add(e.at, [&] {
-        return Offence{name, latest->op_id, e.at,
-                       "acknowledged write op " + std::to_string(latest->op_id) + " (lba " + std::to_string(lba) +
-                           " gen " + std::to_string(latest->gen) + ", acked at " + seconds(latest->acked_at) +
-                           ") is lost: read op " + std::to_string(e.ok.op_id) + " invoked at " +
-                           seconds(read.invoked_at) + " saw gen " + std::to_string(b.gen)};
-      });
-    }
-  }
-  c.totals.lost = c.totals.lost_ops + c.totals.lost_writes;
-  c.totals.duplicated = c.duplicated.count;
-  check_io_errors(h, options, c);
-  if (options.final_read && h.end != 0) check_final_read(h, c);
-
-  std::sort(latencies.begin(), latencies.end());
-  const auto rank = [&](double q) {
-    const auto n = latencies.size();
-    const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(n)));
-    return latencies[std::min(n - 1, k == 0 ? 0 : k - 1)];
-  };
-  if (!latencies.empty()) c.totals.latency_us = LatencyUs{rank(0.50), rank(0.99), latencies.back()};
-  return c;
+  if (latency.count() != 0)
+    totals.latency_us = LatencyUs{latency.quantile(0.50), latency.quantile(0.99), latency.max()};
 }
 
 }  // namespace visorlab::drill::checks

@@ -1,87 +1,70 @@
 #include "drill/checks.hpp"
 
 #include <algorithm>
-#include <map>
 
 namespace visorlab::drill::checks {
 
-InputCheck check_input(const History& h) {
-  InputCheck c;
-  struct PerDevice {
-    bool active = false;
-    std::uint64_t produced_max = 0;
-    std::map<std::uint64_t, Nanos> produced_at;
-    std::vector<std::pair<std::uint64_t, Nanos>> delivered;  // in delivery order
-  };
-  std::vector<PerDevice> devices(h.devices.size());
-  for (const Event& e : h.events) {
-    PerDevice& d = devices.at(e.device);
-    if (e.kind == EventKind::input_produced) {
-      d.active = true;
-      d.produced_max = std::max(d.produced_max, e.input.seq_no);
-      d.produced_at.emplace(e.input.seq_no, e.at);
-    } else if (e.kind == EventKind::input_delivered) {
-      d.active = true;
-      d.delivered.emplace_back(e.input.seq_no, e.at);
-    }
+void InputCheck::add(const Event& e) {
+  if (e.kind != EventKind::input_produced && e.kind != EventKind::input_delivered) return;
+  Device& d = devices_[e.device];
+  const std::uint64_t seq = e.input.seq_no;
+  if (e.kind == EventKind::input_produced) {
+    d.produced_max = std::max(d.produced_max, seq);
+    if (seq > d.highest) d.produced_at.emplace(seq, e.at);
+    return;
   }
+  ++totals.delivered;
+  d.produced_at.erase(seq);
+  if (seq > d.highest) {
+    if (seq > d.highest + 1) d.gaps.emplace(d.highest + 1, Gap{seq - 1, seq, e.at});
+    d.highest = seq;
+    ++d.distinct;
+    return;
+  }
+  const std::string& name = h_.device_name(e.device);
+  out_of_order.add(e.at, [&] {
+    return Offence{name, seq, e.at,
+                   "seq_no " + std::to_string(seq) + " delivered at " + seconds(e.at) + " after seq_no " +
+                       std::to_string(d.highest)};
+  });
+  // Late, not lost: it fills its place in a gap (delivered again fills none).
+  auto g = d.gaps.upper_bound(seq);
+  if (seq == 0 || g == d.gaps.begin()) return;
+  --g;
+  const std::uint64_t first = g->first;
+  const Gap gap = g->second;
+  if (seq > gap.last) return;
+  ++d.distinct;
+  d.gaps.erase(g);
+  if (first < seq) d.gaps.emplace(first, Gap{seq - 1, gap.after, gap.at});
+  if (seq < gap.last) d.gaps.emplace(seq + 1, gap);
+}
 
-  for (std::size_t id = 0; id < devices.size(); ++id) {
-    const PerDevice& d = devices[id];
-    if (!d.active) continue;
-    const std::string& name = h.devices[id];
-    c.totals.delivered += d.delivered.size();
-
-    std::uint64_t highest = 0;
-    for (const auto& [seq, at] : d.delivered) {
-      if (seq <= highest) {
-        c.out_of_order.add(at, [&, seq = seq, at = at] {
-          return Offence{name, seq, at,
-                         "seq_no " + std::to_string(seq) + " delivered at " + seconds(at) + " after seq_no " +
-                             std::to_string(highest)};
-        });
-      }
-      highest = std::max(highest, seq);
-    }
-    c.totals.sent += d.produced_at.empty() ? highest : d.produced_max;
-
+void InputCheck::finish(Nanos end) {
+  for (auto& [id, d] : devices_) {
+    const std::string& name = h_.device_name(id);
+    totals.sent += d.produced_max != 0 ? d.produced_max : d.highest;
     // Lost: every seq_no from 1 to the highest produced or delivered that never arrived.
-    const std::uint64_t top = std::max(highest, d.produced_max);
-    std::vector<std::uint64_t> got;
-    got.reserve(d.delivered.size());
-    for (const auto& [seq, at] : d.delivered) {
-      if (seq >= 1) got.push_back(seq);
-    }
-    std::sort(got.begin(), got.end());
-    got.erase(std::unique(got.begin(), got.end()), got.end());
-    const std::uint64_t missing = top - got.size();
+    const std::uint64_t top = std::max(d.highest, d.produced_max);
+    const std::uint64_t missing = top - d.distinct;
     if (missing == 0) continue;
-    c.totals.lost += missing;
-    std::uint64_t first_missing = 1;
-    for (const auto seq : got) {
-      if (seq != first_missing) break;
-      ++first_missing;
-    }
+    totals.lost += missing;
+    const std::uint64_t first_missing = d.gaps.empty() ? d.highest + 1 : d.gaps.begin()->first;
     // When the loss shows: when it was produced, or when a later one arrived instead.
-    Nanos at = h.end_time();
+    Nanos at = end;
     std::string when = "never delivered";
     if (const auto p = d.produced_at.find(first_missing); p != d.produced_at.end()) {
       at = p->second;
       when = "produced at " + seconds(at) + ", never delivered";
-    } else {
-      for (const auto& [seq, t] : d.delivered) {
-        if (seq > first_missing) {
-          at = t;
-          when = "never delivered (seq_no " + std::to_string(seq) + " arrived at " + seconds(t) + ")";
-          break;
-        }
-      }
+    } else if (!d.gaps.empty()) {
+      const Gap& g = d.gaps.begin()->second;
+      at = g.at;
+      when = "never delivered (seq_no " + std::to_string(g.after) + " arrived at " + seconds(g.at) + ")";
     }
-    c.lost.add(at, [&] { return Offence{name, first_missing, at, "seq_no " + std::to_string(first_missing) + " " + when}; });
-    c.lost.count += missing - 1;
+    lost.add(at, [&] { return Offence{name, first_missing, at, "seq_no " + std::to_string(first_missing) + " " + when}; });
+    lost.count += missing - 1;
   }
-  c.totals.out_of_order = c.out_of_order.count;
-  return c;
+  totals.out_of_order = out_of_order.count;
 }
 
 }  // namespace visorlab::drill::checks

@@ -1,27 +1,20 @@
 #include "drill/checks.hpp"
 
 #include <algorithm>
-#include <unordered_map>
+#include <numeric>
 
 namespace visorlab::drill::checks {
 namespace {
 
-struct FrameKey {
-  DeviceId src, dst;
-  std::uint64_t seq;
-  bool operator==(const FrameKey&) const = default;
-};
-struct FrameKeyHash {
-  std::size_t operator()(const FrameKey& k) const noexcept {
-    return std::hash<std::uint64_t>()(k.seq * 0x9E3779B97F4A7C15ull ^ (std::uint64_t(k.src) << 32 | k.dst));
-  }
-};
+// A frame not received this long after it was sent is judged dropped then,
+// not at the end: a frame that late is lost to any user, and the frames
+// waiting would otherwise grow with every fault of a long drill.
+constexpr Nanos kGiveUp = 30'000'000'000;
 
 }  // namespace
 
-// The devices each fault may disturb, as ids; nullopt: every device.
-std::vector<std::optional<std::unordered_set<DeviceId>>> affected_ids(const History& h) {
-  std::vector<std::optional<std::unordered_set<DeviceId>>> out;
+Affected affected_ids(const History& h) {
+  Affected out;
   for (const auto& f : h.faults) {
     if (f.affected.empty()) {
       out.emplace_back();
@@ -36,81 +29,99 @@ std::vector<std::optional<std::unordered_set<DeviceId>>> affected_ids(const Hist
   return out;
 }
 
-NetCheck check_net(const History& h, const CheckOptions& options) {
-  NetCheck c;
-  struct Sent {
-    Nanos at;
-    std::uint32_t received = 0;
-  };
-  std::unordered_map<FrameKey, Sent, FrameKeyHash> frames;
-  for (const Event& e : h.events) {
-    if (e.kind != EventKind::frame_sent) continue;
-    ++c.totals.sent;
-    frames.emplace(FrameKey{e.device, e.frame.peer, e.frame.seq}, Sent{e.at});
+NetCheck::NetCheck(const History& summary, const CheckOptions& options, const Affected& affected)
+    : h_(summary), options_(options), affected_(affected), received_by_start_(summary.faults.size()),
+      by_start_(summary.faults.size()) {
+  std::iota(by_start_.begin(), by_start_.end(), std::size_t{0});
+  std::stable_sort(by_start_.begin(), by_start_.end(),
+                   [&](std::size_t a, std::size_t b) { return h_.faults[a].start < h_.faults[b].start; });
+}
+
+void NetCheck::snapshot_until(Nanos t) {
+  // Receipts strictly before a fault's start count as arrived by then.
+  while (next_start_ < by_start_.size() && h_.faults[by_start_[next_start_]].start <= t)
+    received_by_start_[by_start_[next_start_++]] = max_received_;
+}
+
+void NetCheck::add(const Event& e) {
+  if (e.kind != EventKind::frame_sent && e.kind != EventKind::frame_received) return;
+  snapshot_until(e.at);
+  if (e.at >= next_evict_) {
+    evict(e.at);
+    next_evict_ = e.at + 1'000'000'000;
   }
-  for (const Event& e : h.events) {
-    if (e.kind != EventKind::frame_received) continue;
-    ++c.totals.received;
-    const auto it = frames.find(FrameKey{e.frame.peer, e.device, e.frame.seq});
-    const bool never_sent = it == frames.end();
-    if (never_sent || ++it->second.received > 1) {
-      c.duplicated.add(e.at, [&] {
-        return Offence{h.device_name(e.device), e.frame.seq, e.at,
-                       "frame seq " + std::to_string(e.frame.seq) + " from " + h.device_name(e.frame.peer) +
-                           " received at " + seconds(e.at) + (never_sent ? " was never sent" : " again")};
-      });
+  if (e.kind == EventKind::frame_sent) {
+    ++totals.sent;
+    const Key k{Pair(e.device) << 32 | e.frame.peer, e.frame.seq};
+    auto& top = max_sent_[k.pair];
+    top = std::max(top, k.seq);
+    if (early_.erase(k) != 0) return;  // its receipt came first (recorded on another clock tick)
+    pending_.emplace(k, e.at);
+    return;
+  }
+  ++totals.received;
+  const Key k{Pair(e.frame.peer) << 32 | e.device, e.frame.seq};
+  auto& top = max_received_[k.pair];
+  top = std::max(top, k.seq);
+  if (pending_.erase(k) != 0) return;
+  const auto sent = max_sent_.find(k.pair);
+  if (sent == max_sent_.end() || sent->second < k.seq) {
+    early_.emplace(k, e.at);  // judged at the end: sent after all, or never
+    return;
+  }
+  duplicated.add(e.at, [&] {
+    return Offence{h_.device_name(e.device), e.frame.seq, e.at,
+                   "frame seq " + std::to_string(e.frame.seq) + " from " + h_.device_name(e.frame.peer) +
+                       " received at " + seconds(e.at) + " again"};
+  });
+}
+
+void NetCheck::dropped(const Key& k, Nanos sent_at) {
+  ++totals.dropped;
+  const auto src = static_cast<DeviceId>(k.pair >> 32), dst = static_cast<DeviceId>(k.pair & 0xffffffffu);
+  for (std::size_t f = 0; f < h_.faults.size(); ++f) {
+    const FaultWindow& w = h_.faults[f];
+    if (w.end != 0 && sent_at > w.end + options_.net_grace) continue;
+    if (sent_at < w.start - options_.net_in_flight) {
+      // Sent well before: excused only if it was still in flight when the fault struck.
+      const auto& by_then = received_by_start_[f] ? *received_by_start_[f] : max_received_;
+      const auto r = by_then.find(k.pair);
+      if (r != by_then.end() && r->second >= k.seq) continue;
+    }
+    if (disturbs(affected_, f, src) || disturbs(affected_, f, dst)) return;
+  }
+  outside.add(sent_at, [&] {
+    return Offence{h_.device_name(src), k.seq, sent_at,
+                   "frame seq " + std::to_string(k.seq) + " to " + h_.device_name(dst) + " sent at " +
+                       seconds(sent_at) + " was never received, outside every fault window"};
+  });
+}
+
+void NetCheck::evict(Nanos now) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second < now - kGiveUp) {
+      dropped(it->first, it->second);
+      it = pending_.erase(it);
+    } else {
+      ++it;
     }
   }
-  c.totals.duplicated = c.duplicated.count;
+}
 
-  // Per (src, dst): receive times and the highest seq received by then, so
-  // "was this frame still in flight when the fault began?" has an answer: a
-  // link is FIFO, so if nothing sent after it had arrived by then, it had not
-  // been delivered yet and the fault may have taken it.
-  struct Arrival {
-    Nanos at;
-    std::uint64_t max_seq;
-  };
-  std::unordered_map<std::uint64_t, std::vector<Arrival>> arrivals;  // by src << 32 | dst
-  for (const Event& e : h.events) {
-    if (e.kind != EventKind::frame_received) continue;
-    auto& v = arrivals[std::uint64_t(e.frame.peer) << 32 | e.device];
-    v.push_back({e.at, std::max(e.frame.seq, v.empty() ? 0 : v.back().max_seq)});
-  }
-  const auto in_flight_at = [&](const Event& sent, Nanos t) {
-    const auto it = arrivals.find(std::uint64_t(sent.device) << 32 | sent.frame.peer);
-    if (it == arrivals.end()) return true;
-    const auto& v = it->second;
-    const auto after = std::lower_bound(v.begin(), v.end(), t, [](const Arrival& a, Nanos x) { return a.at < x; });
-    return after == v.begin() || std::prev(after)->max_seq < sent.frame.seq;
-  };
-
-  const Nanos drill_end = h.end_time();
-  const auto affected = affected_ids(h);
-  const auto excused = [&](const Event& e) {
-    for (std::size_t f = 0; f < h.faults.size(); ++f) {
-      const FaultWindow& w = h.faults[f];
-      const Nanos end = w.end != 0 ? w.end : drill_end;
-      if (e.at > end + options.net_grace) continue;
-      if (e.at < w.start - options.net_in_flight && !in_flight_at(e, w.start)) continue;
-      if (!affected[f] || affected[f]->count(e.device) || affected[f]->count(e.frame.peer)) return true;
-    }
-    return false;
-  };
-  for (const Event& e : h.events) {
-    if (e.kind != EventKind::frame_sent) continue;
-    const auto it = frames.find(FrameKey{e.device, e.frame.peer, e.frame.seq});
-    if (it == frames.end() || it->second.at != e.at || it->second.received != 0) continue;
-    ++c.totals.dropped;
-    if (excused(e)) continue;
-    c.outside.add(e.at, [&] {
-      return Offence{h.device_name(e.device), e.frame.seq, e.at,
-                     "frame seq " + std::to_string(e.frame.seq) + " to " + h.device_name(e.frame.peer) + " sent at " +
-                         seconds(e.at) + " was never received, outside every fault window"};
+void NetCheck::finish() {
+  snapshot_until(kNever);
+  for (const auto& [k, at] : pending_) dropped(k, at);
+  pending_.clear();
+  for (const auto& [k, at] : early_) {
+    duplicated.add(at, [&, &k = k, at = at] {
+      const auto src = static_cast<DeviceId>(k.pair >> 32), dst = static_cast<DeviceId>(k.pair & 0xffffffffu);
+      return Offence{h_.device_name(dst), k.seq, at,
+                     "frame seq " + std::to_string(k.seq) + " from " + h_.device_name(src) + " received at " +
+                         seconds(at) + " was never sent"};
     });
   }
-  c.totals.dropped_outside_faults = c.outside.count;
-  return c;
+  totals.duplicated = duplicated.count;
+  totals.dropped_outside_faults = outside.count;
 }
 
 }  // namespace visorlab::drill::checks

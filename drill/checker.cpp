@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <unordered_map>
 
 #include "drill/checks.hpp"
 
@@ -59,61 +58,152 @@ Tally faults_over(const std::vector<FaultResult>& faults, double limit_ms, doubl
   return t;
 }
 
+// The limits of the file's expect block, by key: lost_io, max_recovery_ms and the others.
+std::vector<topology::Expectation> limits_of(const topology::Expect& expect) {
+  std::vector<topology::Expectation> limits;
+  if (expect.lost_io) limits.push_back({"lost_io", static_cast<double>(*expect.lost_io)});
+  if (expect.max_recovery) limits.push_back({"max_recovery_ms", static_cast<double>(expect.max_recovery->count()) / 1e3});
+  limits.insert(limits.end(), expect.others.begin(), expect.others.end());
+  return limits;
+}
+
+std::optional<double> limit_of(const std::vector<topology::Expectation>& limits, std::string_view key) {
+  for (const auto& l : limits)
+    if (l.what == key) return l.limit;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string Failure::message() const { return what + ": " + detail; }
 
-std::vector<Completion> disk_completions(const History& h) {
-  std::vector<std::unordered_map<std::uint64_t, std::pair<Nanos, bool>>> pending(h.devices.size());
-  std::vector<Completion> out;
-  for (const Event& e : h.events) {
-    auto& ops = pending.at(e.device);
-    if (e.kind == EventKind::disk_invoke) {
-      ops.emplace(e.invoke.op_id, std::make_pair(e.at, false));
-    } else if (e.kind == EventKind::disk_ok || e.kind == EventKind::disk_fail) {
-      const bool ok = e.kind == EventKind::disk_ok;
-      const auto it = ops.find(ok ? e.ok.op_id : e.fail.op_id);
-      if (it == ops.end() || it->second.second) continue;
-      it->second.second = true;
-      out.push_back(Completion{e.device, it->first, e.at, e.at - it->second.first, ok});
+struct Checker::Impl {
+  Impl(History s, const topology::Expect& e, const CheckOptions& o)
+      : summary(std::move(s)), limits(limits_of(e)), options(o), affected(affected_ids(summary)),
+        disk(summary, options, affected), net(summary, options, affected), input(summary), faults(summary, affected),
+        slow_limit_us(limit_of(limits, "max_disk_p99_us")) {
+    summary.events.clear();
+    summary.blocks.clear();
+    const Nanos end = std::max<Nanos>(summary.end_time(), 1);
+    timeline.bucket = std::max<Nanos>(options.timeline_bucket, 1'000'000);
+    while (static_cast<std::size_t>(end / timeline.bucket) + 1 > kMaxTimelineBuckets) timeline.bucket *= 2;
+  }
+
+  void add(const Event& e, std::span<const BlockSeen> seen) {
+    last = std::max(last, e.at);
+    switch (e.kind) {
+      case EventKind::disk_invoke:
+        faults.invoked(e.device, e.at);
+        disk.add(e, seen);
+        break;
+      case EventKind::disk_ok:
+      case EventKind::disk_fail:
+      case EventKind::disk_retried:
+        if (const auto c = disk.add(e, seen); c && c->ok) completed_ok(*c);
+        break;
+      case EventKind::frame_sent:
+      case EventKind::frame_received: net.add(e); break;
+      case EventKind::input_produced:
+      case EventKind::input_delivered: input.add(e); break;
     }
   }
-  return out;
-}
+
+  void completed_ok(const Completion& c) {
+    faults.completed_ok(c.device, c.at);
+    const double us = static_cast<double>(c.latency) / 1e3;
+    if (slow_limit_us && us > *slow_limit_us) {
+      slow.add(c.at, [&] {
+        return Offence{summary.device_name(c.device), c.op_id, c.at,
+                       "op " + std::to_string(c.op_id) + " completed at " + seconds(c.at) + " after " + number(us) +
+                           " us"};
+      });
+    }
+    // Completions come in time order: a bucket is done when the next begins.
+    const auto b = static_cast<std::size_t>(std::max<Nanos>(c.at, 0) / timeline.bucket);
+    if (b != bucket_at) close_bucket(b);
+    bucket_latency.add(us);
+  }
+
+  void close_bucket(std::size_t next) {
+    if (bucket_latency.count() != 0 && bucket_at < kMaxTimelineBuckets * 4) {
+      if (timeline.ops.size() <= bucket_at) {
+        timeline.ops.resize(bucket_at + 1);
+        timeline.p99_us.resize(bucket_at + 1);
+      }
+      timeline.ops[bucket_at] += bucket_latency.count();
+      timeline.p99_us[bucket_at] = std::max(timeline.p99_us[bucket_at].value_or(0), bucket_latency.quantile(0.99));
+    }
+    bucket_latency.clear();
+    bucket_at = next;
+  }
+
+  CheckResult finish();
+
+  History summary;
+  std::vector<topology::Expectation> limits;
+  CheckOptions options;
+  Affected affected;
+  DiskCheck disk;
+  NetCheck net;
+  InputCheck input;
+  FaultCheck faults;
+  std::optional<double> slow_limit_us;  // max_disk_p99_us
+  Tally slow;                           // ops slower than it
+  Timeline timeline;
+  std::size_t bucket_at = 0;
+  LatencySketch bucket_latency;
+  Nanos last = 0;  // the latest event
+};
+
+Checker::Checker(History summary, const topology::Expect& expect, const CheckOptions& options)
+    : impl_(std::make_unique<Impl>(std::move(summary), expect, options)) {}
+
+Checker::~Checker() = default;
+
+void Checker::add(const Event& e, std::span<const BlockSeen> seen) { impl_->add(e, seen); }
+
+CheckResult Checker::finish() { return impl_->finish(); }
 
 CheckResult check(const History& history, const topology::Expect& expect, const CheckOptions& options) {
-  CheckResult r;
-  const Nanos end = history.end_time();
-  r.duration_s = static_cast<double>(end) / 1e9;
+  History summary;
+  summary.name = history.name;
+  summary.seed = history.seed;
+  summary.end = history.end_time();
+  summary.devices = history.devices;
+  summary.texts = history.texts;
+  summary.faults = history.faults;
+  summary.recoveries = history.recoveries;
+  summary.violations = history.violations;
+  Checker checker(std::move(summary), expect, options);
+  for (const Event& e : history.events) checker.add(e, history.seen(e));
+  return checker.finish();
+}
 
-  const DiskCheck disk = check_disk(history, options);
-  const InputCheck input = check_input(history);
-  const NetCheck net = check_net(history, options);
-  const FaultCheck faults = check_faults(history, disk);
+CheckResult Checker::Impl::finish() {
+  CheckResult r;
+  const Nanos end = summary.end != 0 ? summary.end : std::max(summary.end_time(), last);
+  r.duration_s = static_cast<double>(end) / 1e9;
+  close_bucket(0);
+  timeline.ops.resize(static_cast<std::size_t>((std::max<Nanos>(end, 1) + timeline.bucket - 1) / timeline.bucket));
+  timeline.p99_us.resize(timeline.ops.size());
+  r.timeline = std::move(timeline);
+
+  disk.finish();
+  input.finish(end);
+  net.finish();
+  faults.finish(end);
   r.disk = disk.totals;
   r.disk.iops = r.duration_s > 0 ? static_cast<double>(r.disk.completed) / r.duration_s : 0;
   r.net = net.totals;
   r.input = input.totals;
   r.faults = faults.faults;
-  r.violations = history.violations;
+  r.violations = summary.violations;
   r.violations.insert(r.violations.end(), disk.io_error_violations.begin(), disk.io_error_violations.end());
 
   Tally violations;
-  for (const auto& v : history.violations) {
+  for (const auto& v : summary.violations) {
     violations.add(v.at, [&] { return Offence{v.device, 0, v.at, v.kind + " at " + seconds(v.at) + ": " + v.detail}; });
   }
-
-  // The file's limits by key: lost_io, max_recovery_ms and the others.
-  std::vector<topology::Expectation> limits;
-  if (expect.lost_io) limits.push_back({"lost_io", static_cast<double>(*expect.lost_io)});
-  if (expect.max_recovery) limits.push_back({"max_recovery_ms", static_cast<double>(expect.max_recovery->count()) / 1e3});
-  limits.insert(limits.end(), expect.others.begin(), expect.others.end());
-  const auto limit_of = [&](std::string_view key) -> std::optional<double> {
-    for (const auto& l : limits) {
-      if (l.what == key) return l.limit;
-    }
-    return std::nullopt;
-  };
 
   // Invariants: each offence counted, at most its limit — 0 unless the file's expect sets one.
   const std::vector<std::pair<std::string_view, const Tally*>> counted{
@@ -131,7 +221,7 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
       {"final_read", &disk.final_read},        // no key: always 0
   };
   for (const auto& [key, tally] : counted) {
-    const double l = limit_of(key).value_or(0);
+    const double l = limit_of(limits, key).value_or(0);
     if (static_cast<double>(tally->count) > l) {
       fail(r, std::string(key), tally->count, l, tally->first, std::to_string(tally->count) + " > limit " + number(l));
     }
@@ -157,24 +247,13 @@ CheckResult check(const History& history, const topology::Expect& expect, const 
       const bool recovery = what == "max_recovery_ms";
       const double worst = recovery ? worst_total : worst_stall;
       r.expect.push_back(ExpectResult{what, l, worst, worst <= l});
-      const Tally slow = recovery ? faults_over(recoveries, l, &FaultResult::total_ms, "recovery took")
-                                  : faults_over(recoveries, l, &FaultResult::stall_ms, "disk I/O stalled");
-      if (slow.count) fail(r, what, slow.count, l, slow.first, number(worst) + " ms > limit " + number(l) + " ms");
+      const Tally too_slow = recovery ? faults_over(recoveries, l, &FaultResult::total_ms, "recovery took")
+                                      : faults_over(recoveries, l, &FaultResult::stall_ms, "disk I/O stalled");
+      if (too_slow.count) fail(r, what, too_slow.count, l, too_slow.first, number(worst) + " ms > limit " + number(l) + " ms");
     } else if (what == "max_disk_p99_us") {
       const double p99 = r.disk.latency_us.p99;
       r.expect.push_back(ExpectResult{what, l, p99, p99 <= l});
-      if (p99 > l) {
-        Tally slow;
-        for (const auto& c : disk_completions(history)) {
-          if (!c.ok || static_cast<double>(c.latency) / 1e3 <= l) continue;
-          slow.add(c.at, [&] {
-            return Offence{history.device_name(c.device), c.op_id, c.at,
-                           "op " + std::to_string(c.op_id) + " completed at " + seconds(c.at) + " after " +
-                               number(static_cast<double>(c.latency) / 1e3) + " us"};
-          });
-        }
-        fail(r, what, slow.count, l, slow.first, "p99 " + number(p99) + " us > limit " + number(l) + " us");
-      }
+      if (p99 > l) fail(r, what, slow.count, l, slow.first, "p99 " + number(p99) + " us > limit " + number(l) + " us");
     } else if (what == "min_disk_iops") {
       const bool ok = r.disk.iops >= l;
       r.expect.push_back(ExpectResult{what, l, r.disk.iops, ok});

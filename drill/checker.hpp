@@ -13,9 +13,18 @@
 //          (max_recovery_ms, max_stall_ms)
 // Invariants hold with limit 0 unless `expect` sets that key's limit.
 // Each failure names the invariant or limit and the first offender.
+//
+// The checker streams: it is given the history's summary (everything but
+// its events) first, then each event in time order, and keeps only what a
+// later event can still need — about 100 bytes per disk sector written, plus
+// the ops and frames in flight — so an hour-long drill is judged in the
+// memory of a minute-long one.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,6 +45,19 @@ struct CheckOptions {
   // The workload read back every written block after the drill's end
   // (history.end): judge that every one was (off when it does not verify).
   bool final_read = false;
+  // The timeline's bucket (the plot's IOPS and p99), widened so that a drill
+  // has at most kMaxTimelineBuckets.
+  Nanos timeline_bucket = 100'000'000;
+};
+
+inline constexpr std::size_t kMaxTimelineBuckets = 1000;
+
+// Disk I/O over the drill, per bucket of time: ops that completed ok, and
+// the p99 of their latency (none in a bucket where none completed).
+struct Timeline {
+  Nanos bucket = 0;
+  std::vector<std::uint64_t> ops;
+  std::vector<std::optional<double>> p99_us;
 };
 
 // The final read (Jepsen's): every 512-byte block with an acknowledged write,
@@ -137,18 +159,30 @@ struct CheckResult {
   std::vector<Violation> violations;
   std::vector<ExpectResult> expect;  // the file's expect block, in order (lost_io, max_recovery_ms, others)
   std::vector<Failure> failures;     // empty iff pass
+  Timeline timeline;
 };
 
+class Checker {
+ public:
+  // `summary`: the history's name, end, devices, texts, faults, recoveries
+  // and violations — all but its events (ignored), which come through add.
+  Checker(History summary, const topology::Expect& expect, const CheckOptions& options = {});
+  ~Checker();
+  Checker(const Checker&) = delete;
+  Checker& operator=(const Checker&) = delete;
+
+  // The next event in time order, with the blocks it saw if it is a read's
+  // completion (History::seen). Device and text ids are the summary's.
+  void add(const Event& event, std::span<const BlockSeen> seen = {});
+  // The verdict, once every event was added.
+  CheckResult finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A history in memory, judged: every event added to a Checker in turn.
 CheckResult check(const History& history, const topology::Expect& expect, const CheckOptions& options = {});
-
-// Each disk op's first completion, in time order (for latency over time).
-struct Completion {
-  DeviceId device = 0;
-  std::uint64_t op_id = 0;
-  Nanos at = 0;       // completed
-  Nanos latency = 0;  // since invoked
-  bool ok = true;
-};
-std::vector<Completion> disk_completions(const History& history);
 
 }  // namespace visorlab::drill

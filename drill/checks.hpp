@@ -1,12 +1,18 @@
 // The checks drill/checker.cpp runs over a history, one file per invariant
-// family (check_disk, check_net, check_input, check_faults), each counting its
-// offences and keeping the first. Internal to the checker.
+// family (check_disk, check_net, check_input, check_faults). Each is fed the
+// events in time order, one at a time, and keeps only what a later event can
+// still need — ops in flight, each disk block's recent writes, frames not yet
+// received — so its memory is bounded by the cluster (its disks, its queue
+// depths), not by the drill's length. Each counts its offences and keeps the
+// first. Internal to the checker.
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -18,7 +24,6 @@
 namespace visorlab::drill::checks {
 
 constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
-constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
 
 std::string seconds(Nanos t);  // "2.103s"
 std::string number(double v);  // "%g", for limits and values in messages
@@ -44,81 +49,219 @@ struct Tally {
   }
 };
 
+// The devices each of history.faults may disturb, as ids; nullopt: every device.
+using Affected = std::vector<std::optional<std::unordered_set<DeviceId>>>;
+Affected affected_ids(const History& h);
+// Does fault `f` of `affected` disturb device `d`?
+inline bool disturbs(const Affected& affected, std::size_t f, DeviceId d) {
+  return !affected[f] || affected[f]->contains(d);
+}
+
+// A set of ids kept as runs: ids a workload hands out one after another
+// (op ids, write generations) cost a run, not an entry each.
+class IdSet {
+ public:
+  // False if `id` was in already.
+  bool insert(std::uint64_t id);
+  bool contains(std::uint64_t id) const;
+
+ private:
+  std::map<std::uint64_t, std::uint64_t> runs_;  // first → last
+};
+
+// Percentiles of many latencies in bounded memory: exact for the first
+// kExact values, then from log-spaced buckets 1% wide.
+class LatencySketch {
+ public:
+  void add(double value);
+  std::uint64_t count() const noexcept { return count_; }
+  double max() const noexcept { return max_; }
+  // The nearest-rank q-quantile (0 < q ≤ 1); 0 when empty.
+  double quantile(double q) const;
+  void clear();
+
+ private:
+  static constexpr std::size_t kExact = 1 << 16;
+  void bucket(double value);
+  std::vector<double> exact_;
+  std::vector<std::uint64_t> buckets_;  // once past kExact
+  std::uint64_t count_ = 0;
+  double min_ = 0, max_ = 0;
+};
+
 // ---------------------------------------------------------------------------
 // Disk: every issued I/O completes exactly once; acknowledged writes stay
-// readable; what reads see is intact.
+// readable; what reads see is intact; no I/O fails outside a fault window.
 
-struct OpState {
-  std::size_t invoke = kNone;  // event index
-  Nanos invoked_at = 0;
-  Nanos completed_at = kNever;  // first completion, ok or failed
-  Nanos ok_at = kNever;         // first completion, if it was ok
-  std::uint32_t completions = 0;
+// An op's first completion: what latency, stalls and the plot are made of.
+struct Completion {
+  DeviceId device = 0;
+  std::uint64_t op_id = 0;
+  Nanos at = 0;       // completed
+  Nanos latency = 0;  // since invoked
+  bool ok = true;
 };
 
-// A block an acknowledged write covered.
-struct AckedBlock {
-  std::uint64_t lba;
-  Nanos acked_at;
-  Nanos invoked_at;
-  std::uint64_t op_id;
-  std::uint64_t gen;
-  std::size_t latest;  // index of the entry with the latest invoke among this LBA's entries up to here
-};
+class DiskCheck {
+ public:
+  DiskCheck(const History& summary, const CheckOptions& options, const Affected& affected);
+  // One disk event; the op's first completion, if this is it.
+  std::optional<Completion> add(const Event& e, std::span<const BlockSeen> seen);
+  // Ops still in flight are lost; the final read is judged.
+  void finish();
 
-struct DiskDevice {
-  bool active = false;  // any disk op recorded
-  std::unordered_map<std::uint64_t, OpState> ops;
-  std::unordered_map<std::uint64_t, std::uint64_t> write_by_gen;  // gen → op id
-  std::vector<AckedBlock> acked;  // by (lba, acked_at)
-  std::vector<Nanos> ok_times;    // successful completions, in time order
-  Nanos last_invoke = -1;
-  std::set<std::uint64_t> lost_writes;  // op ids already counted
-};
-
-struct DiskCheck {
   DiskTotals totals;
   Tally lost, duplicated, verify, io_errors, final_read;
-  std::vector<DiskDevice> devices;
-  // Per device: blocks the final read saw → whether each held its latest write.
-  std::vector<std::unordered_map<std::uint64_t, bool>> final_seen;
-  std::vector<Violation> io_error_violations;  // per device: the first failure outside the fault windows
-};
+  LatencySketch latency;  // µs, invoke → first completion, of ops that completed ok
+  std::vector<Violation> io_error_violations;  // per device: the first failure outside the fault windows, by device
 
-DiskCheck check_disk(const History& h, const CheckOptions& options);
+ private:
+  struct InFlight {
+    Nanos invoked_at = 0;
+    std::uint64_t lba = 0, gen = 0;
+    std::uint32_t blocks = 0;
+    DiskOp op = DiskOp::read;
+  };
+  // A write that covered a block and completed: what reads of it may see.
+  struct Write {
+    std::uint64_t gen = 0, op_id = 0;
+    Nanos invoked_at = 0, completed_at = 0;
+    bool acked = false;  // completed ok (a failed write may still have landed)
+  };
+  struct Block {
+    std::vector<Write> writes;  // by completion; older ones no read can need are dropped
+    std::uint8_t final = 0;     // the final read: 0 not seen, 1 held its latest write, 2 did not
+  };
+  struct Device {
+    std::unordered_map<std::uint64_t, InFlight> in_flight;  // by op id
+    std::unordered_map<std::uint64_t, std::uint64_t> writing;  // gen → op id, of writes in flight
+    std::multiset<Nanos> reads_from;  // when each read in flight was invoked
+    std::unordered_map<std::uint64_t, Block> blocks;  // by LBA, every block a write completed on
+    IdSet ops, gens;  // op ids and write generations ever issued
+    std::set<std::uint64_t> lost_writes;  // op ids already counted
+    std::uint64_t io_errors = 0;
+  };
+
+  void invoke(const Event& e, Device& d);
+  std::optional<Completion> complete(const Event& e, Device& d, std::span<const BlockSeen> seen);
+  void judge_read(const Event& e, Device& d, const InFlight& read, std::span<const BlockSeen> seen);
+  void io_error(const Event& e, const Device& d);
+  // The acknowledged write a read invoked at `t` must not see older than: of
+  // those on `b` acknowledged before `t`, the one invoked last.
+  static const Write* must_see(const Block& b, Nanos t);
+  // Forgets writes on `b` no read can need any more: those superseded before
+  // every read in flight began.
+  static void prune(Block& b, Nanos horizon);
+  std::string describe(const InFlight& op) const;
+
+  const History& h_;
+  const CheckOptions& options_;
+  const Affected& affected_;
+  std::vector<Device> devices_;
+  std::map<DeviceId, Violation> io_error_firsts_;
+};
 
 // ---------------------------------------------------------------------------
 // Net: frames drop only inside a fault window affecting them.
 
-struct NetCheck {
+class NetCheck {
+ public:
+  NetCheck(const History& summary, const CheckOptions& options, const Affected& affected);
+  void add(const Event& e);
+  void finish();
+
   NetTotals totals;
   Tally outside, duplicated;
-};
 
-NetCheck check_net(const History& h, const CheckOptions& options);
+ private:
+  using Pair = std::uint64_t;  // src << 32 | dst
+  struct Key {
+    Pair pair;
+    std::uint64_t seq;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept { return std::hash<std::uint64_t>()(k.seq * 0x9E3779B97F4A7C15ull ^ k.pair); }
+  };
+  void snapshot_until(Nanos t);
+  void dropped(const Key& k, Nanos sent_at);
+  void evict(Nanos now);
+
+  const History& h_;
+  const CheckOptions& options_;
+  const Affected& affected_;
+  std::unordered_map<Key, Nanos, KeyHash> pending_;  // sent, not received yet
+  std::unordered_map<Key, Nanos, KeyHash> early_;    // received before its send was seen
+  std::unordered_map<Pair, std::uint64_t> max_sent_, max_received_;
+  // Per fault (by index): the highest seq received per pair before it began,
+  // so "was this frame still in flight when it struck?" has an answer — a
+  // link is FIFO, so if nothing sent after it had arrived, it had not either.
+  std::vector<std::optional<std::unordered_map<Pair, std::uint64_t>>> received_by_start_;
+  std::vector<std::size_t> by_start_;  // fault indices by start
+  std::size_t next_start_ = 0;
+  Nanos next_evict_ = 0;
+};
 
 // ---------------------------------------------------------------------------
 // Input: no report lost or out of order, per device.
 
-struct InputCheck {
+class InputCheck {
+ public:
+  explicit InputCheck(const History& summary) : h_(summary) {}
+  void add(const Event& e);
+  void finish(Nanos end);
+
   InputTotals totals;
   Tally lost, out_of_order;
-};
 
-InputCheck check_input(const History& h);
+ private:
+  struct Gap {
+    std::uint64_t last;      // the gap is [first, last]
+    std::uint64_t after;     // the seq_no whose arrival opened it…
+    Nanos at;                // …and when
+  };
+  struct Device {
+    std::uint64_t highest = 0;        // highest seq_no delivered
+    std::uint64_t produced_max = 0;
+    std::uint64_t distinct = 0;       // seq_nos ≥ 1 delivered, each once
+    std::map<std::uint64_t, Gap> gaps;  // by first: seq_nos below `highest` not delivered yet
+    std::map<std::uint64_t, Nanos> produced_at;  // produced, not delivered yet
+  };
+  const History& h_;
+  std::map<DeviceId, Device> devices_;
+};
 
 // ---------------------------------------------------------------------------
 // Faults: each recovery's phases and the disk stall around it; recoveries that
 // failed; recovery phases without a fault window.
 
-struct FaultCheck {
+class FaultCheck {
+ public:
+  FaultCheck(const History& summary, const Affected& affected);
+  void invoked(DeviceId device, Nanos at);
+  void completed_ok(DeviceId device, Nanos at);
+  void finish(Nanos drill_end);
+
   std::vector<FaultResult> faults;
   Tally failed, history;
+
+ private:
+  // The longest time without a successful completion on a device around a
+  // fault: from the last completion at or before its start to the first after
+  // the recovery.
+  struct Stall {
+    bool started = false, done = false;
+    Nanos previous = 0, longest = 0;
+  };
+  struct Device {
+    std::optional<Nanos> last_ok;
+    Nanos last_invoke = -1;
+    std::map<std::size_t, Stall> stalls;  // by fault
+  };
+  const History& h_;
+  const Affected& affected_;
+  std::vector<Nanos> around_to_;  // per fault: the stall is looked for up to here
+  std::map<DeviceId, Device> devices_;
 };
-
-FaultCheck check_faults(const History& h, const DiskCheck& disk);
-
-// The devices each of history.faults may disturb, as ids; nullopt: every device.
-std::vector<std::optional<std::unordered_set<DeviceId>>> affected_ids(const History& h);
 
 }  // namespace visorlab::drill::checks

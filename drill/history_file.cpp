@@ -52,7 +52,8 @@ class LineWriter {
   std::string buffer_;
 };
 
-void write_event(LineWriter& w, const History& h, const Event& e, const std::vector<std::string>& quoted) {
+void write_event(LineWriter& w, const History& h, const Event& e, std::span<const BlockSeen> seen,
+                 const std::vector<std::string>& quoted) {
   w.raw("{\"t\":").number(e.at).raw(",\"ev\":\"").raw(to_string(e.kind)).raw("\",\"dev\":").raw(quoted.at(e.device));
   switch (e.kind) {
     case EventKind::disk_invoke:
@@ -61,7 +62,6 @@ void write_event(LineWriter& w, const History& h, const Event& e, const std::vec
       break;
     case EventKind::disk_ok: {
       w.field("op_id", e.ok.op_id);
-      const auto seen = h.seen(e);
       if (!seen.empty()) {
         w.raw(",\"seen\":[");
         for (std::size_t i = 0; i < seen.size(); ++i) {
@@ -323,34 +323,53 @@ void read_event(History& h, DeviceIds& ids, const json& j, EventKind kind) {
 
 }  // namespace
 
-void write_history(const History& h, std::ostream& out) {
-  out << json{{"visorlab_history", kFormat}, {"name", h.name},       {"seed", h.seed},
-              {"end", h.end},                {"devices", h.devices}}.dump()
-      << '\n';
-  std::vector<std::string> quoted;
-  for (const auto& d : h.devices) quoted.push_back(json(d).dump());
+struct HistoryWriter::Lines {
+  explicit Lines(std::ostream& out) : w(out) {}
+  LineWriter w;
+  std::vector<std::string> quoted;  // device names as JSON strings
+  std::size_t fault = 0, violation = 0;
+};
 
+HistoryWriter::HistoryWriter(std::ostream& out, const History& summary)
+    : out_(out), h_(summary), lines_(std::make_unique<Lines>(out)) {
+  out_ << json{{"visorlab_history", kFormat}, {"name", h_.name},       {"seed", h_.seed},
+               {"end", h_.end},                {"devices", h_.devices}}.dump()
+       << '\n';
+  for (const auto& d : h_.devices) lines_->quoted.push_back(json(d).dump());
+}
+
+HistoryWriter::~HistoryWriter() = default;
+
+void HistoryWriter::rare_before(Nanos t) {
+  Lines& l = *lines_;
+  const auto& faults = h_.faults;
+  const auto& violations = h_.violations;
+  if ((l.fault >= faults.size() || faults[l.fault].start > t) &&
+      (l.violation >= violations.size() || violations[l.violation].at > t))
+    return;
+  l.w.flush();
+  while (l.fault < faults.size() && faults[l.fault].start <= t) out_ << fault_line(faults[l.fault++]).dump() << '\n';
+  while (l.violation < violations.size() && violations[l.violation].at <= t)
+    out_ << violation_line(violations[l.violation++]).dump() << '\n';
+}
+
+void HistoryWriter::event(const Event& e, std::span<const BlockSeen> seen) {
   // Rare records go between events by time, so the file reads as a timeline.
-  std::size_t f = 0, r = 0, v = 0;
-  const auto write_rare_before = [&](Nanos t) {
-    while (f < h.faults.size() && h.faults[f].start <= t) out << fault_line(h.faults[f++]).dump() << '\n';
-    while (v < h.violations.size() && h.violations[v].at <= t) out << violation_line(h.violations[v++]).dump() << '\n';
-  };
-  {
-    LineWriter w(out);
-    for (const Event& e : h.events) {
-      if ((f < h.faults.size() && h.faults[f].start <= e.at) ||
-          (v < h.violations.size() && h.violations[v].at <= e.at)) {
-        w.flush();
-        write_rare_before(e.at);
-      }
-      write_event(w, h, e, quoted);
-    }
-  }
-  while (f < h.faults.size()) out << fault_line(h.faults[f++]).dump() << '\n';
-  while (v < h.violations.size()) out << violation_line(h.violations[v++]).dump() << '\n';
+  rare_before(e.at);
+  write_event(lines_->w, h_, e, seen, lines_->quoted);
+}
+
+void HistoryWriter::finish() {
+  rare_before(std::numeric_limits<Nanos>::max());
+  lines_->w.flush();
   // Recoveries are reported once finished: at the end, in recorded order.
-  for (; r < h.recoveries.size(); ++r) out << recovery_line(h.recoveries[r]).dump() << '\n';
+  for (const auto& r : h_.recoveries) out_ << recovery_line(r).dump() << '\n';
+}
+
+void write_history(const History& h, std::ostream& out) {
+  HistoryWriter writer(out, h);
+  for (const Event& e : h.events) writer.event(e, h.seen(e));
+  writer.finish();
 }
 
 History read_history(std::istream& in) {

@@ -6,10 +6,34 @@
 
 #include <filesystem>
 #include <iosfwd>
+#include <memory>
+#include <span>
 
 #include "drill/history.hpp"
 
 namespace visorlab::drill {
+
+// Writes a history as its events stream by (drill/history_spool.hpp): the
+// header from the summary, each event as it comes, faults and violations
+// between events by time, recoveries at the end.
+class HistoryWriter {
+ public:
+  // `summary`: all but the events, which come through event().
+  HistoryWriter(std::ostream& out, const History& summary);
+  ~HistoryWriter();
+  HistoryWriter(const HistoryWriter&) = delete;
+  HistoryWriter& operator=(const HistoryWriter&) = delete;
+
+  void event(const Event& e, std::span<const BlockSeen> seen);
+  void finish();
+
+ private:
+  struct Lines;
+  void rare_before(Nanos t);
+  std::ostream& out_;
+  const History& h_;
+  std::unique_ptr<Lines> lines_;
+};
 
 void write_history(const History& history, std::ostream& out);
 // Throws std::runtime_error naming the line of anything it cannot read.

@@ -69,14 +69,11 @@ actors::HistoryChunk history_chunk(const History& h, std::uint64_t first, std::s
 }
 
 void add_chunk(History& h, const actors::HistoryChunk& c) {
-  if (c.first == 0) {
-    h.name = c.name;
-    h.seed = c.seed;
-    h.violations.clear();
-    for (const auto& v : c.violations) h.violations.push_back({v.kind, v.device, v.at, v.detail});
-  }
-  need(c.first == h.events.size(), "starts at record " + std::to_string(c.first) + ", expected " +
-                                       std::to_string(h.events.size()));
+  // Every chunk carries the name, seed and every violation so far.
+  h.name = c.name;
+  h.seed = c.seed;
+  h.violations.clear();
+  for (const auto& v : c.violations) h.violations.push_back({v.kind, v.device, v.at, v.detail});
   // Names and texts only grow: a later chunk carries all an earlier one did.
   need(c.devices.size() >= h.devices.size() && c.texts.size() >= h.texts.size(), "fewer devices or texts than before");
   h.devices = c.devices;

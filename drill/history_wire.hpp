@@ -14,9 +14,11 @@ namespace visorlab::drill {
 // reads saw; every chunk carries the device names, texts and violations.
 actors::HistoryChunk history_chunk(const History& history, std::uint64_t first, std::size_t max_events);
 
-// Appends a chunk to `history` (the first chunk also sets its name, seed and
-// violations). Throws std::invalid_argument for a chunk that refers outside
-// itself (a device, text or block it does not carry), or out of order.
+// Appends a chunk's records to `history` and takes its name, seed and
+// violations (each chunk carries all of them). Whether the chunk is the one
+// expected next (HistoryChunk::first) is the caller's to check. Throws
+// std::invalid_argument for a chunk that refers outside itself (a device,
+// text or block it does not carry).
 void add_chunk(History& history, const actors::HistoryChunk& chunk);
 
 }  // namespace visorlab::drill

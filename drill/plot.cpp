@@ -16,7 +16,6 @@ constexpr double kTop1 = 80, kPanelHeight = 190, kGap = 50;
 constexpr double kTop2 = kTop1 + kPanelHeight + kGap;
 constexpr double kBottom2 = kTop2 + kPanelHeight;
 constexpr double kHeight = kBottom2 + 110;
-constexpr std::size_t kMaxBuckets = 1000;
 
 struct PhaseStyle {
   const char* name;
@@ -102,35 +101,27 @@ void series(std::ostringstream& svg, const Panel& p, const std::vector<std::opti
 
 }  // namespace
 
-std::string render_svg(const History& h, const CheckResult& r, const PlotOptions& options) {
-  const Nanos end = std::max<Nanos>(h.end_time(), 1);
-  Nanos bucket = std::max<Nanos>(options.bucket, 1'000'000);
-  while (static_cast<std::size_t>(end / bucket) + 1 > kMaxBuckets) bucket *= 2;
-  const std::size_t buckets = static_cast<std::size_t>((end + bucket - 1) / bucket);
+std::string render_svg(const History& h, const CheckResult& r) {
+  const Nanos end = std::max<Nanos>(std::llround(r.duration_s * 1e9), 1);
+  const Timeline& line = r.timeline;
+  const Nanos bucket = std::max<Nanos>(line.bucket, 1'000'000);
+  const std::size_t buckets = line.ops.size();
   const double bucket_s = static_cast<double>(bucket) / 1e9;
   const double total_s = static_cast<double>(end) / 1e9;
   const auto x_of = [&](Nanos t) {
     return kLeft + std::clamp(static_cast<double>(t) / static_cast<double>(end), 0.0, 1.0) * kPlotWidth;
   };
 
-  // IOPS and p99 latency per bucket, from each op's first successful completion.
-  std::vector<std::vector<double>> latency_us(buckets);
-  for (const auto& c : disk_completions(h)) {
-    if (!c.ok) continue;
-    const auto b = std::min(buckets - 1, static_cast<std::size_t>(std::max<Nanos>(c.at, 0) / bucket));
-    latency_us[b].push_back(static_cast<double>(c.latency) / 1e3);
-  }
+  // IOPS and p99 latency per bucket, as the checker counted them.
   std::vector<std::optional<double>> iops(buckets), p99(buckets);
   double iops_max = 0, p99_max = 0;
   for (std::size_t b = 0; b < buckets; ++b) {
-    auto& l = latency_us[b];
-    iops[b] = static_cast<double>(l.size()) / bucket_s;
+    iops[b] = static_cast<double>(line.ops[b]) / bucket_s;
     iops_max = std::max(iops_max, *iops[b]);
-    if (l.empty()) continue;
-    std::sort(l.begin(), l.end());
-    const auto k = static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(l.size())));
-    p99[b] = l[std::min(l.size() - 1, k == 0 ? 0 : k - 1)];
-    p99_max = std::max(p99_max, *p99[b]);
+    if (b < line.p99_us.size() && line.p99_us[b]) {
+      p99[b] = line.p99_us[b];
+      p99_max = std::max(p99_max, *p99[b]);
+    }
   }
   // A tenth of headroom, so the busiest bucket does not sit on the frame.
   const double iops_step = nice_step(iops_max * 1.1, 4);

@@ -11,10 +11,8 @@
 
 namespace visorlab::drill {
 
-struct PlotOptions {
-  Nanos bucket = 100'000'000;  // IOPS and p99 per 100 ms (widened for long drills)
-};
-
-std::string render_svg(const History& history, const CheckResult& result, const PlotOptions& options = {});
+// `history`: its name and seed, faults, recoveries and violations (its
+// events are not needed: IOPS and p99 come from result.timeline).
+std::string render_svg(const History& history, const CheckResult& result);
 
 }  // namespace visorlab::drill

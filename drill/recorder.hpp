@@ -1,8 +1,9 @@
 // Records one thread's share of a drill history. One Recorder per recording
 // thread (a guest's workload, the console producer, the nemesis…): appends
 // take no lock and, once set up, allocate nothing but a new chunk every few
-// thousand records, so recording costs a few ns per event. After the drill,
-// each recorder's history() is merged (drill/history.hpp: merge).
+// thousand records, so recording costs a few ns per event. A drill drains a
+// recorder as it goes (slice, then forget_before what it has safely stored);
+// a small one is read whole (history(), merged by drill/history.hpp: merge).
 #pragma once
 
 #include <chrono>
@@ -62,7 +63,7 @@ class Recorder {
     e.at = at;
     e.device = device;
     e.kind = EventKind::disk_ok;
-    e.ok = DiskOk{op_id, seen.empty() ? 0 : blocks_.size(), static_cast<std::uint32_t>(seen.size())};
+    e.ok = DiskOk{op_id, seen.empty() ? 0 : blocks_.end(), static_cast<std::uint32_t>(seen.size())};
     for (const BlockSeen& b : seen) blocks_.push(b);
     events_.push(e);
   }
@@ -74,7 +75,7 @@ class Recorder {
     e.retried = DiskRetried{op_id};
     events_.push(e);
   }
-  // Rare: the reason's text is kept (an allocation).
+  // Rare: the reason's text is kept (an allocation the first time it is seen).
   void disk_fail(Nanos at, DeviceId device, std::uint64_t op_id, std::string_view reason);
 
   void frame_sent(Nanos at, DeviceId device, DeviceId destination, std::uint64_t seq) {
@@ -98,10 +99,20 @@ class Recorder {
   void recovery(RecoveryPhases phases) { recoveries_.push_back(std::move(phases)); }
   void violation(Violation violation) { violations_.push_back(std::move(violation)); }
 
-  std::size_t events() const noexcept { return events_.size(); }
+  // Events ever recorded (drained ones included).
+  std::uint64_t events() const noexcept { return events_.end(); }
 
-  // What was recorded, as a history in time order.
+  // What is kept, as a history in time order.
   History history() const;
+
+  // Events [first, first + max_events) in the order recorded (each index
+  // below events(); those forgotten are skipped), with every device name,
+  // failure text and violation: a self-contained piece of the history.
+  History slice(std::uint64_t first, std::size_t max_events) const;
+  // Forgets the events below `first` and the blocks their reads saw.
+  void forget_before(std::uint64_t first);
+  // The index of the first event kept.
+  std::uint64_t first_kept() const noexcept { return events_.begin(); }
 
  private:
   void frame(Nanos at, DeviceId device, EventKind kind, DeviceId peer, std::uint64_t seq) {
@@ -124,7 +135,7 @@ class Recorder {
   AppendLog<Event> events_;
   AppendLog<BlockSeen> blocks_;
   std::vector<std::string> devices_;
-  std::vector<std::string> texts_;
+  std::vector<std::string> texts_;  // distinct: a reason fails many ops
   std::vector<FaultWindow> faults_;
   std::vector<RecoveryPhases> recoveries_;
   std::vector<Violation> violations_;

@@ -2,10 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
+#include <fstream>
+#include <optional>
 #include <thread>
 
 #include "drill/checker.hpp"
+#include "drill/history_file.hpp"
+#include "drill/history_spool.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/plot.hpp"
 #include "drill/report.hpp"
@@ -40,11 +47,28 @@ std::map<std::string, std::vector<std::string>> vnic_peers(const topology::Topol
   return peers;
 }
 
+// A spool dir of this process's own when the caller names none.
+std::filesystem::path temporary_spool() {
+  static std::atomic<unsigned> count{0};
+  return std::filesystem::temp_directory_path() /
+         ("visorlab-history-" + std::to_string(::getpid()) + "-" + std::to_string(count++));
+}
+
+// Moves the workloads' history to the spool as the drill runs; a guest busy
+// in a recovery is caught up with at the next drain.
+void drain_quietly(Workloads& workloads, HistorySpool& spool) {
+  try {
+    workloads.drain(spool, false);
+  } catch (const std::exception& e) {
+    spdlog::warn("drill: draining the history: {} (tried again in a second)", e.what());
+  }
+}
+
 }  // namespace
 
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& t,
                        const std::function<void(const DrillProgress&)>& progress,
-                       const std::function<bool()>& cancelled) {
+                       const std::function<bool()>& cancelled, const DrillFiles& files) {
   // Refused before anything runs, not halfway through the drill.
   if (!cluster.owns_agents())
     for (const auto& s : t.drill.steps)
@@ -55,6 +79,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
                                "the drill against a cluster started with `visorlab up FILE`, or locally with "
                                "`visorlab drill FILE`");
   if (!cluster.applied()) cluster.apply(t);
+  HistorySpool spool(files.spool.empty() ? temporary_spool() : files.spool);
   DrillClock clock;
   Workloads workloads(cluster);
   const double ops_before = workloads.completed();  // a repeated drill on one cluster counts on
@@ -67,6 +92,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
   const auto end = clock.start + t.drill.duration;
   double last_ops = 0;
   auto last = steady_clock::now();
+  auto next_drain = last + seconds(1);
   bool was_cancelled = false;
   while (steady_clock::now() < end && !(was_cancelled = cancelled && cancelled())) {
     std::this_thread::sleep_for(std::min(milliseconds(500), duration_cast<milliseconds>(end - steady_clock::now()) + milliseconds(1)));
@@ -80,6 +106,10 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
     last_ops = ops;
     last = now;
     if (progress) progress(p);
+    if (now >= next_drain) {
+      drain_quietly(workloads, spool);
+      next_drain = now + seconds(1);
+    }
   }
   if (was_cancelled) {
     spdlog::warn("drill {}: cancelled at {:.1f} s; a fault under way is reverted now", t.name,
@@ -103,26 +133,52 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
       moved = now_done;
       last_move = steady_clock::now();
     }
+    if (steady_clock::now() >= next_drain) {
+      drain_quietly(workloads, spool);
+      next_drain = steady_clock::now() + seconds(1);
+    }
   }
 
   spdlog::info("drill {}: collecting the history", t.name);
-  std::vector<History> parts = workloads.collect();
-  parts.push_back(nemesis.history());
-  History history = merge(std::move(parts));
-  history.name = t.name;
-  history.seed = t.drill.seed;
-  history.end = drill_end;
+  workloads.drain(spool, true);
+  spool.add("nemesis", nemesis.history());
+  History summary = spool.summary();
+  summary.name = t.name;
+  summary.seed = t.drill.seed;
+  summary.end = drill_end;
 
-  spdlog::info("drill {}: checking {} events", t.name, history.events.size());
-  DrillOutcome out;
+  spdlog::info("drill {}: checking {} events", t.name, spool.events());
   CheckOptions options;
   options.final_read = t.workload.disk.verify;
-  const CheckResult result = check(history, t.expect, options);
+  Checker checker(summary, t.expect, options);
+  std::ofstream history_out;
+  std::optional<HistoryWriter> writer;
+  if (!files.history.empty()) {
+    history_out.open(files.history, std::ios::binary | std::ios::trunc);
+    if (!history_out) throw ClusterError(Errc::internal, "cannot write the drill history " + files.history.string());
+    writer.emplace(history_out, summary);
+  }
+  try {
+    spool.replay([&](const Event& e, std::span<const BlockSeen> seen) {
+      checker.add(e, seen);
+      if (writer) writer->event(e, seen);
+    });
+  } catch (const std::runtime_error& e) {
+    throw ClusterError(Errc::internal, std::string("reading the drill's history back: ") + e.what());
+  }
+  if (writer) {
+    writer->finish();
+    history_out.flush();
+    if (!history_out) throw ClusterError(Errc::internal, "writing the drill history " + files.history.string() + " failed");
+  }
+  const CheckResult result = checker.finish();
+
+  DrillOutcome out;
   out.passed = result.pass;
-  out.report = report_json(history, result);
-  out.summary = report_text(history, result);
-  out.svg = render_svg(history, result);
-  out.history = std::move(history);
+  out.report = report_json(summary, result);
+  out.summary = report_text(summary, result);
+  out.svg = render_svg(summary, result);
+  out.events = spool.events();
   out.disk_ops = ops_in_drill;
   out.disk_seconds = static_cast<double>(drill_end) / 1e9;
   if (was_cancelled) {

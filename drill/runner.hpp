@@ -3,6 +3,8 @@
 // and judges it. Used by `visorlab drill` and by the gRPC RunDrill call.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -27,7 +29,7 @@ struct DrillOutcome {
   nlohmann::ordered_json report;  // the DESIGN.md report, in its field order
   std::string summary;     // the human table
   std::string svg;         // the timeline plot
-  History history;         // everything recorded, for post-mortems
+  std::uint64_t events = 0;  // history events recorded and judged
   // Disk ops the workloads completed during the drill, counted by the
   // workloads themselves (so also when they record no history), and the
   // drill's length: drill_bench's IOPS with recording on and off.
@@ -38,6 +40,13 @@ struct DrillOutcome {
   bool cancelled = false;
 };
 
+// Where a drill keeps its history (every event goes to disk as the drill
+// runs; memory holds what is in flight).
+struct DrillFiles {
+  std::filesystem::path spool;    // the history while the drill runs, removed after; empty: a temporary dir
+  std::filesystem::path history;  // write the whole history here (JSON lines, drill/history_file.hpp); empty: none
+};
+
 // Throws orchestrator::ClusterError when the cluster cannot run it — a
 // kill_agent step on a cluster that does not own its agents is
 // failed_precondition before anything runs. `cancelled`, asked about twice a
@@ -45,6 +54,6 @@ struct DrillOutcome {
 // orchestrator stopping).
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& topology,
                        const std::function<void(const DrillProgress&)>& progress,
-                       const std::function<bool()>& cancelled = {});
+                       const std::function<bool()>& cancelled = {}, const DrillFiles& files = {});
 
 }  // namespace visorlab::drill

@@ -97,28 +97,40 @@ double Workloads::completed() {
   return total;
 }
 
-std::vector<History> Workloads::collect() {
+void Workloads::drain(HistorySpool& spool, bool every_guest) {
   caf::scoped_actor self{cluster_.system()};
-  std::vector<History> out;
   for (const auto& g : cluster_.guests()) {
     const workload_actor w = cluster_.workload(g);
-    History h;
-    for (std::uint64_t first = 0;;) {
+    std::uint64_t& first = drained_[g];
+    for (bool more = true; more;) {
+      // Asking from `first` tells the workload it may forget what lies below.
       std::optional<HistoryChunk> chunk;
+      std::optional<ClusterError> failed;
       self->request(w, timeout_, collect_atom::value, first)
           .receive([&](HistoryChunk& c) { chunk = std::move(c); },
-                   [&](caf::error& e) { throw ClusterError("collect the history of " + g, e); });
+                   [&](caf::error& e) { failed.emplace("collect the history of " + g, e); });
+      if (failed) {
+        if (every_guest) throw *failed;
+        break;  // the next drain asks again from the same `first`: nothing is lost
+      }
+      if (chunk->first != first)
+        throw ClusterError(Errc::internal, "the history of " + g + " lost events " + std::to_string(first) + " to " +
+                                               std::to_string(chunk->first) + " (its workload forgot them)");
+      History piece;
       try {
-        add_chunk(h, *chunk);
+        add_chunk(piece, *chunk);
       } catch (const std::invalid_argument& e) {
         throw ClusterError(Errc::internal, "the history of " + g + ": " + e.what());
       }
-      if (!chunk->more) break;
-      first = h.events.size();
+      try {
+        spool.add(g, piece);
+      } catch (const std::runtime_error& e) {
+        throw ClusterError(Errc::internal, e.what());
+      }
+      first += chunk->records.size();
+      more = chunk->more;
     }
-    out.push_back(std::move(h));
   }
-  return out;
 }
 
 void Workloads::quiesce(const std::string& device) {

@@ -12,6 +12,7 @@
 
 #include "actors/runtime/workload_messages.hpp"
 #include "drill/history.hpp"
+#include "drill/history_spool.hpp"
 #include "orchestrator/cluster.hpp"
 #include "topology/model.hpp"
 
@@ -35,8 +36,11 @@ class Workloads {
   // Disk ops completed so far, summed; a guest that does not answer in time
   // (busy in a recovery) is left out.
   double completed();
-  // Every guest's history, each whole.
-  std::vector<History> collect();
+  // Moves what every guest's workload recorded since the last drain into
+  // `spool` (each guest a source named after it), and lets the workloads
+  // forget it. A guest that does not answer in time (busy in a recovery) is
+  // left for the next drain, unless `every_guest` (then it is an error).
+  void drain(HistorySpool& spool, bool every_guest);
   // Stops the device's guest using it and waits (up to the timeout) until
   // nothing is in flight on it; unavailable if it never drains.
   void quiesce(const std::string& device);
@@ -44,6 +48,7 @@ class Workloads {
  private:
   orchestrator::Cluster& cluster_;
   std::chrono::milliseconds timeout_;
+  std::map<std::string, std::uint64_t> drained_;  // guest → events spooled so far
 };
 
 }  // namespace visorlab::drill

@@ -416,7 +416,6 @@ struct Workload::Impl {
   std::unordered_map<std::uint64_t, std::uint64_t> last_seq;        // (dst << 32 | src) → highest received
   std::string last_receiver;  // on_frame/on_input name cache
   DeviceId last_receiver_id = 0;
-  History collected;  // what collect(0) took, handed out in chunks
 };
 
 void Workload::Impl::start(guest::Guest& g, const actors::WorkloadStart& start) {
@@ -698,9 +697,18 @@ bool Workload::idle(guest::Guest& g) {
 }
 
 actors::HistoryChunk Workload::collect(std::uint64_t first) {
-  // The history is taken once, at the first chunk; later chunks come from it.
-  if (first == 0) impl_->collected = impl_->history();
-  return history_chunk(impl_->collected, first, kHistoryChunkEvents);
+  Recorder& r = impl_->core->recorder;
+  // Asking from `first` says everything below it is stored: forgotten here,
+  // so a history drained as the drill runs stays small. A chunk lost on its
+  // way is asked for again from the same `first`.
+  r.forget_before(first);
+  History piece = r.slice(first, kHistoryChunkEvents);
+  piece.name = impl_->core->guest;
+  piece.seed = impl_->core->spec.seed;
+  actors::HistoryChunk c = history_chunk(piece, 0, kHistoryChunkEvents);
+  c.first = std::max(first, r.first_kept());  // past `first`: what lay between is gone, the drill says so
+  c.more = c.first + c.records.size() < r.events();
+  return c;
 }
 
 void Workload::on_frame(const std::string& device, std::span<const std::byte> f) {

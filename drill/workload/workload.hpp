@@ -37,7 +37,9 @@
 // once more, as ordinary recorded reads), idle (no disk op or capacity probe
 // in flight and the final read done), quiesce(device) (stop using it; true once
 // nothing is in flight on it — ask until then; it stays unused until it
-// leaves the bus), stats, collect(first) (the history in chunks).
+// leaves the bus), stats, collect(first) (the history in chunks, from `first`:
+// asking from `first` forgets what lies below it, so a drill that drains the
+// history as it runs keeps the workload small).
 
 // Threading: everything runs on the guest's thread (step, control, on_frame,
 // on_input, the drivers' completion callbacks); no locks.
@@ -81,7 +83,7 @@ class Workload final : public guest::Application {
   void on_input(const std::string& device, const channel::input::Report& report) override;
 
   // For tests and benches, on the guest's thread (or with it stopped).
-  History history() const;  // what collect hands out
+  History history() const;  // what collect has not yet been told to forget
   bool running() const;
 
  private:
