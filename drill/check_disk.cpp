@@ -33,6 +33,17 @@ bool IdSet::contains(std::uint64_t id) const {
   return id <= it->second;
 }
 
+DiskCheck::Sector* DiskCheck::Sectors::find(std::uint64_t lba) {
+  const auto it = pages_.find(lba / kPage);
+  return it == pages_.end() ? nullptr : &(*it->second)[lba % kPage];
+}
+
+DiskCheck::Sector& DiskCheck::Sectors::at(std::uint64_t lba) {
+  auto& page = pages_[lba / kPage];
+  if (!page) page = std::make_unique<std::array<Sector, kPage>>();
+  return (*page)[lba % kPage];
+}
+
 DiskCheck::DiskCheck(const History& summary, const CheckOptions& options, const Affected& affected)
     : h_(summary), options_(options), affected_(affected), devices_(summary.devices.size()) {}
 
@@ -99,33 +110,41 @@ std::optional<Completion> DiskCheck::complete(const Event& e, Device& d, std::sp
     d.writing.erase(op.gen);
     // Reads in flight began no earlier than this: older writes they cannot need are dropped.
     const Nanos horizon = d.reads_from.empty() ? e.at : std::min(e.at, *d.reads_from.begin());
+    // Sectors that had one list get one new list: computed once, shared.
+    std::shared_ptr<const Writes> was, now;
     for (std::uint32_t b = 0; b < op.blocks; ++b) {
-      Block& block = d.blocks[op.lba + b];
-      block.writes.push_back(Write{op.gen, id, op.invoked_at, e.at, ok});
-      prune(block, horizon);
+      Sector& sector = d.sectors.at(op.lba + b);
+      if (b == 0 || sector.writes != was) {
+        was = sector.writes;
+        auto next = std::make_shared<Writes>(was ? *was : Writes());
+        next->push_back(Write{op.gen, id, op.invoked_at, e.at, ok});
+        prune(*next, horizon);
+        now = std::move(next);
+      }
+      sector.writes = now;
     }
   }
   if (ok) latency.add(static_cast<double>(e.at - op.invoked_at) / 1e3);
   return Completion{e.device, id, e.at, e.at - op.invoked_at, ok};
 }
 
-const DiskCheck::Write* DiskCheck::must_see(const Block& b, Nanos t) {
+const DiskCheck::Write* DiskCheck::must_see(const Writes& writes, Nanos t) {
   const Write* latest = nullptr;
-  for (const Write& w : b.writes)
+  for (const Write& w : writes)
     if (w.acked && w.completed_at < t && (!latest || w.invoked_at > latest->invoked_at)) latest = &w;
   return latest;
 }
 
-void DiskCheck::prune(Block& b, Nanos horizon) {
+void DiskCheck::prune(Writes& writes, Nanos horizon) {
   // Every read from here on began at or after `horizon`, so must see at least
   // `s`, the latest-invoked write acknowledged before it. A write that
   // completed before `s` was invoked is stale to all of them: seeing it is a
   // lost write however it is looked up, so it need not be kept.
-  const Write* s = must_see(b, horizon);
+  const Write* s = must_see(writes, horizon);
   if (s == nullptr) return;
   const Nanos bar = s->invoked_at;
   const std::uint64_t keep = s->gen;
-  std::erase_if(b.writes, [&](const Write& w) { return w.gen != keep && w.completed_at < bar; });
+  std::erase_if(writes, [&](const Write& w) { return w.gen != keep && w.completed_at < bar; });
 }
 
 void DiskCheck::judge_read(const Event& e, Device& d, const InFlight& read, std::span<const BlockSeen> seen) {
@@ -136,10 +155,11 @@ void DiskCheck::judge_read(const Event& e, Device& d, const InFlight& read, std:
   for (std::uint32_t i = 0; i < seen.size(); ++i) {
     const std::uint64_t lba = read.lba + i;
     const BlockSeen& b = seen[i];
-    const auto found = i < read.blocks ? d.blocks.find(lba) : d.blocks.end();
-    Block* block = found != d.blocks.end() ? &found->second : nullptr;
-    // The final read's verdict on a written block: good unless bad or stale below.
-    if (final && block && block->final == 0) block->final = 1;
+    Sector* sector = i < read.blocks ? d.sectors.find(lba) : nullptr;
+    const Writes* writes = sector && sector->writes ? sector->writes.get() : nullptr;
+    if (!writes) sector = nullptr;
+    // The final read's verdict on a written sector: good unless bad or stale below.
+    if (final && sector && sector->final == 0) sector->final = 1;
     std::string bad;
     Nanos written_done = kNever;  // when the write it saw completed (never: still in flight)
     bool forgotten = false;       // a write this block no longer keeps: superseded long ago
@@ -158,21 +178,21 @@ void DiskCheck::judge_read(const Event& e, Device& d, const InFlight& read, std:
         const InFlight& wop = d.in_flight.at(w->second);
         if (lba < wop.lba || lba >= wop.lba + wop.blocks)
           bad = "holds gen " + std::to_string(b.gen) + ", whose write did not cover it";
-      } else if (const auto k = block ? std::find_if(block->writes.begin(), block->writes.end(),
-                                                     [&](const Write& x) { return x.gen == b.gen; })
-                                      : std::vector<Write>::iterator();
-                 block && k != block->writes.end()) {
+      } else if (const auto k = writes ? std::find_if(writes->begin(), writes->end(),
+                                                      [&](const Write& x) { return x.gen == b.gen; })
+                                       : Writes::const_iterator();
+                 writes && k != writes->end()) {
         written_done = k->completed_at;
       } else {
         forgotten = true;
       }
     }
-    const Write* latest = block ? must_see(*block, read.invoked_at) : nullptr;
+    const Write* latest = writes ? must_see(*writes, read.invoked_at) : nullptr;
     // A generation this block never kept, and nothing it must see instead:
     // that write never covered it.
     if (forgotten && latest == nullptr) bad = "holds gen " + std::to_string(b.gen) + ", whose write did not cover it";
     if (!bad.empty()) {
-      if (final && block) block->final = 2;
+      if (final && sector) sector->final = 2;
       ++totals.verify_errors;
       verify.add(e.at, [&] {
         return Offence{name, e.ok.op_id, e.at,
@@ -184,7 +204,7 @@ void DiskCheck::judge_read(const Event& e, Device& d, const InFlight& read, std:
     // Stale: an acknowledged write that began after the seen one ended (or
     // any, if it saw never-written zeros) finished before this read began.
     if (latest == nullptr || (b.gen != 0 && !forgotten && latest->invoked_at <= written_done)) continue;
-    if (final) block->final = 2;
+    if (final) sector->final = 2;
     if (!d.lost_writes.insert(latest->op_id).second) continue;
     ++totals.lost_writes;
     lost.add(e.at, [&] {
@@ -239,22 +259,22 @@ void DiskCheck::finish() {
     // the drill's end, holding its latest write (devices destroyed by a step aside).
     if (!final_read_checked || destroyed.contains(name)) continue;
     FinalRead& f = totals.final_read;
-    for (const auto& [lba, block] : d.blocks) {
-      const Write* latest = must_see(block, kNever);
-      if (latest == nullptr) continue;  // no acknowledged write
+    d.sectors.for_each([&](std::uint64_t lba, const Sector& sector) {
+      const Write* latest = sector.writes ? must_see(*sector.writes, kNever) : nullptr;
+      if (latest == nullptr) return;  // no acknowledged write
       ++f.blocks;
-      if (block.final != 0) {
-        ++(block.final == 1 ? f.ok : f.bad);  // a bad one is counted in verify_errors or lost_io already
-        continue;
+      if (sector.final != 0) {
+        ++(sector.final == 1 ? f.ok : f.bad);  // a bad one is counted in verify_errors or lost_io already
+        return;
       }
       ++f.bad;
-      final_read.add(latest->completed_at, [&, lba = lba] {
+      final_read.add(latest->completed_at, [&] {
         return Offence{name, latest->op_id, latest->completed_at,
                        "lba " + std::to_string(lba) + " (write op " + std::to_string(latest->op_id) + " gen " +
                            std::to_string(latest->gen) + ", acked at " + seconds(latest->completed_at) +
                            ") was not read back after the drill"};
       });
-    }
+    });
   }
   totals.lost = totals.lost_ops + totals.lost_writes;
   totals.duplicated = duplicated.count;

@@ -7,8 +7,10 @@
 // first. Internal to the checker.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <map>
 #include <optional>
 #include <set>
@@ -128,15 +130,34 @@ class DiskCheck {
     Nanos invoked_at = 0, completed_at = 0;
     bool acked = false;  // completed ok (a failed write may still have landed)
   };
-  struct Block {
-    std::vector<Write> writes;  // by completion; older ones no read can need are dropped
-    std::uint8_t final = 0;     // the final read: 0 not seen, 1 held its latest write, 2 did not
+  // A sector's writes, oldest dropped (prune). The sectors one write covers
+  // share one list until another write splits them: an aligned workload's
+  // 4 KiB blocks cost one list for eight sectors.
+  using Writes = std::vector<Write>;
+  struct Sector {
+    std::shared_ptr<const Writes> writes;  // null: no write completed on it
+    std::uint8_t final = 0;  // the final read: 0 not seen, 1 held its latest write, 2 did not
+  };
+  // Sectors by LBA, in pages allocated as they are first written.
+  class Sectors {
+   public:
+    Sector* find(std::uint64_t lba);
+    Sector& at(std::uint64_t lba);
+    template <class F>
+    void for_each(F f) const {
+      for (const auto& [page, sectors] : pages_)
+        for (std::uint64_t i = 0; i < kPage; ++i) f(page * kPage + i, (*sectors)[i]);
+    }
+
+   private:
+    static constexpr std::uint64_t kPage = 4096;
+    std::unordered_map<std::uint64_t, std::unique_ptr<std::array<Sector, kPage>>> pages_;
   };
   struct Device {
     std::unordered_map<std::uint64_t, InFlight> in_flight;  // by op id
     std::unordered_map<std::uint64_t, std::uint64_t> writing;  // gen → op id, of writes in flight
     std::multiset<Nanos> reads_from;  // when each read in flight was invoked
-    std::unordered_map<std::uint64_t, Block> blocks;  // by LBA, every block a write completed on
+    Sectors sectors;
     IdSet ops, gens;  // op ids and write generations ever issued
     std::set<std::uint64_t> lost_writes;  // op ids already counted
     std::uint64_t io_errors = 0;
@@ -148,10 +169,10 @@ class DiskCheck {
   void io_error(const Event& e, const Device& d);
   // The acknowledged write a read invoked at `t` must not see older than: of
   // those on `b` acknowledged before `t`, the one invoked last.
-  static const Write* must_see(const Block& b, Nanos t);
-  // Forgets writes on `b` no read can need any more: those superseded before
-  // every read in flight began.
-  static void prune(Block& b, Nanos horizon);
+  static const Write* must_see(const Writes& w, Nanos t);
+  // Forgets writes no read can need any more: those superseded before every
+  // read in flight began.
+  static void prune(Writes& w, Nanos horizon);
   std::string describe(const InFlight& op) const;
 
   const History& h_;

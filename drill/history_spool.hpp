@@ -45,7 +45,7 @@ class HistorySpool {
   // drill time in memory. An event recorded more than `window` after later
   // ones of its source (a retry noted when its op completes) comes out late.
   using Visit = std::function<void(const Event&, std::span<const BlockSeen>)>;
-  void replay(const Visit& visit, Nanos window = 2'000'000'000) const;
+  void replay(const Visit& visit, Nanos window = 250'000'000) const;
 
  private:
   struct Source {

@@ -658,6 +658,13 @@ BOOST_AUTO_TEST_CASE(the_default_drill_passes_with_a_complete_report_and_plot) {
   // --run-dir keeps the run and its history.
   BOOST_TEST(fs::exists(d.run_dir / "history.jsonl"));
   BOOST_TEST(contains(d.r.out, (d.run_dir / "history.jsonl").string()));
+  // Spooled to disk as the drill ran, the history is whole — every disk op
+  // the report counts is in it — and the spool is gone once judged.
+  std::ifstream history(d.run_dir / "history.jsonl");
+  std::uint64_t invokes = 0;
+  for (std::string line; std::getline(history, line);) invokes += contains(line, "\"ev\":\"invoke\"");
+  BOOST_TEST(invokes == j["io"]["disk"]["issued"].get<std::uint64_t>());
+  BOOST_TEST(!fs::exists(d.run_dir / "history"));
 }
 
 BOOST_AUTO_TEST_CASE(recover_alone) {

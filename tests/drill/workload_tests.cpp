@@ -366,6 +366,33 @@ BOOST_AUTO_TEST_CASE(collect_hands_out_what_was_recorded) {
   BOOST_TEST(w.collected_chunks == 1u);  // well under kHistoryChunkEvents
 }
 
+// The drain protocol: asking from N says records below N are stored, so the
+// workload forgets them; until then it hands the same records out again (an
+// answer lost on its way costs nothing), and asking below what it forgot says so.
+BOOST_AUTO_TEST_CASE(collect_from_n_forgets_below_n_and_repeats_itself_until_then) {
+  World w(spec());
+  w.add_vhba(0, 1 << 20);
+  w.start();
+  w.run_for(200ms);
+  const auto a = w.workload->collect(0);
+  const std::uint64_t n = a.records.size();
+  BOOST_TEST_REQUIRE(n > 50u);
+  BOOST_TEST(a.first == 0u);
+  const auto again = w.workload->collect(0);
+  BOOST_TEST_REQUIRE(again.records.size() == n);
+  for (std::size_t i = 0; i < n; ++i)
+    BOOST_TEST_REQUIRE((again.records[i].at == a.records[i].at && again.records[i].id == a.records[i].id));
+
+  w.run_for(100ms);
+  const auto b = w.workload->collect(n);
+  BOOST_TEST(b.first == n);
+  BOOST_TEST(!b.records.empty());
+  BOOST_TEST(w.workload->history().events.size() == b.records.size());  // the first n are gone
+  BOOST_TEST(w.workload->stats().events == n + b.records.size());
+  BOOST_TEST(w.workload->collect(0).first == n);  // asked below what is kept: the gap shows
+  w.stop_and_collect();
+}
+
 BOOST_AUTO_TEST_CASE(a_clean_run_passes_the_checker) {
   World w(spec());
   w.add_vhba(0, 1 << 20);  // 256 blocks: reads often see earlier writes
