@@ -492,11 +492,16 @@ struct Cluster::Impl {
   }
 
   void teardown() {
+    // Nothing was applied, nothing to stop: a second teardown (the
+    // destructor's, after a local cluster's own, whose hosts are gone by
+    // then) must not wait on dead hosts. Every host at once, so it takes one
+    // timeout however many are dead.
     caf::scoped_actor self{sys};
-    for (const auto& e : directory.all())
-      if (e.partitions_up) {
-        self->request(e.partitions, std::chrono::seconds(10), stop_atom::value).receive([] {}, [](const caf::error&) {});
-      }
+    std::vector<decltype(self->request(actors::host_actor{}, std::chrono::seconds(1), stop_atom::value))> stops;
+    if (topo)
+      for (const auto& e : directory.all())
+        if (e.partitions_up) stops.push_back(self->request(e.partitions, std::chrono::seconds(10), stop_atom::value));
+    for (auto& stop : stops) stop.receive([] {}, [](const caf::error&) {});
     {
       std::lock_guard glock(guests_mu);
       guests.clear();

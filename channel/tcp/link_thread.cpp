@@ -115,6 +115,17 @@ void TcpEndpoint::pump() {
     return;
   }
   const auto now = Clock::now();
+  // Silence counts only while we were listening: if this thread did not run
+  // for a while (a stalled VM, a starved core) the peer's silence over that
+  // span is no evidence — the peer is as likely to have been stalled too, and
+  // its heartbeat may still be on its way. Failure detectors that convict on
+  // their own pauses raise false alarms exactly under load.
+  if (const auto gap = now - last_pump_; last_pump_ != Clock::time_point{} && gap > 3 * tick()) {
+    const auto stalled = std::chrono::duration_cast<Clock::duration>(gap - tick()).count();
+    const auto moved = std::min(last_rx_ns_.load() + stalled, now.time_since_epoch().count());
+    if (moved > last_rx_ns_.load()) last_rx_ns_ = moved;
+  }
+  last_pump_ = now;
   auto silent = now - Clock::time_point(Clock::duration(last_rx_ns_.load()));
   if (silent > options_.detect_timeout && !link_cut()) {
     // Bytes waiting unread mean the peer did speak; we were just slow to look.
@@ -170,6 +181,7 @@ void TcpEndpoint::pump_cut() {
   // Wake at the next tick, or just after the peer's silence crosses the bound.
   std::this_thread::sleep_until(
       std::min<Clock::time_point>(Clock::now() + tick(), last_rx + options_.detect_timeout + std::chrono::microseconds(200)));
+  last_pump_ = Clock::now();  // behind a cut the silence counts in full
   const auto silent = Clock::now() - Clock::time_point(Clock::duration(last_rx_ns_.load()));
   if (silent > options_.detect_timeout) {
     lose_peer(EventCode::partner_failed,

@@ -226,6 +226,7 @@ class TcpEndpoint final : public Replicator {
   Decoder decoder_;
   std::optional<Event> stashed_;  // why the link broke, found by whoever received
   std::atomic<std::int64_t> last_rx_ns_{0};
+  std::chrono::steady_clock::time_point last_pump_;  // the link thread's previous tick (link thread only)
 
   PiMutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
   Socket peer_;

@@ -314,6 +314,64 @@ BOOST_AUTO_TEST_CASE(silent_peer_is_partner_failed_after_the_heartbeat_timeout) 
   BOOST_TEST(ms >= 70);  // not before the timeout: no false alarm
 }
 
+// A whole machine paused (a stalled VM: both ends stopped at once, 300 ms,
+// well past the 80 ms bound) raises nothing on either end, even when one
+// resumes a little before the other: a link thread that did not run does not
+// count the peer's silence over that time.
+BOOST_AUTO_TEST_CASE(both_ends_paused_together_raise_no_event) {
+  tcp::LinkOptions options;
+  options.detect_timeout = 80ms;
+  int port_pipe[2], ready_pipe[2];
+  BOOST_REQUIRE(pipe(port_pipe) == 0 && pipe(ready_pipe) == 0);
+  // Each end counts events other than a clean close until 1.5 s after it
+  // connected, then exits 0 if it saw none.
+  auto exit_after_watching = [](const std::atomic<int>& raised) {
+    std::this_thread::sleep_for(1500ms);  // steady: the stop counts in it
+    _exit(raised == 0 ? 0 : 1);          // the end stays up to the last moment
+  };
+  const pid_t guest = fork();
+  if (guest == 0) {
+    std::atomic<int> raised{0};
+    auto end = tcp::TcpEndpoint::serve(kLoopback, "p", spec(), tcp::Side::guest, kProducers, options,
+                                       [&](const tcp::Event& e) { raised += e.code != tcp::EventCode::deregistered; });
+    const std::uint16_t port = end->address().port;
+    if (write(port_pipe[1], &port, sizeof port) != sizeof port || !end->wait_connected(5s)) _exit(3);
+    exit_after_watching(raised);
+  }
+  std::uint16_t port = 0;
+  BOOST_REQUIRE(read(port_pipe[0], &port, sizeof port) == sizeof port);
+  const pid_t service = fork();
+  if (service == 0) {
+    std::atomic<int> raised{0};
+    try {
+      auto end = tcp::TcpEndpoint::attach({"127.0.0.1", port}, "p", expect(), tcp::Side::service, kProducers, options,
+                                          [&](const tcp::Event& e) { raised += e.code != tcp::EventCode::deregistered; });
+      const char ready = 1;
+      if (write(ready_pipe[1], &ready, 1) != 1) _exit(3);
+      exit_after_watching(raised);
+    } catch (...) {
+    }
+    _exit(3);
+  }
+  char ready = 0;
+  BOOST_REQUIRE(read(ready_pipe[0], &ready, 1) == 1);
+  std::this_thread::sleep_for(200ms);  // heartbeats flow
+  kill(guest, SIGSTOP);
+  kill(service, SIGSTOP);
+  std::this_thread::sleep_for(300ms);
+  // The service end runs first and finds the guest silent for 300 ms; the
+  // guest's heartbeat comes 30 ms later (well within the bound).
+  kill(service, SIGCONT);
+  std::this_thread::sleep_for(30ms);
+  kill(guest, SIGCONT);
+  int status = 0;
+  BOOST_REQUIRE(waitpid(service, &status, 0) == service);
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the service end raised an event (status " << status << ")");
+  BOOST_REQUIRE(waitpid(guest, &status, 0) == guest);
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the guest end raised an event (status " << status << ")");
+  for (int fd : {port_pipe[0], port_pipe[1], ready_pipe[0], ready_pipe[1]}) close(fd);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(handshake)
