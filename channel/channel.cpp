@@ -1,5 +1,7 @@
 #include "channel/channel.hpp"
 
+#include <new>
+
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
@@ -121,10 +123,13 @@ Channel::Channel(Mapping mapping, std::uint64_t size)
 void Channel::add_queues(std::uint32_t count) {
   const auto bytes = mapping_.bytes();
   const ChannelHeader h = header();
+  if (bytes.size() >= size_with_doorbell(size_))
+    bell_ = std::launder(reinterpret_cast<Doorbell*>(bytes.data() + doorbell_offset(size_)));
   queues_.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint64_t at = h.ch_space_offset + i * kQueueHeaderSize;
     queues_.emplace_back(bytes.data(), at, read_queue_header(bytes, at), guard_.get(), static_cast<int>(i));
+    queues_.back().set_doorbell(bell_);
   }
 }
 

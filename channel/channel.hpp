@@ -87,6 +87,9 @@ class Channel {
   void pause();
   void resume();
   bool paused() const { return guard_->revoked(); }
+  // Its doorbell (doorbell.hpp), when the memory has room for one past the
+  // channel's bytes; nullptr otherwise (a consumer then polls).
+  Doorbell* doorbell() const { return bell_; }
   PauseGuard& guard() { return *guard_; }
 
  private:
@@ -98,6 +101,7 @@ class Channel {
   std::unique_ptr<PauseGuard> guard_;  // stable address: queues point at it
   std::vector<SignalQueue> queues_;
   Replicator* replicator_ = nullptr;
+  Doorbell* bell_ = nullptr;
 };
 
 }  // namespace visorlab::channel

@@ -64,6 +64,7 @@ std::size_t SignalQueue::insert_batch(const void* signals, std::size_t count, in
       head_ref().store(h, std::memory_order_release);
       producer_.head = h;
       if (replicator_) replicate_produced(first, done);
+      if (bell_) bell_->ring();
     }
     if (done < count && result == 0) result = overflow();
   }

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "channel/channel_header.hpp"
+#include "channel/doorbell.hpp"
 #include "channel/pause_guard.hpp"
 #include "channel/replicator.hpp"
 
@@ -34,6 +35,8 @@ class SignalQueue {
 
   // Ships this queue's writes to a remote copy (nullptr: shared memory).
   void set_replicator(Replicator* replicator) noexcept { replicator_ = replicator; }
+  // Rung after every publish (nullptr: a channel without one).
+  void set_doorbell(Doorbell* bell) noexcept { bell_ = bell; }
 
   int insert(const void* signal) noexcept;
   int remove(void* signal) noexcept;
@@ -121,6 +124,7 @@ class SignalQueue {
   PauseGuard* guard_;
   int index_;
   Replicator* replicator_ = nullptr;
+  Doorbell* bell_ = nullptr;
 
   // Producer side and consumer side on separate cache lines, so one thread
   // inserting and another removing through this object never share a line.
@@ -166,6 +170,7 @@ inline int SignalQueue::insert_n(const void* signal, Size size) noexcept {
   head_ref().store(h, std::memory_order_release);  // publishes the slot
   producer_.head = h;
   if (replicator_) replicate_produced(h, 1);
+  if (bell_) bell_->ring();
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "actors/command/command_actor.hpp"
 #include "actors/recovery/recovery_metrics.hpp"
 #include "actors/runtime/error.hpp"
+#include "actors/service/exit_watcher.hpp"
 #include "metrics/state_share.hpp"
 
 namespace visorlab::recovery {
@@ -39,6 +40,10 @@ struct Recovery {
 
 struct State {
   std::unique_ptr<service::ServiceProcess> process;
+  // Ticks us when `process` exits; null where the kernel has no pidfd (then
+  // the tick polls for the exit every 2 ms).
+  std::unique_ptr<service::ExitWatcher> exit_watch;
+  bool ticking = false;  // a tick is on its way
   service_actor service;
   // A warm spare, started and connected ahead of time: a restart promotes it
   // instead of waiting for a process to start (the slowest phase by far).
@@ -119,11 +124,37 @@ std::vector<ServedDevice> sriov_devices(const std::vector<ServedDevice>& devices
   return out;
 }
 
+// Ticks the keeper when the service partition's process exits, so its
+// death is noticed at once with no timer running while all is well.
+void watch_exit(Self self) {
+  auto& st = self->state;
+  st.exit_watch.reset();
+  try {
+    st.exit_watch = std::make_unique<service::ExitWatcher>(
+        st.process->pid(), [me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
+          if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
+            caf::anon_send(caf::actor_cast<keeper_actor>(strong), tick_atom::value);
+        });
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: no pidfd ({}): polling for its exit", st.process->options().service.name, e.what());
+  }
+}
+
+// The tick checks for a death or a planned exit; it comes again in 2 ms only
+// while it must poll: waiting out a planned exit's grace, or without pidfd.
+void tick_soon(Self self) {
+  auto& st = self->state;
+  if (st.ticking) return;
+  st.ticking = true;
+  self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
+}
+
 // Starts the process and connects; "" or why not.
 std::string start_process(Self self) {
   try {
     self->state.service = self->state.process->start();
     self->monitor(self->state.service);
+    watch_exit(self);
     return "";
   } catch (const std::exception& e) {
     return e.what();
@@ -151,6 +182,7 @@ std::string promote_standby(Self self) {
   st.service = st.standby_service;
   st.standby_service = nullptr;
   self->monitor(st.service);
+  watch_exit(self);
   return "";
 }
 
@@ -210,6 +242,7 @@ void restart_and_resume(Self self, const KeeperOptions& o) {
   st.stopping = true;
   if (st.process->terminate()) {  // planned; a crashed one is reaped already
     st.recovery->exit_by_ns = now_ns() + kExitGraceNs;
+    tick_soon(self);
     return;
   }
   restart_when_due(self, o);
@@ -299,9 +332,10 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   return {
       [=](tick_atom) {
         auto& st = self->state;
+        st.ticking = false;
         if (st.recovery && st.recovery->exit_by_ns) check_exit(self, o);
         else if (!st.stopping && st.process->pid() > 0 && !st.process->alive()) on_death(self, o);
-        self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
+        if ((st.recovery && st.recovery->exit_by_ns) || !st.exit_watch) tick_soon(self);
       },
       [=](restart_atom) {
         if (self->state.recovery && self->state.recovery->awaiting_restart) restart(self, o);

@@ -6,36 +6,87 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/runtime/error.hpp"
+#include "channel/doorbell_waiter.hpp"
 
 namespace visorlab::service {
 namespace {
 
 using namespace visorlab::actors;
 
+// Idle for this long (polling with backoff meanwhile), the partition sleeps
+// on its channels' doorbells: spin while signals keep coming, sleep when they
+// stop (SPDK's adaptive polling; the kernel's visorbus backs off to its slow
+// poll the same way).
+constexpr std::chrono::milliseconds kIdleBeforeSleep{2};
+
 struct State {
   std::unique_ptr<ServicePartition> partition;
   std::chrono::microseconds idle{0};
-  bool ticking = false;  // a tick is on its way
+  std::chrono::steady_clock::time_point idle_since{};  // the first poll that found nothing
+  bool ticking = false;  // a tick is on its way (from us or from the waiter)
+  // Sleeps on the doorbells for us and ticks us when one rings; null on a
+  // kernel without futex_waitv. Declared last: gone before the partition.
+  std::shared_ptr<channel::DoorbellWaiter> waiter;
   static inline const char* name = "visorlab.service";
 };
 
-// Logs a device channel's transport events, naming the service and device.
-channel::TransportHandler log_transport(const std::string& service, const std::string& device) {
-  return [service, device](const channel::tcp::Event& e) {
+// Logs a device channel's transport events, naming the service and device,
+// and ends a sleep: the link wants mending.
+channel::TransportHandler on_transport(const std::string& service, const std::string& device,
+                                       std::weak_ptr<channel::DoorbellWaiter> waiter) {
+  return [service, device, waiter](const channel::tcp::Event& e) {
     spdlog::warn("{}: {} transport event {}: {}", service, device, static_cast<int>(e.code), e.reason);
+    if (auto w = waiter.lock()) w->nudge();
   };
+}
+
+// Nothing moved for a while: sleep on the doorbells instead of polling.
+// False when that cannot be done (then keep polling).
+bool sleep_on_doorbells(service_actor::stateful_pointer<State> self) {
+  auto& st = self->state;
+  if (!st.waiter) return false;
+  auto bells = st.partition->doorbells();
+  if (!bells) return false;
+  auto sleep = std::make_unique<channel::DoorbellSleep>(std::move(*bells));
+  // Announced: from here a publish rings. One more look for what came before.
+  if (st.partition->poll()) {
+    st.idle = std::chrono::microseconds(0);
+    st.idle_since = {};
+    self->send(self, tick_atom::value);
+    return true;
+  }
+  st.waiter->sleep(std::move(sleep), st.partition->sleep_bound());
+  return true;
 }
 
 service_actor::behavior_type service_behavior(service_actor::stateful_pointer<State> self, ServiceOptions options,
                                               std::chrono::microseconds idle_max) {
   self->state.partition = std::make_unique<ServicePartition>(options);
+  if (channel::DoorbellSleep::available())
+    self->state.waiter = std::make_shared<channel::DoorbellWaiter>(
+        [me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
+          if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
+            caf::anon_send(caf::actor_cast<service_actor>(strong), tick_atom::value);
+        });
   // Poll only while serving: a warm spare with nothing attached costs no CPU
   // (on a small host its wake-ups would starve the busy partitions).
   auto wake = [self] {
-    if (self->state.ticking) return;
-    self->state.ticking = true;
-    self->state.idle = std::chrono::microseconds(0);
+    auto& st = self->state;
+    st.idle = std::chrono::microseconds(0);
+    st.idle_since = {};
+    if (st.ticking) {
+      if (st.waiter) st.waiter->nudge();  // asleep: the waiter ticks us
+      return;
+    }
+    st.ticking = true;
     self->send(self, tick_atom::value);
+  };
+  // Before a channel goes: the waiter must let go of its doorbell.
+  auto let_go = [self] {
+    if (self->state.waiter) self->state.waiter->interrupt();
+  };
+  auto log_transport = [self](const std::string& service, const std::string& device) {
+    return on_transport(service, device, self->state.waiter);
   };
   // A channel that cannot be opened or closed is the partition's failure.
   auto guarded = [](const std::string& what, auto&& run) -> caf::result<void> {
@@ -52,16 +103,22 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
   return {
       [=](tick_atom) {
         auto& st = self->state;
+        st.ticking = true;
         if (st.partition->poll()) {
-          st.ticking = true;
           st.idle = std::chrono::microseconds(0);
+          st.idle_since = {};
           self->send(self, tick_atom::value);
-        } else if (st.partition->devices() == 0) {
-          st.ticking = false;  // until the next attach
-        } else {
-          st.idle = std::min(idle_max, std::max(std::chrono::microseconds(10), st.idle * 2));
-          self->delayed_send(self, st.idle, tick_atom::value);
+          return;
         }
+        if (st.partition->devices() == 0) {
+          st.ticking = false;  // until the next attach
+          return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (st.idle_since == std::chrono::steady_clock::time_point{}) st.idle_since = now;
+        if (now - st.idle_since >= kIdleBeforeSleep && sleep_on_doorbells(self)) return;
+        st.idle = std::min(idle_max, std::max(std::chrono::microseconds(10), st.idle * 2));
+        self->delayed_send(self, st.idle, tick_atom::value);
       },
       [=](attach_atom, const DeviceAttach& device) {
         return guarded("attach " + device.device, [&]() -> caf::result<void> {
@@ -73,12 +130,13 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
       [=](attach_atom, const std::vector<DeviceAttach>& devices) -> caf::result<void> {
         const std::string service = self->state.partition->options().name;
         std::string error = self->state.partition->attach_many(
-            devices, [service](const std::string& device) { return log_transport(service, device); });
+            devices, [service, log_transport](const std::string& device) { return log_transport(service, device); });
         wake();
         if (!error.empty()) return make_error(Errc::internal, error);
         return caf::unit;
       },
       [=](detach_atom, const std::string& device) {
+        let_go();
         return guarded("detach " + device, [&] { return known(self->state.partition->detach(device), device); });
       },
       [=](pause_atom, const std::string& device) { return known(self->state.partition->pause(device), device); },

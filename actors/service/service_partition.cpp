@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 #include <stdexcept>
 
@@ -197,6 +198,29 @@ bool ServicePartition::poll(Clock::time_point now) {
     moved += delivered;
   }
   return moved > 0;
+}
+
+std::optional<std::vector<channel::Doorbell*>> ServicePartition::doorbells() {
+  std::vector<channel::Doorbell*> bells;
+  auto add = [&](channel::ChannelEnd& end) {
+    channel::Doorbell* b = end.channel().doorbell();
+    bells.push_back(b);
+    return b != nullptr;
+  };
+  for (const auto& [name, v] : vhba_)
+    if (!add(*v.end)) return std::nullopt;
+  for (const auto& [name, v] : vnics_)
+    if (!add(*v.end)) return std::nullopt;
+  for (const auto& [name, in] : inputs_)
+    if (!add(*in.end)) return std::nullopt;
+  if (bells.size() > channel::DoorbellSleep::kMaxBells) return std::nullopt;
+  return bells;
+}
+
+std::chrono::milliseconds ServicePartition::sleep_bound() const {
+  if (inputs_.empty() || options_.input_rate <= 0) return kIdleBound;
+  const auto every = std::chrono::milliseconds(static_cast<long>(1000.0 / options_.input_rate));
+  return std::clamp(every, std::chrono::milliseconds(1), kIdleBound);
 }
 
 actors::ServiceStats ServicePartition::stats() const {

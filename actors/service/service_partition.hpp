@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <functional>
@@ -54,6 +55,14 @@ class ServicePartition {
   // wait at most one poll.
   bool poll(Clock::time_point now = Clock::now());
   static constexpr std::size_t kDiskPasses = 8;
+
+  // The doorbells of every channel served, to sleep on when nothing moves;
+  // nullopt when a channel has none or there are too many: poll then.
+  std::optional<std::vector<channel::Doorbell*>> doorbells();
+  // How long such a sleep may last: until the next input report is due, or
+  // the idle bound (a guest's signal or a transport event ends it sooner).
+  std::chrono::milliseconds sleep_bound() const;
+  static constexpr std::chrono::milliseconds kIdleBound{100};
 
   actors::ServiceStats stats() const;
   // Devices served (a warm spare serves none until it is promoted).

@@ -80,7 +80,7 @@ std::unique_ptr<ChannelEnd> open_service_end(const Placement& placement, const s
 }
 
 std::unique_ptr<ChannelEnd> create_shared_end(const std::string& name, const ChannelSpec& spec) {
-  Region region = Region::create_shared(shm_name(name), channel_size(spec));
+  Region region = Region::create_shared(shm_name(name), size_with_doorbell(channel_size(spec)));
   Channel channel = Channel::format(region.map(), spec, true);  // a new shm object is all zero
   return std::make_unique<SharedMemoryEnd>(std::move(region), std::move(channel));
 }

@@ -95,6 +95,7 @@ void send_image(Socket& s, const Region& region, std::span<const std::byte> imag
   // sent at once to a restarted IO partition.
   for (auto [at, data_end] = region.next_data(0); at < size; std::tie(at, data_end) = region.next_data(at)) {
     at -= at % kPage;
+    data_end = std::min(data_end, size);  // the region goes on past the image (the doorbell)
     while (at < data_end) {
       if (zero(at, data_end)) {
         at += kPage;
@@ -147,7 +148,7 @@ void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_
   if (!has_image) {
     // First attach (or a restarted process): the server's image, then validate
     // it exactly as a shared-memory attach would.
-    Region region = Region::anonymous(theirs->size);
+    Region region = Region::anonymous(size_with_doorbell(theirs->size));
     Mapping view = region.map();
     for (;;) {
       const Frame img = expect_frame(s, d, "the channel image", options_.handshake_timeout);

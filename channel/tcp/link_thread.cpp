@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <thread>
 
 namespace visorlab::channel::tcp {
@@ -34,6 +35,12 @@ bool overlaps(std::uint64_t a, std::uint64_t a_end, std::uint64_t b, std::uint64
 }
 
 }  // namespace
+
+Doorbell* TcpEndpoint::local_doorbell() const {
+  const auto bytes = apply_view_.bytes();
+  if (bytes.size() < size_with_doorbell(size_)) return nullptr;
+  return std::launder(reinterpret_cast<Doorbell*>(bytes.data() + doorbell_offset(size_)));
+}
 
 std::chrono::milliseconds TcpEndpoint::tick() const {
   return std::max(options_.heartbeat_interval, milliseconds(1));
@@ -92,7 +99,10 @@ void TcpEndpoint::pump() {
     return;
   }
   const bool backlog = want_out_.load();
-  pollfd p{peer_.fd(), static_cast<short>(POLLRDHUP | (backlog ? POLLOUT | POLLIN : 0)), 0};
+  // A consumer asleep on the doorbell pulls nothing: we take in for it.
+  const Doorbell* bell = local_doorbell();
+  const bool for_sleeper = bell && bell->sleepers.load(std::memory_order_relaxed) > 0;
+  pollfd p{peer_.fd(), static_cast<short>(POLLRDHUP | (backlog ? POLLOUT | POLLIN : 0) | (for_sleeper ? POLLIN : 0)), 0};
   ::poll(&p, 1, static_cast<int>(options_.heartbeat_interval.count()));
   Rx result = Rx::ok;
   std::optional<Event> why;
@@ -227,6 +237,9 @@ TcpEndpoint::Rx TcpEndpoint::drain_locked() {
         apply(*f);
         applied += before - decoder_.buffered();
         rx_applied_.store(applied, std::memory_order_relaxed);
+        // A publish (an index moved): a consumer asleep here hears it.
+        if (std::holds_alternative<Index>(*f))
+          if (Doorbell* bell = local_doorbell()) bell->ring();
       }
     } catch (const DecodeError& e) {
       return fail(EventCode::partner_failed, std::string("malformed frame: ") + e.what());

@@ -102,7 +102,7 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::serve(const Address& at, const std::st
                                                  Side side, QueueProducers producers, LinkOptions options,
                                                  EventHandler on_event) {
   std::unique_ptr<TcpEndpoint> e(new TcpEndpoint(side, name, std::move(producers), options, std::move(on_event)));
-  Region region = Region::anonymous(channel_size(spec));
+  Region region = Region::anonymous(size_with_doorbell(channel_size(spec)));
   Channel channel = Channel::format(region.map(), spec, true);  // a new region is all zero
   e->adopt(std::move(region), std::move(channel));
   e->listener_ = listen_on(at);

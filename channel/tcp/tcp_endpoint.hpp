@@ -179,6 +179,9 @@ class TcpEndpoint final : public Replicator {
   void pump();
   void pump_cut();  // the tick while the peer host is cut
   std::chrono::milliseconds tick() const;
+  // The doorbell in our copy of the channel, rung as the peer's publishes are
+  // applied (nullptr: no room for one).
+  Doorbell* local_doorbell() const;
   Rx drain_locked();  // rx_mutex_ held: take in what has arrived, without blocking
   void apply(const Frame& frame);
   void check_write(std::uint64_t offset, std::uint64_t length) const;
