@@ -108,7 +108,7 @@ vc::ChannelSpec spec_for(std::size_t queues) {
 // Process memory (memfd), as an in-process pair of endpoints would use.
 vc::Channel inprocess_channel(std::size_t queues) {
   const auto spec = spec_for(queues);
-  const auto region = vc::Region::anonymous(vc::channel_size(spec));
+  const auto region = vc::Region::anonymous(vc::size_with_doorbell(vc::channel_size(spec)));
   return vc::Channel::format(region.map(), spec);  // the mapping outlives the fd
 }
 
@@ -238,7 +238,7 @@ double visorlab_crossprocess_round(std::uint64_t n) {
   const std::string name =
       "visorlab-bench-" + std::to_string(getpid()) + "-" + std::to_string(round_number++);
   const auto spec = spec_for(1);
-  auto region = vc::Region::create_shared(name, vc::channel_size(spec));
+  auto region = vc::Region::create_shared(name, vc::size_with_doorbell(vc::channel_size(spec)));
   auto channel = vc::Channel::format(region.map(), spec);
 
   int fds[2];

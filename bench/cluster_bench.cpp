@@ -12,6 +12,13 @@
 //                        p99 of 20, in ms; target 100 ms
 //   cluster_host_rss     agent + partition host resident memory with the
 //                        1,000 devices up, in MiB; against a 1 GiB budget
+//   cluster_idle_cpu     the built-in default topology (2 hosts, 4 guests, 16
+//                        devices) up and idle: the busiest host's processes
+//                        (agent, partition host, service partitions), % of a
+//                        core over 5 s; target 1 %
+//   cluster_idle_cpu_fleet  a 16-host topology (48 guests, 144 devices, 7
+//                        service partitions) up and idle: every host's
+//                        processes summed, % of a core; target 10 %
 //
 // A fixed target has no second measurement: its "baseline" is the target
 // itself, so ratio ≥ 1 means the target holds. --guests N shrinks the first
@@ -26,13 +33,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "actors/runtime/config.hpp"
 #include "bench/bench_harness.hpp"
 #include "orchestrator/local_cluster.hpp"
+#include "topology/default_topology.hpp"
 #include "topology/load.hpp"
 
 namespace fs = std::filesystem;
@@ -82,6 +92,83 @@ pid_t read_pid(const fs::path& file) {
   return pid;
 }
 
+// 16 hosts: h0 runs the command partition; io0…io3 (each with its switch) and
+// con0…con2 on hosts of their own; 3 guests per host, each a vhba, a vnic and
+// a keyboard.
+std::string fleet_topology() {
+  std::ostringstream y;
+  y << "version: 1\nname: fleet\nhosts:\n";
+  for (int h = 0; h < 16; ++h) y << "  - {name: h" << h << "}\n";
+  y << "command: {host: h0}\nservices:\n";
+  for (int i = 0; i < 4; ++i) y << "  - {name: io" << i << ", kind: io, host: h" << i * 4 << ", switches: [{name: sw" << i << "}]}\n";
+  for (int i = 0; i < 3; ++i) y << "  - {name: con" << i << ", kind: console, host: h" << i * 4 + 1 << "}\n";
+  y << "guests:\n";
+  for (int h = 0; h < 16; ++h)
+    y << "  - name: h" << h << "g\n    count: 3\n    host: h" << h << "\n    devices:\n"
+      << "      - {kind: vhba, service: io" << h / 4 << ", disk_size: 1MiB}\n"
+      << "      - {kind: vnic, service: io" << h / 4 << ", switch: sw" << h / 4 << "}\n"
+      << "      - {kind: keyboard, service: con" << h % 3 << "}\n";
+  return y.str();
+}
+
+// CPU time (user + system, clock ticks) of `root` and every process below
+// it, per process.
+std::map<pid_t, std::uint64_t> tree_cpu_ticks(pid_t root) {
+  struct Proc {
+    pid_t parent;
+    std::uint64_t ticks;
+  };
+  std::map<pid_t, Proc> procs;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;  // gone meanwhile
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    std::vector<std::string> f;
+    while (rest >> field) f.push_back(field);
+    if (f.size() < 13) continue;
+    // After ")": state ppid … utime (12th) stime (13th)
+    procs[std::stoi(name)] = {static_cast<pid_t>(std::stoi(f[1])), std::stoull(f[11]) + std::stoull(f[12])};
+  }
+  std::map<pid_t, std::uint64_t> tree;
+  for (const auto& [pid, p] : procs) {
+    for (pid_t q = pid; q > 1;) {
+      if (q == root) {
+        tree[pid] = p.ticks;
+        break;
+      }
+      const auto it = procs.find(q);
+      if (it == procs.end()) break;
+      q = it->second.parent;
+    }
+  }
+  return tree;
+}
+
+// % of a core each host's processes used over `window`, the cluster up and
+// idle: per process the ticks it gained, for the processes there at both ends
+// of the window (one started meanwhile — a warm spare — is not idling).
+std::vector<double> idle_cpu(const orch::LocalCluster& cluster, const std::vector<std::string>& hosts,
+                             std::chrono::milliseconds window) {
+  std::vector<std::map<pid_t, std::uint64_t>> before;
+  for (const auto& h : hosts) before.push_back(tree_cpu_ticks(cluster.agent_pid(h)));
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(window);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> percent;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    std::uint64_t used = 0;
+    for (const auto& [pid, ticks] : tree_cpu_ticks(cluster.agent_pid(hosts[i])))
+      if (const auto was = before[i].find(pid); was != before[i].end() && ticks >= was->second)
+        used += ticks - was->second;
+    percent.push_back(100.0 * static_cast<double>(used) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / seconds);
+  }
+  return percent;
+}
+
 struct Scratch {
   Scratch() : dir(fs::temp_directory_path() / ("visorlab-cluster-bench-" + std::to_string(::getpid()))) {
     fs::remove_all(dir);
@@ -97,12 +184,14 @@ struct Scratch {
 }  // namespace
 
 constexpr const char* kUsage =
-    "cluster_bench [--json] [--rounds N] [--only NAME] [--guests N]\n"
+    "cluster_bench [--json] [--rounds N] [--only NAME] [--guests N] [--idle-seconds S]\n"
     "Cluster targets on a local cluster: devices up (N guests x 4 devices, default 250),\n"
-    "recover and crash of the IO partition serving 16 guests (p99 of 20), host RSS.\n";
+    "recover and crash of the IO partition serving 16 guests (p99 of 20), host RSS, idle CPU\n"
+    "(the default topology's busiest host; a 16-host fleet in total; over S seconds, default 5).\n";
 
 int main(int argc, char** argv) {
   int guests = 250;
+  std::chrono::milliseconds idle_window{5000};
   Options opt;
   try {
     opt = parse_options(argc, argv, kUsage,
@@ -110,6 +199,10 @@ int main(int argc, char** argv) {
                             const auto n = parse_count("--guests", v);
                             if (n > 1000) throw std::invalid_argument("--guests at most 1000");
                             guests = static_cast<int>(n);
+                          }},
+                         {"--idle-seconds", true, [&](const char* v) {
+                            idle_window = std::chrono::milliseconds(
+                                static_cast<std::int64_t>(parse_seconds("--idle-seconds", v) * 1000));
                           }}});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cluster_bench: %s\n", e.what());
@@ -155,6 +248,31 @@ int main(int argc, char** argv) {
     return nearest_rank(ms, 99);
   };
 
+  // Idle: the cluster up, nothing asked of it. A second to settle, then the window.
+  std::unique_ptr<orch::LocalCluster> idle_default, idle_fleet;
+  const auto default_topology = visorlab::topology::default_topology();
+  const auto fleet = visorlab::topology::load_string(fleet_topology(), "cluster_bench");
+  auto hosts_of = [](const visorlab::topology::Topology& t) {
+    std::vector<std::string> names;
+    for (const auto& h : t.hosts) names.push_back(h.name);
+    return names;
+  };
+  auto idle_round = [&](std::unique_ptr<orch::LocalCluster>& cluster, const visorlab::topology::Topology& t,
+                        const char* dir, bool busiest) {
+    if (!cluster) {
+      cluster = std::make_unique<orch::LocalCluster>(sys, t, orch::LocalClusterOptions{bin, scratch.dir / dir});
+      cluster->cluster().apply(t);
+      std::this_thread::sleep_for(std::chrono::seconds(3));  // warm spares start after apply
+    }
+    const auto per_host = idle_cpu(*cluster, hosts_of(t), idle_window);
+    double sum = 0, max = 0;
+    for (const double p : per_host) {
+      sum += p;
+      max = std::max(max, p);
+    }
+    return busiest ? max : sum;
+  };
+
   const std::vector<Bench> benches = {
       {{"cluster_devices_up", "ms", "target_2s", false, 1.0}, [] { return 2000.0; }, devices_up},
       {{"cluster_recover_p99", "ms", "target_50ms", false, 1.0}, [] { return 50.0; }, [&] { return recoveries(false); }},
@@ -162,6 +280,10 @@ int main(int argc, char** argv) {
       // Measured by cluster_devices_up's rounds (the devices must be up).
       {{"cluster_host_rss", "MiB", "budget_1GiB", false, 1.0}, [] { return 1024.0; },
        [&] { return last_rss_mib > 0 ? last_rss_mib : (devices_up(), last_rss_mib); }},
+      {{"cluster_idle_cpu", "%core", "target_1pct", false, 1.0}, [] { return 1.0; },
+       [&] { return idle_round(idle_default, default_topology, "idle", true); }},
+      {{"cluster_idle_cpu_fleet", "%core", "target_10pct", false, 1.0}, [] { return 10.0; },
+       [&] { return idle_round(idle_fleet, fleet, "fleet", false); }},
   };
   return run_benches("cluster_bench", opt, benches);
 }

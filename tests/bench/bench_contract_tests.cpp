@@ -114,13 +114,16 @@ BOOST_AUTO_TEST_CASE(drill_bench_prints_the_drill_lines) {
   BOOST_TEST(r.out.find("\"name\":\"drill_lost_io\",\"value\":0") != std::string::npos, r.out);
 }
 
-// A small local cluster (5 guests × 4 devices; 16 guests for the recoveries):
-// every line of issue 5's targets, in the contract.
+// A small local cluster (5 guests × 4 devices; 16 guests for the recoveries;
+// the default topology and a 16-host fleet idle): every line of the cluster
+// targets, in the contract.
 BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
-  const auto r = run({bin("cluster_bench"), "--json", "--rounds", "1", "--guests", "5"}, std::chrono::seconds(150));
+  const auto r = run({bin("cluster_bench"), "--json", "--rounds", "1", "--guests", "5", "--idle-seconds", "0.5"},
+                     std::chrono::seconds(200));
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   BOOST_TEST((contract_names(r) == std::set<std::string>{"cluster_devices_up", "cluster_recover_p99", "cluster_crash_p99",
-                                                         "cluster_host_rss"}));
+                                                         "cluster_host_rss", "cluster_idle_cpu",
+                                                         "cluster_idle_cpu_fleet"}));
 }
 
 // A bad option names itself and stops before any cluster starts.
