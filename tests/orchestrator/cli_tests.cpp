@@ -31,13 +31,20 @@ constexpr const char* kHint =
     "no cluster: pass --orchestrator HOST:PORT or set VISORLAB_ORCHESTRATOR (start one with `visorlab "
     "orchestrator`, or run `visorlab drill` for a local cluster)";
 
+// A topology file for the commands that take one; removed at exit.
+struct TopologyFile {
+  TopologyFile() { std::ofstream(path) << "version: 1\n"; }
+  ~TopologyFile() {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+  const fs::path path = fs::temp_directory_path() / ("visorlab-orch-cli-" + std::to_string(::getpid()) + ".yaml");
+};
+
 // Commands that talk to a cluster, each with arguments that parse.
 std::vector<std::vector<std::string>> cluster_commands() {
-  static const std::string topology = [] {
-    const auto file = (fs::temp_directory_path() / ("visorlab-orch-cli-" + std::to_string(::getpid()) + ".yaml"));
-    std::ofstream(file) << "version: 1\n";
-    return file.string();
-  }();
+  static const TopologyFile file;
+  const std::string topology = file.path.string();
   return {
       {"up", topology}, {"down"}, {"devices"}, {"agents"},
       {"create", "g0", "--kind", "vhba", "--service", "io0", "--disk-size", "16MiB"},

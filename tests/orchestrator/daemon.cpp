@@ -119,6 +119,11 @@ Orchestrator::Orchestrator(std::vector<std::string> extra)
   if (std::regex_search(*line, m, metrics)) metrics_port = static_cast<std::uint16_t>(std::stoi(m[1]));
 }
 
+Orchestrator::~Orchestrator() {
+  process.signal(SIGTERM);
+  process.wait(std::chrono::seconds(10));
+}
+
 std::vector<std::string> listening_addresses(std::uint16_t port) {
   std::vector<std::string> out;
   for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {

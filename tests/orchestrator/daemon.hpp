@@ -42,6 +42,11 @@ class Background {
 // its announcement line read.
 struct Orchestrator {
   Orchestrator(std::vector<std::string> extra = {});
+  // Stopped as a user stops it (SIGTERM), so it removes its own run dir;
+  // killed if it does not stop within 10 s.
+  ~Orchestrator();
+  Orchestrator(const Orchestrator&) = delete;
+  Orchestrator& operator=(const Orchestrator&) = delete;
   Background process;
   std::string address;      // 127.0.0.1:PORT of the gRPC API
   std::uint16_t port = 0;
