@@ -1,7 +1,10 @@
 // No false transport event under load: a guest and its service partition
 // stream at full speed between two processes for 60 s (VISORLAB_SOAK_SECONDS
 // overrides) while a third thread burns CPU, on a 2-core machine, with the
-// default detection bound. Any transport event on either side fails it.
+// default detection bound. Any transport event on either side fails it —
+// unless a CPU of the machine itself stalled for most of the bound just
+// before it (a hypervisor's steal; tests/support/stall_probe.hpp), which no
+// design of ours could have ridden out.
 #define BOOST_TEST_MODULE channel_tcp_soak
 #include <boost/test/unit_test.hpp>
 
@@ -17,6 +20,7 @@
 #include <thread>
 
 #include "channel/tcp/tcp_endpoint.hpp"
+#include "tests/support/stall_probe.hpp"
 
 namespace ch = visorlab::channel;
 namespace tcp = visorlab::channel::tcp;
@@ -40,9 +44,13 @@ BOOST_AUTO_TEST_CASE(loaded_stream_raises_no_transport_event) {
   spec.queues = {{64, 256}, {64, 256}};
   std::atomic<int> events{0};
   std::string first_reason;
+  std::atomic<Clock::rep> first_at{0};
   auto guest = tcp::TcpEndpoint::serve({"127.0.0.1", 0}, "soak", spec, tcp::Side::guest, kProducers, {},
                                        [&](const tcp::Event& e) {
-                                         if (events++ == 0) first_reason = e.reason;
+                                         if (events++ == 0) {
+                                           first_reason = e.reason;
+                                           first_at = Clock::now().time_since_epoch().count();
+                                         }
                                        });
   const auto at = guest->address();
   const pid_t child = fork();
@@ -76,6 +84,7 @@ BOOST_AUTO_TEST_CASE(loaded_stream_raises_no_transport_event) {
   }
   BOOST_REQUIRE(guest->wait_connected(10s));
 
+  const visorlab::test::StallProbe machine;
   // A CPU hog beside the stream: the link threads must still get their turn.
   std::atomic<bool> stop{false};
   std::thread hog([&] {
@@ -97,13 +106,26 @@ BOOST_AUTO_TEST_CASE(loaded_stream_raises_no_transport_event) {
   }
   stop = true;
   hog.join();
-  BOOST_TEST_MESSAGE("soak: " << duration.count() << " s, " << got << " round trips, " << events << " events");
-  BOOST_TEST(events == 0, "transport event under load: " << first_reason);
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  BOOST_TEST_MESSAGE("soak: " << duration.count() << " s, " << got << " round trips, " << events << " events; "
+                              << (machine.realtime() ? "" : "no real-time probe, ") << "worst CPU stall "
+                              << duration_cast<milliseconds>(machine.worst()).count() << " ms");
+  // A silence the machine made: a CPU stalled for most of the bound in the
+  // bound before the event.
+  const tcp::LinkOptions defaults;
+  const auto event_at = Clock::time_point(Clock::duration(first_at.load()));
+  const auto stall = machine.worst_between(event_at - defaults.detect_timeout - defaults.heartbeat_interval, event_at);
+  const bool machine_stalled = events > 0 && stall >= defaults.detect_timeout - 3 * defaults.heartbeat_interval;
+  if (machine_stalled)
+    BOOST_TEST_MESSAGE("the event (" << first_reason << ") followed a " << duration_cast<milliseconds>(stall).count()
+                                     << " ms stall of a CPU: the machine's, not the link's");
+  BOOST_TEST((events == 0 || machine_stalled), "transport event under load: " << first_reason);
   BOOST_TEST(bad == 0u);
   BOOST_TEST(got > 0u);
   guest.reset();  // deregisters: the child leaves its loop
   int status = 0;
   BOOST_REQUIRE(waitpid(child, &status, 0) == child);
   BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 0);  // it heard exactly the deregistration
+  if (!machine_stalled) BOOST_TEST(WEXITSTATUS(status) == 0);  // it heard exactly the deregistration
 }
