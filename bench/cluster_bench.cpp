@@ -16,9 +16,9 @@
 //                        devices) up and idle: the busiest host's processes
 //                        (agent, partition host, service partitions), % of a
 //                        core over 5 s; target 1 %
-//   cluster_idle_cpu_fleet  a 16-host topology (48 guests, 144 devices, 7
-//                        service partitions) up and idle: every host's
-//                        processes summed, % of a core; target 10 %
+//   cluster_idle_cpu_fleet  examples/fleet.yaml (16 hosts, 48 guests, 144
+//                        devices, 7 service partitions) up and idle: every
+//                        host's processes summed, % of a core; target 10 %
 //
 // A fixed target has no second measurement: its "baseline" is the target
 // itself, so ratio ≥ 1 means the target holds. --guests N shrinks the first
@@ -90,25 +90,6 @@ pid_t read_pid(const fs::path& file) {
   pid_t pid = 0;
   in >> pid;
   return pid;
-}
-
-// 16 hosts: h0 runs the command partition; io0…io3 (each with its switch) and
-// con0…con2 on hosts of their own; 3 guests per host, each a vhba, a vnic and
-// a keyboard.
-std::string fleet_topology() {
-  std::ostringstream y;
-  y << "version: 1\nname: fleet\nhosts:\n";
-  for (int h = 0; h < 16; ++h) y << "  - {name: h" << h << "}\n";
-  y << "command: {host: h0}\nservices:\n";
-  for (int i = 0; i < 4; ++i) y << "  - {name: io" << i << ", kind: io, host: h" << i * 4 << ", switches: [{name: sw" << i << "}]}\n";
-  for (int i = 0; i < 3; ++i) y << "  - {name: con" << i << ", kind: console, host: h" << i * 4 + 1 << "}\n";
-  y << "guests:\n";
-  for (int h = 0; h < 16; ++h)
-    y << "  - name: h" << h << "g\n    count: 3\n    host: h" << h << "\n    devices:\n"
-      << "      - {kind: vhba, service: io" << h / 4 << ", disk_size: 1MiB}\n"
-      << "      - {kind: vnic, service: io" << h / 4 << ", switch: sw" << h / 4 << "}\n"
-      << "      - {kind: keyboard, service: con" << h % 3 << "}\n";
-  return y.str();
 }
 
 // CPU time (user + system, clock ticks) of `root` and every process below
@@ -251,7 +232,7 @@ int main(int argc, char** argv) {
   // Idle: the cluster up, nothing asked of it. A second to settle, then the window.
   std::unique_ptr<orch::LocalCluster> idle_default, idle_fleet;
   const auto default_topology = visorlab::topology::default_topology();
-  const auto fleet = visorlab::topology::load_string(fleet_topology(), "cluster_bench");
+  const auto fleet = visorlab::topology::load_file(fs::path(VISORLAB_EXAMPLES_DIR) / "fleet.yaml");
   auto hosts_of = [](const visorlab::topology::Topology& t) {
     std::vector<std::string> names;
     for (const auto& h : t.hosts) names.push_back(h.name);

@@ -13,6 +13,11 @@
 //      faults, history off (topology::Workload::record: the workloads record
 //      nothing, the checker has nothing to judge) then on (recorded, checked);
 //      disk IOPS counted by the workloads, median per side.
+//   3. The fleet (issue 13; skipped with --no-fleet): examples/fleet.yaml, 16
+//      hosts on this machine, its drill once: how late its steps start
+//      against their `at:` (fleet_steps_late_p99, target 50 ms), crash →
+//      resumed and planned recover (fleet_crash_resumed, fleet_recover,
+//      target 250 ms each), nothing lost.
 // Latency lines compare with their target (baseline "target", ratio =
 // target/value, > 1 meets it); docs/benchmarks.md has the conventions.
 // A lost I/O, a failed invariant or a drill that cannot run fails the bench
@@ -47,22 +52,26 @@ using bench::fail;
 
 constexpr const char* kUsage =
     "usage: drill_bench [--json] [--guests N] [--crashes N] [--spacing SECONDS] [--verbose]\n"
-    "                   [--overhead-seconds S] [--rounds N]\n"
+    "                   [--overhead-seconds S] [--rounds N] [--no-fleet]\n"
     "  Runs a crash drill on a local cluster (drill_crash_resumed_p99, drill_stall_p99,\n"
     "  drill_lost_io), then interleaved workload-only drills with the history off and on\n"
     "  (drill_overhead_iops). Defaults: 16 guests, 20 crashes of io0 1 s apart, 5 pairs of\n"
-    "  2 s overhead rounds plus a warm-up pair (about 2 minutes).\n"
+    "  2 s overhead rounds plus a warm-up pair, then examples/fleet.yaml's 16-host drill\n"
+    "  (fleet_steps_late_p99, fleet_crash_resumed, fleet_recover; about 3 minutes in all).\n"
     "  Smoke test: --guests 2 --crashes 2 --spacing 0.5 --rounds 1 --overhead-seconds 0.5\n";
 
 constexpr double kResumedTargetMs = 100;  // DESIGN.md: crash → guests resumed ≤ 100 ms p99
 constexpr double kStallTargetMs = 150;    // issue 6: no I/O completing ≤ 150 ms p99
 constexpr double kOverheadTarget = 0.9;   // issue 6: IOPS history on / off ≥ 0.9
+constexpr double kFleetLateTargetMs = 50;       // issue 13: every step within 50 ms of its at:
+constexpr double kFleetRecoveryTargetMs = 250;  // issue 13: crash → resumed, planned recover
 
 struct DrillBenchOptions {
   std::uint64_t guests = 16;
   std::uint64_t crashes = 20;
   double spacing_s = 1.0;
   double overhead_s = 2.0;  // one overhead round's drill
+  bool fleet = true;
 };
 
 // The topology: host a runs the command partition and the guests, host b the
@@ -146,6 +155,45 @@ double iops_round(topology::Topology topo, bool record) {
   return out->disk_ops / out->disk_seconds;
 }
 
+// A target in ms met when the value is at most it (ratio target/value).
+void print_target(const bench::Options& opt, const char* name, double value_ms, double target_ms) {
+  print(opt, {name, "ms", "target", false, 1.0}, value_ms, target_ms, target_ms / std::max(value_ms, 0.1));
+}
+
+// examples/fleet.yaml's drill once: how late each step started, its crash and
+// planned recover, judged like the others.
+void fleet(const bench::Options& opt) {
+  topology::Topology topo;
+  try {
+    topo = topology::load_file(fs::path(VISORLAB_EXAMPLES_DIR) / "fleet.yaml");
+  } catch (const std::exception& e) {
+    fail(std::string("examples/fleet.yaml: ") + e.what());
+  }
+  std::string error;
+  const auto out = run_one(topo, "fleet", error);
+  if (!out) fail(error);
+  judge(*out, "fleet drill");
+  std::vector<double> late, crash, recover;
+  for (const auto& f : out->report["faults"]) {
+    const auto step = f["step"].get<std::size_t>();
+    if (step >= topo.drill.steps.size()) fail("the fleet report names step " + std::to_string(step));
+    const double planned_s = std::chrono::duration<double>(topo.drill.steps[step].at).count();
+    late.push_back(std::max(0.0, f["at_s"].get<double>() - planned_s) * 1000);
+    if (f["kind"] == "crash") crash.push_back(f["total_ms"].get<double>());
+    if (f["kind"] == "recover") recover.push_back(f["total_ms"].get<double>());
+  }
+  if (late.size() != topo.drill.steps.size() || crash.empty() || recover.empty())
+    fail("the fleet report lacks a step: " + out->report["faults"].dump());
+  if (opt.verbose) {
+    std::fprintf(stderr, "  fleet steps late ms:");
+    for (const double v : late) std::fprintf(stderr, " %.1f", v);
+    std::fprintf(stderr, "\n");
+  }
+  print_target(opt, "fleet_steps_late_p99", bench::nearest_rank(late, 99), kFleetLateTargetMs);
+  print_target(opt, "fleet_crash_resumed", *std::max_element(crash.begin(), crash.end()), kFleetRecoveryTargetMs);
+  print_target(opt, "fleet_recover", *std::max_element(recover.begin(), recover.end()), kFleetRecoveryTargetMs);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,7 +206,8 @@ int main(int argc, char** argv) {
          {"--crashes", true, [&](const char* v) { d.crashes = bench::parse_count("--crashes", v); }},
          {"--spacing", true, [&](const char* v) { d.spacing_s = bench::parse_seconds("--spacing", v); }},
          {"--overhead-seconds", true,
-          [&](const char* v) { d.overhead_s = bench::parse_seconds("--overhead-seconds", v); }}});
+          [&](const char* v) { d.overhead_s = bench::parse_seconds("--overhead-seconds", v); }},
+         {"--no-fleet", false, [&](const char*) { d.fleet = false; }}});
     if (d.guests > 64) throw std::invalid_argument("--guests at most 64");
     if (d.crashes > 200) throw std::invalid_argument("--crashes at most 200");
     if (d.spacing_s < 0.3) throw std::invalid_argument("--spacing at least 0.3 s (a crash recovery must fit)");
@@ -219,5 +268,6 @@ int main(int argc, char** argv) {
   // nothing is lost (and the bench has failed before printing otherwise).
   print(opt, {"drill_lost_io", "count", "target", false, 1.0}, 0, 0, 1.0);
   bench::report(o, opt);  // with the drift warning and, under --verbose, every round
+  if (d.fleet) fleet(opt);
   return 0;
 }

@@ -63,9 +63,13 @@ void Workloads::start(const WorkloadSpec& spec, std::int64_t start_ns,
         return self->request(cluster_.workload(g), timeout_, start_atom::value, std::move(s));
       },
       [] {});
+  // Input after the clocks: every report a console produces is on one.
+  cluster_.set_input_rate(spec.input_rate);
 }
 
 void Workloads::stop() {
+  // Input first: what is on its way is still taken in and recorded.
+  cluster_.set_input_rate(0);
   fan_out(
       cluster_, "stop the workload", false,
       [&](caf::scoped_actor& self, const std::string& g) {

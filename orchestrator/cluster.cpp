@@ -591,7 +591,7 @@ void Cluster::apply(const topology::Topology& t) {
     m.command = m.ask<command_actor>(m.partitions(t.command.host), "command partition on " + t.command.host,
                                      spawn_atom::value, command_atom::value);
     for (const auto& s : t.services) {
-      ServiceSpec spec{s.name, s.kind, s.kind == topology::ServiceKind::console ? t.workload.input.rate_per_s : 0.0};
+      const ServiceSpec spec{s.name, s.kind, 0.0};  // input flows when a workload starts it (set_input_rate)
       m.keepers[s.name] = m.ask<keeper_actor>(m.partitions(s.host), "service " + s.name, spawn_atom::value, spec,
                                               m.command);
       m.log.append("service_started", s.name, "on " + s.host);
@@ -734,6 +734,14 @@ void Cluster::lose_writes(const std::string& service, std::uint64_t every, std::
   m.run(keeper, "lose_writes on " + service, lose_atom::value, every, std::int64_t{window.count()});
   m.log.append("lose_writes", service,
                "every " + std::to_string(every) + "th write for " + std::to_string(window.count()) + " ms");
+}
+
+void Cluster::set_input_rate(double per_s) {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  if (!m.topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+  for (const auto& s : m.topo->services)
+    if (s.kind == topology::ServiceKind::console) m.run(m.keeper(s.name), "input on " + s.name, input_atom::value, per_s);
 }
 
 workload_actor Cluster::workload(const std::string& guest) const {

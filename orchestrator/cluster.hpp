@@ -103,6 +103,10 @@ class Cluster {
   // `every`th write without writing it. It ends by itself (the partition
   // keeps the deadline), even if this orchestrator is gone by then.
   void lose_writes(const std::string& service, std::uint64_t every, std::chrono::milliseconds window);
+  // Input is a workload: every console partition produces `per_s` reports
+  // per second per device from now on (0: none, as after apply). A console
+  // restarted later produces at the rate set last.
+  void set_input_rate(double per_s);
 
   // Each guest's workload, to drive and watch it (the drill does). Needs no
   // lock on the cluster's operations, so a drill can watch its workload while

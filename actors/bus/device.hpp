@@ -36,6 +36,7 @@ class Device {
 
   // The device's channel; null when none could be attached.
   channel::Channel* channel() { return end_ ? &end_->channel() : nullptr; }
+  const channel::Channel* channel() const { return end_ ? &end_->channel() : nullptr; }
 
   // Per-device state a driver keeps (its private data, as dev_set_drvdata).
   std::shared_ptr<void> driver_data;

@@ -18,6 +18,10 @@ int code(Response r) { return static_cast<int>(r); }
 
 Chipset::Chipset(channel::Channel& controlvm, BusModel& bus) : controlvm_(controlvm), bus_(bus) {}
 
+bool Chipset::has_commands() const {
+  return controlvm_.queue(cvm::response).pending() > 0 || controlvm_.queue(cvm::event).pending() > 0;
+}
+
 std::size_t Chipset::poll(Clock::time_point now) {
   cvm::Message m;
   // The Linux guest drains RESPONSE and ignores it.

@@ -37,6 +37,8 @@ class Chipset {
   // Handles every command waiting now; expires parahotplug requests. Returns
   // how many commands were handled.
   std::size_t poll(Clock::time_point now = Clock::now());
+  // A command or event waits to be handled (a look that changes nothing).
+  bool has_commands() const;
 
   // The guest acknowledges a parahotplug request (sysfs devicedisabled /
   // deviceenabled). Returns false for an unknown id.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -76,8 +77,7 @@ bool Guest::poll(Clock::time_point now) {
   // attach again, briefly — the next poll tries again.
   if (!controlvm_->link_up()) controlvm_->reconnect(std::chrono::milliseconds(2));
   const bool handled = chipset_.poll(now) > 0;
-  bus_.poll();
-  if (now >= next_sweep_) {
+  if (handled || now >= next_sweep_) {  // a DEVICE_DESTROY frees its channel now, not at the next sweep
     forget_destroyed();
     next_sweep_ = now + std::chrono::milliseconds(50);
   }
@@ -91,13 +91,30 @@ bool Guest::poll(Clock::time_point now) {
       spdlog::warn("guest {}: metrics: {}", options_.name, e.what());
     }
   }
+  const bool progress = poll_devices(now);
+  return handled || progress || !hotplug_acks_.empty();
+}
+
+bool Guest::poll_devices(Clock::time_point now) {
+  bus_.poll();
   const bool app_progress = app_ && app_->step(*this, now);
   waiting_ = false;
   for (const bus::Device* d : bus_.devices())
     if ((d->driver_name() == hba_.name() && drivers::VisorHba::pending(*d) > 0) ||
         (d->driver_name() == nic_.name() && drivers::VisorNic::outstanding(*d) > 0))
       waiting_ = true;
-  return handled || app_progress || !hotplug_acks_.empty();
+  return app_progress;
+}
+
+std::optional<std::vector<channel::Doorbell*>> Guest::doorbells() const {
+  std::vector<channel::Doorbell*> bells{controlvm_->channel().doorbell()};
+  for (const bus::Device* d : bus_.devices())
+    // A paused device's mapping is closed to us (mprotect): nothing comes
+    // through it until a resume, which comes through controlvm.
+    if (const channel::Channel* c = d->channel(); c && !c->paused()) bells.push_back(c->doorbell());
+  if (std::find(bells.begin(), bells.end(), nullptr) != bells.end()) return std::nullopt;
+  if (bells.size() > channel::DoorbellSleep::kMaxBells) return std::nullopt;
+  return bells;
 }
 
 void Guest::forget_destroyed() {

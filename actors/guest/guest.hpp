@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "actors/drivers/visornic.hpp"
 #include "actors/runtime/device_channels.hpp"
 #include "actors/runtime/messages.hpp"
+#include "channel/doorbell.hpp"
 
 namespace visorlab::guest {
 
@@ -49,11 +51,19 @@ class Guest {
   // Chipset, then every running device. Returns true if anything happened
   // (the caller polls again at once).
   bool poll(Clock::time_point now = Clock::now());
+  // The devices and the application only: never the chipset, so no device
+  // (nor its channel) goes away in it. A controlvm message waiting shows in
+  // has_commands().
+  bool poll_devices(Clock::time_point now = Clock::now());
+  bool has_commands() const { return chipset_.has_commands(); }
   // After a poll: I/O is in flight with a service partition, so an answer
   // may come any moment (the caller polls again soon, without backing off —
   // but without spinning either: on a small host the spinning guests would
   // starve the partitions they wait for).
   bool waiting() const { return waiting_; }
+  // The doorbells of the controlvm channel and of every device's channel, to
+  // sleep on while nothing moves; nullopt when one has none (then poll).
+  std::optional<std::vector<channel::Doorbell*>> doorbells() const;
 
   // Runs `app` after every poll from now on (replacing any before).
   void run(std::shared_ptr<Application> app) { app_ = std::move(app); }

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "actors/runtime/error.hpp"
+#include "channel/doorbell_waiter.hpp"
 
 namespace visorlab::guest {
 namespace {
@@ -19,16 +20,51 @@ using namespace visorlab::actors;
 // How soon a guest waiting for answers looks again: well under a disk
 // I/O's latency, far from a spin.
 constexpr std::chrono::microseconds kWaitingPoll{50};
+// Idle this long, a guest sleeps on its channels' doorbells (a command or a
+// partition's signal rings one) instead of ticking; it still looks at least
+// every kSleepBound, as the kernel's visorbus backs off to 100 jiffies.
+constexpr std::chrono::milliseconds kIdleBeforeSleep{2};
+constexpr std::chrono::milliseconds kSleepBound{100};
+// The tick the doorbell waiter sends when a sleep ends: it starts a new chain.
+constexpr std::uint64_t kWoken = ~std::uint64_t{0};
 
 struct State {
   std::shared_ptr<Guest> guest;  // handed over at spawn, then ours alone
   std::chrono::microseconds idle{0};
+  std::chrono::steady_clock::time_point idle_since{};  // the first poll that found nothing
   // One chain of ticks at a time: each carries the generation it belongs to,
   // and a poke starts a new generation (the slow tick already sent is dropped
   // when it arrives).
   std::uint64_t generation = 0;
+  bool asleep = false;  // the waiter holds the doorbells; its kWoken tick ends it
+  // Sleeps on the doorbells for us; null on a kernel without futex_waitv.
+  // Declared last: gone (its sleep let go) before the guest's channels.
+  std::unique_ptr<channel::DoorbellWaiter> waiter;
   static inline const char* name = "visorlab.guest";
 };
+
+// Nothing moved for a while: sleep on the doorbells instead of ticking.
+// False when that cannot be done (then tick).
+bool sleep_on_doorbells(guest_actor::stateful_pointer<State> self, std::chrono::microseconds idle_max) {
+  auto& st = self->state;
+  if (!st.waiter) return false;
+  auto bells = st.guest->doorbells();
+  if (!bells) return false;
+  auto sleep = std::make_unique<channel::DoorbellSleep>(std::move(*bells));
+  // Announced: from here a publish rings. One more look for what came before
+  // — one that removes no device, whose doorbell the sleep holds.
+  if (st.guest->has_commands() || st.guest->poll_devices() || st.guest->waiting()) {
+    st.idle = std::chrono::microseconds(0);
+    st.idle_since = {};
+    self->send(self, tick_atom::value, st.generation);
+    return true;
+  }
+  const bool keeps_time = st.guest->application() && st.guest->application()->keeps_time();
+  const auto bound = keeps_time ? std::chrono::duration_cast<std::chrono::milliseconds>(idle_max) : kSleepBound;
+  st.asleep = true;
+  st.waiter->sleep(std::move(sleep), std::max(bound, std::chrono::milliseconds(1)));
+  return true;
+}
 
 caf::error no_workload(const Guest& g) {
   return make_error(Errc::failed_precondition, "guest " + g.options().name + " runs no workload");
@@ -37,30 +73,55 @@ caf::error no_workload(const Guest& g) {
 guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> self, std::shared_ptr<Guest> guest,
                                           std::chrono::microseconds idle_max) {
   self->state.guest = std::move(guest);
+  if (channel::DoorbellSleep::available())
+    self->state.waiter = std::make_unique<channel::DoorbellWaiter>([me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
+      if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
+        caf::anon_send(caf::actor_cast<guest_actor>(strong), tick_atom::value, kWoken);
+    });
   self->send(self, tick_atom::value, self->state.generation);
+  // The workload was told something: it wants the guest polling.
+  auto wake = [self] {
+    if (self->state.asleep) self->state.waiter->nudge();
+  };
+  // Poll now, and fast from here on (the backoff starts again).
+  auto restart = [self] {
+    auto& st = self->state;
+    st.idle = std::chrono::microseconds(0);
+    st.idle_since = {};
+    self->send(self, tick_atom::value, ++st.generation);
+  };
   return {
       [=](tick_atom, std::uint64_t generation) {
         auto& st = self->state;
-        if (generation != st.generation) return;  // retired by a poke
+        if (generation == kWoken) {
+          st.asleep = false;
+          return restart();
+        }
+        if (generation != st.generation || st.asleep) return;  // retired by a poke, or asleep
         if (st.guest->poll()) {
           st.idle = std::chrono::microseconds(0);
+          st.idle_since = {};
           self->send(self, tick_atom::value, generation);
         } else if (st.guest->waiting()) {
           // Answers due: look again soon, yielding the core meanwhile.
           st.idle = std::chrono::microseconds(0);
+          st.idle_since = {};
           self->delayed_send(self, kWaitingPoll, tick_atom::value, generation);
         } else {
+          const auto now = std::chrono::steady_clock::now();
+          if (st.idle_since == std::chrono::steady_clock::time_point{}) st.idle_since = now;
+          if (now - st.idle_since >= kIdleBeforeSleep && sleep_on_doorbells(self, idle_max)) return;
           // Exponential backoff keeps an idle guest cheap on a small machine.
           st.idle = std::min(idle_max, std::max(std::chrono::microseconds(20), st.idle * 2));
           self->delayed_send(self, st.idle, tick_atom::value, generation);
         }
       },
       [=](poke_atom) {
-        // A controlvm message waits: poll now, and fast from here on (the
-        // backoff starts again), instead of at an idle guest's next slow tick.
+        // A controlvm message waits: poll now instead of at an idle guest's
+        // next slow tick. Asleep, the waiter's wake-up does that.
         auto& st = self->state;
-        st.idle = std::chrono::microseconds(0);
-        self->send(self, tick_atom::value, ++st.generation);
+        if (st.asleep) return st.waiter->nudge();
+        restart();
       },
       [=](offer_atom, const ChannelOffer& offer) -> caf::result<Locator> {
         try {
@@ -76,6 +137,7 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         if (!g.application()) return no_workload(g);
         try {
           g.application()->start(g, start);
+          wake();
           return caf::unit;
         } catch (const std::invalid_argument& e) {
           return make_error(Errc::invalid_argument, "workload of " + g.options().name + ": " + e.what());
@@ -86,10 +148,12 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
       [=](stop_atom) -> caf::result<void> {
         Guest& g = *self->state.guest;
         if (g.application()) g.application()->stop(g);
+        wake();
         return caf::unit;
       },
       [=](quiesce_atom, const std::string& device) {
         Guest& g = *self->state.guest;
+        wake();
         return !g.application() || g.application()->quiesce(g, device);
       },
       [=](idle_atom) {

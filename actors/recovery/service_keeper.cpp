@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <memory>
 #include <optional>
 
@@ -50,6 +51,7 @@ struct State {
   std::unique_ptr<service::ServiceProcess> standby;
   service_actor standby_service;
   std::vector<ServedDevice> devices;
+  double input_rate = 0;             // a console's, as last set: every new process gets it
   std::optional<Recovery> recovery;  // one at a time
   bool stopping = false;             // a down message we caused ourselves
   std::shared_ptr<metrics::Metrics> metrics;       // kept alive for `partition`
@@ -149,12 +151,20 @@ void tick_soon(Self self) {
   self->delayed_send(self, std::chrono::milliseconds(2), tick_atom::value);
 }
 
+// A new process serves from now on: it takes the input rate as it is now
+// (a spare was started with the rate of its day).
+void adopt(Self self) {
+  auto& st = self->state;
+  self->monitor(st.service);
+  watch_exit(self);
+  self->send(st.service, input_atom::value, st.input_rate);
+}
+
 // Starts the process and connects; "" or why not.
 std::string start_process(Self self) {
   try {
     self->state.service = self->state.process->start();
-    self->monitor(self->state.service);
-    watch_exit(self);
+    adopt(self);
     return "";
   } catch (const std::exception& e) {
     return e.what();
@@ -181,8 +191,7 @@ std::string promote_standby(Self self) {
   st.process = std::move(st.standby);
   st.service = st.standby_service;
   st.standby_service = nullptr;
-  self->monitor(st.service);
-  watch_exit(self);
+  adopt(self);
   return "";
 }
 
@@ -317,6 +326,7 @@ Recovery begin(Self self, RecoveryKind kind) {
 
 keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
   self->state.process = std::make_unique<service::ServiceProcess>(self->system(), o.process);
+  self->state.input_rate = o.process.service.input_rate;
   if (o.metrics) {
     self->state.metrics = o.metrics;
     self->state.partition =
@@ -391,6 +401,16 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       },
       [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {
         return self->delegate(self->state.service, lose_atom::value, every, for_ms);
+      },
+      // Kept for every process to come; the one serving now (if any: it may
+      // be down in a recovery) takes it at once.
+      [=](input_atom, double per_s) -> caf::result<void> {
+        if (!(per_s >= 0) || !std::isfinite(per_s))
+          return make_error(Errc::invalid_argument, "an input rate is a number ≥ 0");
+        auto& st = self->state;
+        st.input_rate = per_s;
+        if (st.service && st.process->alive()) self->send(st.service, input_atom::value, per_s);
+        return caf::unit;
       },
       [=](stats_atom) -> caf::result<ServiceStats> { return self->delegate(self->state.service, stats_atom::value); },
   };

@@ -35,5 +35,6 @@ using register_atom = caf::atom_constant<caf::atom("vl_reg")>;
 using spawn_atom = caf::atom_constant<caf::atom("vl_spawn")>;
 using cut_atom = caf::atom_constant<caf::atom("vl_cut")>;
 using heal_atom = caf::atom_constant<caf::atom("vl_heal")>;
+using input_atom = caf::atom_constant<caf::atom("vl_input")>;
 
 }  // namespace visorlab::actors

@@ -50,7 +50,9 @@ using command_actor = caf::typed_actor<                                         
 
 // A service partition (IO or console), in its own process. Failures are
 // visorlab errors (actors/runtime/error.hpp): not_found for an unknown device,
-// internal for a channel that cannot be opened.
+// internal for a channel that cannot be opened. input: a console's reports
+// per second per device from now on (0: none — input is a workload, started
+// and stopped with a drill's).
 using service_actor = caf::typed_actor<                             //
     caf::reacts_to<tick_atom>,                                      //
     caf::reacts_to<attach_atom, DeviceAttach>,                      //
@@ -59,6 +61,7 @@ using service_actor = caf::typed_actor<                             //
     caf::reacts_to<pause_atom, std::string>,                        //
     caf::reacts_to<resume_atom, std::string>,                       //
     caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  // lose_writes: every, for ms
+    caf::reacts_to<input_atom, double>,                             //
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
 // The agent's keeper of one service partition: it runs the partition's
@@ -66,7 +69,8 @@ using service_actor = caf::typed_actor<                             //
 // (recover) or after a crash, whether injected (crash, with the delay before
 // the restart in ms) or noticed (its process died: the keeper recovers on its
 // own and tells its listener (event_atom, RecoveryTimes)). tick and restart
-// are its own wake-ups.
+// are its own wake-ups. input: the console's input rate, kept across
+// restarts.
 using keeper_actor = caf::typed_actor<                                  //
     caf::reacts_to<tick_atom>,                                          //
     caf::reacts_to<restart_atom>,                                       // its own: a crash's restart is due
@@ -78,6 +82,7 @@ using keeper_actor = caf::typed_actor<                                  //
     caf::reacts_to<pause_atom, std::string>,                            //
     caf::reacts_to<resume_atom, std::string>,                           //
     caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  //
+    caf::reacts_to<input_atom, double>,                                 //
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
 // A host's partitions (agents/): the process that runs the command

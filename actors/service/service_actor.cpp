@@ -139,11 +139,20 @@ service_actor::behavior_type service_behavior(service_actor::stateful_pointer<St
         let_go();
         return guarded("detach " + device, [&] { return known(self->state.partition->detach(device), device); });
       },
-      [=](pause_atom, const std::string& device) { return known(self->state.partition->pause(device), device); },
+      [=](pause_atom, const std::string& device) {
+        let_go();  // a paused channel's memory closes: the waiter must not hold its doorbell
+        return known(self->state.partition->pause(device), device);
+      },
       [=](resume_atom, const std::string& device) { return known(self->state.partition->resume(device), device); },
       [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {
         if (every == 0 || for_ms <= 0) return make_error(Errc::invalid_argument, "lose_writes needs every ≥ 1 and a window");
         self->state.partition->lose_writes(every, ServicePartition::Clock::now() + std::chrono::milliseconds(for_ms));
+        return caf::unit;
+      },
+      [=](input_atom, double per_s) -> caf::result<void> {
+        if (!self->state.partition->set_input_rate(per_s))
+          return make_error(Errc::invalid_argument, "an input rate is a number ≥ 0");
+        wake();  // a sleep's bound follows the rate
         return caf::unit;
       },
       [=](stats_atom) { return self->state.partition->stats(); },

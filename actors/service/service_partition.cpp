@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <future>
 #include <stdexcept>
 
@@ -203,6 +204,9 @@ bool ServicePartition::poll(Clock::time_point now) {
 std::optional<std::vector<channel::Doorbell*>> ServicePartition::doorbells() {
   std::vector<channel::Doorbell*> bells;
   auto add = [&](channel::ChannelEnd& end) {
+    // A paused channel's mapping is closed (mprotect): its bell is not ours
+    // to touch, and nothing comes through it before a resume (a message).
+    if (end.channel().paused()) return true;
     channel::Doorbell* b = end.channel().doorbell();
     bells.push_back(b);
     return b != nullptr;
@@ -221,6 +225,14 @@ std::chrono::milliseconds ServicePartition::sleep_bound() const {
   if (inputs_.empty() || options_.input_rate <= 0) return kIdleBound;
   const auto every = std::chrono::milliseconds(static_cast<long>(1000.0 / options_.input_rate));
   return std::clamp(every, std::chrono::milliseconds(1), kIdleBound);
+}
+
+bool ServicePartition::set_input_rate(double per_s) {
+  if (!(per_s >= 0) || !std::isfinite(per_s)) return false;
+  options_.input_rate = per_s;
+  last_produce_ = {};  // credit accrues from the next poll, not from the last rate's
+  input_credit_ = 0;
+  return true;
 }
 
 actors::ServiceStats ServicePartition::stats() const {

@@ -64,6 +64,10 @@ class ServicePartition {
   std::chrono::milliseconds sleep_bound() const;
   static constexpr std::chrono::milliseconds kIdleBound{100};
 
+  // A console's input reports per second per device from now on; 0 stops
+  // them. False (and nothing changes) for a rate below 0 or not finite.
+  bool set_input_rate(double per_s);
+
   actors::ServiceStats stats() const;
   // Devices served (a warm spare serves none until it is promoted).
   std::size_t devices() const { return vhba_.size() + inputs_.size() + vnics_.size(); }

@@ -348,6 +348,8 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
               "channel {}: {} end lost its link ({}): {}", name_, side_ == Side::guest ? "guest" : "service",
               static_cast<int>(code), reason);
   announce_connected();  // wakes waiters on any state change
+  // A consumer asleep on this channel must hear of it too (it re-attaches).
+  if (Doorbell* bell = local_doorbell()) bell->ring();
   if (on_event_) on_event_(Event{code, reason});
 }
 

@@ -779,4 +779,6 @@ History Workload::history() const { return impl_->history(); }
 
 bool Workload::running() const { return impl_->core->running; }
 
+bool Workload::keeps_time() const { return impl_->core->clock_set; }
+
 }  // namespace visorlab::drill

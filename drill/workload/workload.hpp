@@ -81,6 +81,9 @@ class Workload final : public guest::Application {
   actors::HistoryChunk collect(std::uint64_t first) override;
   void on_frame(const std::string& device, std::span<const std::byte> frame) override;
   void on_input(const std::string& device, const channel::input::Report& report) override;
+  // From its start on (a drill's I/O, then its read-back): before it, an
+  // idle guest may sleep on its doorbells.
+  bool keeps_time() const override;
 
   // For tests and benches, on the guest's thread (or with it stopped).
   History history() const;  // what collect has not yet been told to forget

@@ -3,7 +3,8 @@
 // runs as `visorlab service-partition` in its own, started by its keeper. The
 // IO partition is killed with SIGKILL mid-I/O and also recovered as planned;
 // afterwards every write completed exactly once, none failed, and the backing
-// file holds the latest acknowledged generation of every block.
+// file holds the latest acknowledged generation of every block. A console
+// partition's keeper keeps the input rate a workload set across a crash.
 #define BOOST_TEST_MODULE actors_recovery
 #include <boost/test/unit_test.hpp>
 
@@ -122,14 +123,18 @@ std::string visorlab_bin() {
 }
 
 struct World {
-  explicit World(bool sriov = false, bool acknowledge_hotplug = true)
+  // `kind`: the one device, a vhba written by the DiskWriter (an IO
+  // partition) or a keyboard (a console partition, producing no input until
+  // it is told a rate).
+  explicit World(bool sriov = false, bool acknowledge_hotplug = true, ch::ChannelKind kind = ch::ChannelKind::vhba)
       : dir(std::filesystem::temp_directory_path() / ("visorlab-recovery-" + std::to_string(getpid()) + "-" +
                                                       std::to_string(++count))),
         sys(cfg),
         self(sys) {
     std::filesystem::create_directories(dir);
     guest_name = "rcv" + std::to_string(getpid()) + "x" + std::to_string(count);
-    device = guest_name + "/vhba0";
+    const bool disk = kind == ch::ChannelKind::vhba;
+    device = guest_name + (disk ? "/vhba0" : "/keyboard0");
     writer = std::make_shared<DiskWriter>(device);
     commands = visorlab::command::spawn_command_partition(sys);
     const auto at = ask<Locator>(commands, guest_atom::value, guest_name);
@@ -137,27 +142,28 @@ struct World {
     o.guest.name = guest_name;
     o.guest.acknowledge_hotplug = acknowledge_hotplug;
     o.controlvm = at;
-    o.application = writer;
+    if (disk) o.application = writer;
     guest = visorlab::guest::spawn_guest(sys, o);
 
     BOOST_REQUIRE(!command(cvm::Id::chipset_init, CommandPartition::init_chipset(cvm::chipset_feature::para_hotplug))
                        .failed);
     BOOST_REQUIRE(command(cvm::Id::bus_create, CommandPartition::bus(2)).status == 0u);
-    ChannelOffer offer{0x10, device, "", visorlab::channel::ChannelKind::vhba, 2, 0, "local", "127.0.0.1"};
+    ChannelOffer offer{0x10, device, "", kind, 2, 0, "local", "127.0.0.1"};
     const auto channel = ask<Locator>(guest, offer_atom::value, offer);
     BOOST_REQUIRE(command(cvm::Id::device_create,
-                          CommandPartition::device(2, 0, ch::guids::vhba, 0x10,
-                                                   ch::channel_size(ch::type_of(ch::ChannelKind::vhba).spec())))
+                          CommandPartition::device(2, 0, disk ? ch::guids::vhba : ch::guids::keyboard, 0x10,
+                                                   ch::channel_size(ch::type_of(kind).spec())))
                       .status == 0u);
 
     visorlab::recovery::KeeperOptions k;
     k.process.visorlab_bin = visorlab_bin();
-    k.process.service = {"io-" + guest_name, visorlab::topology::ServiceKind::io};
+    k.process.service = {(disk ? "io-" : "con-") + guest_name,
+                         disk ? visorlab::topology::ServiceKind::io : visorlab::topology::ServiceKind::console};
     k.commands = commands;
     k.listener = caf::actor_cast<caf::actor>(self);
     keeper = visorlab::recovery::spawn_keeper(sys, k);
     stats = ask<ServiceStats>(keeper, start_atom::value);
-    ServedDevice served{guest_name, 2, 0, sriov, {device, visorlab::channel::ChannelKind::vhba, channel, (dir / "d0.img").string(), kDisk, "", ""}};
+    ServedDevice served{guest_name, 2, 0, sriov, {device, kind, channel, disk ? (dir / "d0.img").string() : "", disk ? kDisk : 0, "", ""}};
     self->request(keeper, 15s, attach_atom::value, served)
         .receive([] {}, [&](caf::error& e) { BOOST_FAIL("attach failed: " << sys.render(e)); });
   }
@@ -289,4 +295,47 @@ BOOST_AUTO_TEST_CASE(a_missing_devicedisabled_fails_the_recovery_with_udev_timeo
   BOOST_TEST(t.error.find("sriov disable") != std::string::npos, t.error);
   BOOST_TEST(t.error.find("1400") != std::string::npos, t.error);  // DEVICE_UDEV_TIMEOUT
   w.verify();  // nothing was paused: writes went on
+}
+
+// Input is a workload: a console produces nothing until told a rate, keeps
+// producing at it through a crash (the restarted process is told again), and
+// stops when told 0.
+BOOST_AUTO_TEST_CASE(a_console_produces_input_only_at_the_rate_it_was_told_across_a_crash) {
+  World w(false, true, ch::ChannelKind::keyboard);
+  auto reports = [&] { return w.ask<ServiceStats>(w.keeper, stats_atom::value).reports; };
+  // Waits (bounded) until the console delivered `n` reports.
+  auto until_reports = [&](std::uint64_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (reports() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    return reports();
+  };
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(reports() == 0u);  // up and attached, and quiet
+
+  // Paused while it sleeps on the device's doorbell: the channel's memory
+  // closes (mprotect) and the sleep must let go first — the process lives on.
+  w.self->request(w.keeper, 15s, pause_atom::value, w.device).receive([] {}, [&](caf::error& e) {
+    BOOST_FAIL("pause: " << w.sys.render(e));
+  });
+  std::this_thread::sleep_for(200ms);
+  w.self->request(w.keeper, 15s, resume_atom::value, w.device).receive([] {}, [&](caf::error& e) {
+    BOOST_FAIL("resume: " << w.sys.render(e));
+  });
+  BOOST_TEST(w.ask<ServiceStats>(w.keeper, stats_atom::value).pid == w.stats.pid);
+
+  w.self->send(w.keeper, input_atom::value, 500.0);
+  BOOST_TEST(until_reports(50) >= 50u);
+
+  World::phases_in_order(w.ask<RecoveryTimes>(w.keeper, crash_atom::value, std::int64_t{20}));
+  BOOST_TEST(w.ask<ServiceStats>(w.keeper, stats_atom::value).pid != w.stats.pid);
+  BOOST_TEST(until_reports(50) >= 50u);  // the new process counts from 0, at the rate set before
+
+  w.self->send(w.keeper, input_atom::value, 0.0);
+  std::this_thread::sleep_for(100ms);  // what was on its way arrives
+  const auto stopped = reports();
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(reports() == stopped);
+
+  w.self->request(w.keeper, 15s, input_atom::value, -1.0)
+      .receive([] { BOOST_FAIL("a negative rate was taken"); }, [](caf::error&) {});
 }

@@ -104,9 +104,10 @@ BOOST_AUTO_TEST_CASE(transport_bench_prints_loopback_and_netns_lines) {
 }
 
 // Two small crash drills on a local cluster (agents are `visorlab agent`
-// processes from VISORLAB_BIN): every line of issue 6's targets, in the contract.
+// processes from VISORLAB_BIN): every line of issue 6's targets, in the contract
+// (the 16-host fleet drill is left out: minutes, not seconds).
 BOOST_AUTO_TEST_CASE(drill_bench_prints_the_drill_lines) {
-  const auto r = run({bin("drill_bench"), "--json", "--guests", "2", "--crashes", "2", "--spacing", "0.5"},
+  const auto r = run({bin("drill_bench"), "--json", "--guests", "2", "--crashes", "2", "--spacing", "0.5", "--no-fleet"},
                      std::chrono::seconds(150));
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   BOOST_TEST((contract_names(r) == std::set<std::string>{"drill_crash_resumed_p99", "drill_stall_p99", "drill_lost_io",

@@ -623,6 +623,7 @@ BOOST_AUTO_TEST_CASE(the_default_drill_passes_with_a_complete_report_and_plot) {
   BOOST_TEST(j["seed"] == 1);
   BOOST_TEST(j["duration_s"].get<double>() >= 9.5);
   BOOST_TEST(j["io"]["disk"]["duplicated"] == 0);
+  BOOST_TEST(j["io"]["input"]["delivered"].get<std::uint64_t>() > 0u);  // the workload started the consoles' input
   BOOST_TEST(j["io"]["input"]["lost"] == 0);
   BOOST_TEST(j["io"]["input"]["out_of_order"] == 0);
   BOOST_TEST(j["io"]["net"]["dropped_outside_faults"] == 0);
