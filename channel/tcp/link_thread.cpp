@@ -160,9 +160,16 @@ void TcpEndpoint::pump() {
     return;
   }
   ship_tails_locked();
-  // An acknowledgement doubles as the heartbeat; a heartbeat when there is
-  // nothing new to acknowledge and nothing went out for an interval.
-  if (!ack_locked(false) && now - last_tx_ >= options_.heartbeat_interval) log_.append(Heartbeat{});
+  // An acknowledgement doubles as the heartbeat: when nothing went out for
+  // an interval, an acknowledgement of what is new (else a heartbeat); before
+  // that only one that is due. Acknowledging every frame at once would have
+  // two ends whose consumers sleep (both link threads then wake on incoming
+  // data) acknowledge each other's acknowledgements at full speed.
+  if (now - last_tx_ >= options_.heartbeat_interval) {
+    if (!ack_locked(false)) log_.append(Heartbeat{});
+  } else {
+    ack_locked(true);
+  }
   flush_locked(false);  // the link thread never waits: the rest goes when there is room
   if (stalled_ && !broken_ && Clock::now() - stall_from_ > options_.detect_timeout) {
     // The peer has taken nothing for the whole detection bound.

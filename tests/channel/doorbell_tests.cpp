@@ -131,3 +131,27 @@ BOOST_AUTO_TEST_CASE(the_waiter_calls_back_once_per_sleep_and_lets_go_on_interru
   for (int i = 0; i < 5000 && woken < 2; ++i) std::this_thread::sleep_for(1ms);
   BOOST_TEST(woken == 2);
 }
+
+// Both ends asleep over TCP (both link threads then wake on what arrives):
+// an idle link carries a heartbeat an interval, not acknowledgements of
+// acknowledgements at full speed. Measured as the CPU this process spends in
+// a quiet second: the ping-pong took a whole core; an idle link needs ~1 %.
+BOOST_AUTO_TEST_CASE(an_idle_link_with_both_ends_asleep_stays_quiet) {
+  Ends e({"a", "b"});
+  BOOST_REQUIRE(e.service->backing() == "tcp");
+  ch::DoorbellSleep guest_asleep({e.guest->channel().doorbell()});
+  ch::DoorbellSleep service_asleep({e.service->channel().doorbell()});
+  std::this_thread::sleep_for(100ms);  // the link settles
+  auto cpu = [] {
+    timespec t{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+  };
+  const auto before = cpu();
+  std::this_thread::sleep_for(1s);
+  const auto used = cpu() - before;
+  BOOST_TEST_MESSAGE("an idle second cost " << std::chrono::duration_cast<std::chrono::milliseconds>(used).count()
+                                            << " ms of CPU");
+  BOOST_TEST((used < 400ms));  // room for a sanitizer's slowdown; the ping-pong burnt 800+
+  BOOST_TEST(e.service->link_up());
+}
