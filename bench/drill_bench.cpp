@@ -172,7 +172,6 @@ void fleet(const bench::Options& opt) {
   std::string error;
   const auto out = run_one(topo, "fleet", error);
   if (!out) fail(error);
-  judge(*out, "fleet drill");
   std::vector<double> late, crash, recover;
   for (const auto& f : out->report["faults"]) {
     const auto step = f["step"].get<std::size_t>();
@@ -189,9 +188,13 @@ void fleet(const bench::Options& opt) {
     for (const double v : late) std::fprintf(stderr, " %.1f", v);
     std::fprintf(stderr, "\n");
   }
+  // The figures first, then the verdict: a fleet that loses I/O fails the
+  // bench, with what it measured on the way there.
   print_target(opt, "fleet_steps_late_p99", bench::nearest_rank(late, 99), kFleetLateTargetMs);
   print_target(opt, "fleet_crash_resumed", *std::max_element(crash.begin(), crash.end()), kFleetRecoveryTargetMs);
   print_target(opt, "fleet_recover", *std::max_element(recover.begin(), recover.end()), kFleetRecoveryTargetMs);
+  std::fflush(stdout);
+  judge(*out, "fleet drill");
 }
 
 }  // namespace
