@@ -71,9 +71,9 @@ caf::error no_workload(const Guest& g) {
 }
 
 guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> self, std::shared_ptr<Guest> guest,
-                                          std::chrono::microseconds idle_max) {
+                                          std::chrono::microseconds idle_max, bool doorbells) {
   self->state.guest = std::move(guest);
-  if (channel::DoorbellSleep::available())
+  if (doorbells && channel::DoorbellSleep::available())
     self->state.waiter = std::make_unique<channel::DoorbellWaiter>([me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
       if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
         caf::anon_send(caf::actor_cast<guest_actor>(strong), tick_atom::value, kWoken);
@@ -188,7 +188,7 @@ guest_actor spawn_guest(caf::actor_system& sys, GuestActorOptions options) {
   });
   auto guest = std::make_shared<Guest>(options.guest, std::move(controlvm), sink);
   if (options.application) guest->run(options.application);
-  return sys.spawn(guest_behavior, std::move(guest), options.idle_poll);
+  return sys.spawn(guest_behavior, std::move(guest), options.idle_poll, options.sleep_on_doorbells);
 }
 
 }  // namespace visorlab::guest

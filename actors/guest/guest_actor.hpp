@@ -17,6 +17,11 @@ struct GuestActorOptions {
   actors::Locator controlvm;  // where the command partition put our controlvm channel
   std::string command_host = "command";  // the command partition's host (TCP controlvm: for cuts)
   std::chrono::microseconds idle_poll{10000};
+  // Idle, sleep on the channels' doorbells (a thread wakes the actor when one
+  // rings); false: keep ticking at idle_poll, as the kernel's visorbus polls —
+  // every wake-up then comes from the actor's own clock (a deterministic
+  // scheduler's, in CAF's test coordinator).
+  bool sleep_on_doorbells = true;
   caf::actor listener;  // receives (event_atom, TransportEvent); may be null
   std::shared_ptr<Application> application;  // run on the guest's thread; may be null
 };

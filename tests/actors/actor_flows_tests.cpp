@@ -32,6 +32,7 @@ struct Flows : visorlab::test::ActorFixture {
     o.guest.name = guest_name;
     o.guest.acknowledge_hotplug = acknowledge_hotplug;
     o.controlvm = at;
+    o.sleep_on_doorbells = false;  // the test coordinator runs every message: no thread may send one
     guest = visorlab::guest::spawn_guest(sys, o);
     sched.run();
   }
