@@ -39,9 +39,9 @@ class Application {
   virtual bool idle(Guest&) { return true; }
   virtual actors::WorkloadStats stats() const { return {}; }
   virtual actors::HistoryChunk collect(std::uint64_t) { return {}; }
-  // It keeps time of its own (a rate of frames to send): the guest then
-  // wakes at least every idle tick even when no channel rings. An
-  // application that does not say keeps the guest ticking.
+  // It keeps time of its own (a rate of frames to send, deadlines): the
+  // guest then ticks instead of sleeping on its doorbells. An application
+  // that does not say keeps the guest ticking.
   virtual bool keeps_time() const { return true; }
 
   // A frame the guest's vnic received, and an input report its keyboard or

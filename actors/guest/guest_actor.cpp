@@ -45,9 +45,11 @@ struct State {
 
 // Nothing moved for a while: sleep on the doorbells instead of ticking.
 // False when that cannot be done (then tick).
-bool sleep_on_doorbells(guest_actor::stateful_pointer<State> self, std::chrono::microseconds idle_max) {
+bool sleep_on_doorbells(guest_actor::stateful_pointer<State> self) {
   auto& st = self->state;
   if (!st.waiter) return false;
+  // A workload keeps time of its own (rates, deadlines): its guest ticks.
+  if (st.guest->application() && st.guest->application()->keeps_time()) return false;
   auto bells = st.guest->doorbells();
   if (!bells) return false;
   auto sleep = std::make_unique<channel::DoorbellSleep>(std::move(*bells));
@@ -59,10 +61,8 @@ bool sleep_on_doorbells(guest_actor::stateful_pointer<State> self, std::chrono::
     self->send(self, tick_atom::value, st.generation);
     return true;
   }
-  const bool keeps_time = st.guest->application() && st.guest->application()->keeps_time();
-  const auto bound = keeps_time ? std::chrono::duration_cast<std::chrono::milliseconds>(idle_max) : kSleepBound;
   st.asleep = true;
-  st.waiter->sleep(std::move(sleep), std::max(bound, std::chrono::milliseconds(1)));
+  st.waiter->sleep(std::move(sleep), kSleepBound);
   return true;
 }
 
@@ -110,7 +110,7 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         } else {
           const auto now = std::chrono::steady_clock::now();
           if (st.idle_since == std::chrono::steady_clock::time_point{}) st.idle_since = now;
-          if (now - st.idle_since >= kIdleBeforeSleep && sleep_on_doorbells(self, idle_max)) return;
+          if (now - st.idle_since >= kIdleBeforeSleep && sleep_on_doorbells(self)) return;
           // Exponential backoff keeps an idle guest cheap on a small machine.
           st.idle = std::min(idle_max, std::max(std::chrono::microseconds(20), st.idle * 2));
           self->delayed_send(self, st.idle, tick_atom::value, generation);
