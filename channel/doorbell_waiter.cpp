@@ -27,6 +27,21 @@ void DoorbellWaiter::sleep(std::unique_ptr<DoorbellSleep> sleep, std::chrono::mi
   cv_.notify_all();
 }
 
+DoorbellWaiter::Outcome DoorbellWaiter::sleep_on(const std::vector<const Channel*>& channels,
+                                                 const std::function<bool()>& look, std::chrono::milliseconds bound) {
+  std::vector<Doorbell*> bells;
+  for (const Channel* c : channels) {
+    if (c->paused()) continue;
+    if (!c->doorbell()) return Outcome::cannot_sleep;
+    bells.push_back(c->doorbell());
+  }
+  if (bells.size() > DoorbellSleep::kMaxBells) return Outcome::cannot_sleep;
+  auto announced = std::make_unique<DoorbellSleep>(std::move(bells));
+  if (look()) return Outcome::work_found;
+  sleep(std::move(announced), bound);
+  return Outcome::asleep;
+}
+
 void DoorbellWaiter::interrupt() {
   std::unique_lock lock(mu_);
   if (!busy_) return;

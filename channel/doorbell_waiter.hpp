@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "channel/channel.hpp"
 #include "channel/doorbell.hpp"
 
 namespace visorlab::channel {
@@ -23,6 +24,16 @@ class DoorbellWaiter {
   DoorbellWaiter& operator=(const DoorbellWaiter&) = delete;
 
   void sleep(std::unique_ptr<DoorbellSleep> sleep, std::chrono::milliseconds bound);
+
+  // The sleep protocol, one for every consumer: announce a sleeper on the
+  // doorbells of `channels` — a paused channel's left out: its mapping is
+  // closed, and nothing comes through it before a resume — then `look()`
+  // once more for what was published before the announcement; only if it
+  // found nothing, sleep for at most `bound`. `look` must not remove a
+  // channel (the announcement holds its doorbell).
+  enum class Outcome { asleep, work_found, cannot_sleep };  // cannot: a channel without a doorbell, or too many
+  Outcome sleep_on(const std::vector<const Channel*>& channels, const std::function<bool()>& look,
+                   std::chrono::milliseconds bound);
   // Ends the sleep and returns once the thread has let go of the doorbells
   // (their memory may go then). `woken` still comes.
   void interrupt();

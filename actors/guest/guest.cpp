@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -106,15 +105,11 @@ bool Guest::poll_devices(Clock::time_point now) {
   return app_progress;
 }
 
-std::optional<std::vector<channel::Doorbell*>> Guest::doorbells() const {
-  std::vector<channel::Doorbell*> bells{controlvm_->channel().doorbell()};
+std::vector<const channel::Channel*> Guest::channels() const {
+  std::vector<const channel::Channel*> out{&controlvm_->channel()};
   for (const bus::Device* d : bus_.devices())
-    // A paused device's mapping is closed to us (mprotect): nothing comes
-    // through it until a resume, which comes through controlvm.
-    if (const channel::Channel* c = d->channel(); c && !c->paused()) bells.push_back(c->doorbell());
-  if (std::find(bells.begin(), bells.end(), nullptr) != bells.end()) return std::nullopt;
-  if (bells.size() > channel::DoorbellSleep::kMaxBells) return std::nullopt;
-  return bells;
+    if (const channel::Channel* c = d->channel()) out.push_back(c);
+  return out;
 }
 
 void Guest::forget_destroyed() {

@@ -9,7 +9,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +21,6 @@
 #include "actors/drivers/visornic.hpp"
 #include "actors/runtime/device_channels.hpp"
 #include "actors/runtime/messages.hpp"
-#include "channel/doorbell.hpp"
 
 namespace visorlab::guest {
 
@@ -61,9 +59,8 @@ class Guest {
   // but without spinning either: on a small host the spinning guests would
   // starve the partitions they wait for).
   bool waiting() const { return waiting_; }
-  // The doorbells of the controlvm channel and of every device's channel, to
-  // sleep on while nothing moves; nullopt when one has none (then poll).
-  std::optional<std::vector<channel::Doorbell*>> doorbells() const;
+  // The controlvm channel and every device's: what a sleep waits on.
+  std::vector<const channel::Channel*> channels() const;
 
   // Runs `app` after every poll from now on (replacing any before).
   void run(std::shared_ptr<Application> app) { app_ = std::move(app); }

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "actors/runtime/error.hpp"
+#include "actors/runtime/send_later.hpp"
 #include "channel/doorbell_waiter.hpp"
 
 namespace visorlab::guest {
@@ -50,20 +51,23 @@ bool sleep_on_doorbells(guest_actor::stateful_pointer<State> self) {
   if (!st.waiter) return false;
   // A workload keeps time of its own (rates, deadlines): its guest ticks.
   if (st.guest->application() && st.guest->application()->keeps_time()) return false;
-  auto bells = st.guest->doorbells();
-  if (!bells) return false;
-  auto sleep = std::make_unique<channel::DoorbellSleep>(std::move(*bells));
-  // Announced: from here a publish rings. One more look for what came before
-  // — one that removes no device, whose doorbell the sleep holds.
-  if (st.guest->has_commands() || st.guest->poll_devices() || st.guest->waiting()) {
-    st.idle = std::chrono::microseconds(0);
-    st.idle_since = {};
-    self->send(self, tick_atom::value, st.generation);
-    return true;
+  // The last look runs no chipset: it removes no device, whose doorbell the
+  // sleep holds.
+  Guest& g = *st.guest;
+  switch (st.waiter->sleep_on(
+      g.channels(), [&] { return g.has_commands() || g.poll_devices() || g.waiting(); }, kSleepBound)) {
+    case channel::DoorbellWaiter::Outcome::cannot_sleep:
+      return false;
+    case channel::DoorbellWaiter::Outcome::work_found:
+      st.idle = std::chrono::microseconds(0);
+      st.idle_since = {};
+      self->send(self, tick_atom::value, st.generation);
+      return true;
+    case channel::DoorbellWaiter::Outcome::asleep:
+      st.asleep = true;
+      return true;
   }
-  st.asleep = true;
-  st.waiter->sleep(std::move(sleep), kSleepBound);
-  return true;
+  return false;
 }
 
 caf::error no_workload(const Guest& g) {
@@ -74,10 +78,8 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
                                           std::chrono::microseconds idle_max, bool doorbells) {
   self->state.guest = std::move(guest);
   if (doorbells && channel::DoorbellSleep::available())
-    self->state.waiter = std::make_unique<channel::DoorbellWaiter>([me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
-      if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
-        caf::anon_send(caf::actor_cast<guest_actor>(strong), tick_atom::value, kWoken);
-    });
+    self->state.waiter =
+        std::make_unique<channel::DoorbellWaiter>(send_later<guest_actor>(self, tick_atom::value, kWoken));
   self->send(self, tick_atom::value, self->state.generation);
   // The workload was told something: it wants the guest polling.
   auto wake = [self] {

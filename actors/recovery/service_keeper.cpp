@@ -7,13 +7,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cmath>
 #include <memory>
 #include <optional>
 
 #include "actors/command/command_actor.hpp"
 #include "actors/recovery/recovery_metrics.hpp"
 #include "actors/runtime/error.hpp"
+#include "actors/runtime/send_later.hpp"
 #include "actors/service/exit_watcher.hpp"
 #include "metrics/state_share.hpp"
 
@@ -132,11 +132,8 @@ void watch_exit(Self self) {
   auto& st = self->state;
   st.exit_watch.reset();
   try {
-    st.exit_watch = std::make_unique<service::ExitWatcher>(
-        st.process->pid(), [me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
-          if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
-            caf::anon_send(caf::actor_cast<keeper_actor>(strong), tick_atom::value);
-        });
+    st.exit_watch =
+        std::make_unique<service::ExitWatcher>(st.process->pid(), send_later<keeper_actor>(self, tick_atom::value));
   } catch (const std::exception& e) {
     spdlog::warn("{}: no pidfd ({}): polling for its exit", st.process->options().service.name, e.what());
   }
@@ -405,7 +402,7 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       // Kept for every process to come; the one serving now (if any: it may
       // be down in a recovery) takes it at once.
       [=](input_atom, double per_s) -> caf::result<void> {
-        if (!(per_s >= 0) || !std::isfinite(per_s))
+        if (!valid_input_rate(per_s))
           return make_error(Errc::invalid_argument, "an input rate is a number ≥ 0");
         auto& st = self->state;
         st.input_rate = per_s;

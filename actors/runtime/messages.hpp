@@ -4,6 +4,7 @@
 #pragma once
 
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -166,6 +167,9 @@ struct ServiceStats {
 VISORLAB_MESSAGE(Registration, x.host, x.role)
 VISORLAB_MESSAGE(GuestSpec, x.name, x.controlvm, x.command_host, x.acknowledge_hotplug, x.workload)
 VISORLAB_MESSAGE(ServiceSpec, x.name, x.kind, x.input_rate)
+
+// A console's input rate is a finite number of reports per second, ≥ 0.
+inline bool valid_input_rate(double per_s) { return per_s >= 0 && std::isfinite(per_s); }
 VISORLAB_MESSAGE(ServiceStats, x.name, x.kind, x.pid, x.devices, x.commands, x.frames, x.reports)
 VISORLAB_MESSAGE(ChannelOffer, x.addr, x.device, x.channel, x.kind, x.bus_no, x.dev_no, x.service_host, x.listen_host)
 VISORLAB_MESSAGE(DeviceAttach, x.device, x.kind, x.channel, x.disk_path, x.disk_bytes, x.switch_name, x.guest_host,

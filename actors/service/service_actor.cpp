@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/runtime/error.hpp"
+#include "actors/runtime/send_later.hpp"
 #include "channel/doorbell_waiter.hpp"
 
 namespace visorlab::service {
@@ -45,29 +46,26 @@ channel::TransportHandler on_transport(const std::string& service, const std::st
 bool sleep_on_doorbells(service_actor::stateful_pointer<State> self) {
   auto& st = self->state;
   if (!st.waiter) return false;
-  auto bells = st.partition->doorbells();
-  if (!bells) return false;
-  auto sleep = std::make_unique<channel::DoorbellSleep>(std::move(*bells));
-  // Announced: from here a publish rings. One more look for what came before.
-  if (st.partition->poll()) {
-    st.idle = std::chrono::microseconds(0);
-    st.idle_since = {};
-    self->send(self, tick_atom::value);
-    return true;
+  ServicePartition& p = *st.partition;
+  switch (st.waiter->sleep_on(p.channels(), [&] { return p.poll(); }, p.sleep_bound())) {
+    case channel::DoorbellWaiter::Outcome::cannot_sleep:
+      return false;
+    case channel::DoorbellWaiter::Outcome::work_found:
+      st.idle = std::chrono::microseconds(0);
+      st.idle_since = {};
+      self->send(self, tick_atom::value);
+      return true;
+    case channel::DoorbellWaiter::Outcome::asleep:
+      return true;
   }
-  st.waiter->sleep(std::move(sleep), st.partition->sleep_bound());
-  return true;
+  return false;
 }
 
 service_actor::behavior_type service_behavior(service_actor::stateful_pointer<State> self, ServiceOptions options,
                                               std::chrono::microseconds idle_max) {
   self->state.partition = std::make_unique<ServicePartition>(options);
   if (channel::DoorbellSleep::available())
-    self->state.waiter = std::make_shared<channel::DoorbellWaiter>(
-        [me = caf::actor_cast<caf::weak_actor_ptr>(self)] {
-          if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(me))
-            caf::anon_send(caf::actor_cast<service_actor>(strong), tick_atom::value);
-        });
+    self->state.waiter = std::make_shared<channel::DoorbellWaiter>(send_later<service_actor>(self, tick_atom::value));
   // Poll only while serving: a warm spare with nothing attached costs no CPU
   // (on a small host its wake-ups would starve the busy partitions).
   auto wake = [self] {

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <future>
 #include <stdexcept>
 
@@ -201,24 +200,12 @@ bool ServicePartition::poll(Clock::time_point now) {
   return moved > 0;
 }
 
-std::optional<std::vector<channel::Doorbell*>> ServicePartition::doorbells() {
-  std::vector<channel::Doorbell*> bells;
-  auto add = [&](channel::ChannelEnd& end) {
-    // A paused channel's mapping is closed (mprotect): its bell is not ours
-    // to touch, and nothing comes through it before a resume (a message).
-    if (end.channel().paused()) return true;
-    channel::Doorbell* b = end.channel().doorbell();
-    bells.push_back(b);
-    return b != nullptr;
-  };
-  for (const auto& [name, v] : vhba_)
-    if (!add(*v.end)) return std::nullopt;
-  for (const auto& [name, v] : vnics_)
-    if (!add(*v.end)) return std::nullopt;
-  for (const auto& [name, in] : inputs_)
-    if (!add(*in.end)) return std::nullopt;
-  if (bells.size() > channel::DoorbellSleep::kMaxBells) return std::nullopt;
-  return bells;
+std::vector<const channel::Channel*> ServicePartition::channels() const {
+  std::vector<const channel::Channel*> out;
+  for (const auto& [name, v] : vhba_) out.push_back(&v.end->channel());
+  for (const auto& [name, v] : vnics_) out.push_back(&v.end->channel());
+  for (const auto& [name, in] : inputs_) out.push_back(&in.end->channel());
+  return out;
 }
 
 std::chrono::milliseconds ServicePartition::sleep_bound() const {
@@ -228,7 +215,7 @@ std::chrono::milliseconds ServicePartition::sleep_bound() const {
 }
 
 bool ServicePartition::set_input_rate(double per_s) {
-  if (!(per_s >= 0) || !std::isfinite(per_s)) return false;
+  if (!actors::valid_input_rate(per_s)) return false;
   options_.input_rate = per_s;
   last_produce_ = {};  // credit accrues from the next poll, not from the last rate's
   input_credit_ = 0;

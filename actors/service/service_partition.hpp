@@ -56,9 +56,8 @@ class ServicePartition {
   bool poll(Clock::time_point now = Clock::now());
   static constexpr std::size_t kDiskPasses = 8;
 
-  // The doorbells of every channel served, to sleep on when nothing moves;
-  // nullopt when a channel has none or there are too many: poll then.
-  std::optional<std::vector<channel::Doorbell*>> doorbells();
+  // Every channel served: what a sleep waits on when nothing moves.
+  std::vector<const channel::Channel*> channels() const;
   // How long such a sleep may last: until the next input report is due, or
   // the idle bound (a guest's signal or a transport event ends it sooner).
   std::chrono::milliseconds sleep_bound() const;
