@@ -336,10 +336,10 @@ inline void print_table_header(const Options& o) {
               "baseline_value", "ratio", "target", "");
 }
 
-// Figures are rounded to what the noise allows: whole signals/s, 0.1 ns or ms,
-// and 3 decimals of ratio.
+// Figures are rounded to what the noise allows: whole signals/s, 0.1 ns, ms
+// or % of a core, and 3 decimals of ratio.
 inline void report(const Result& r, const Options& o) {
-  const int decimals = r.metric.unit == "ns" || r.metric.unit == "ms" ? 1 : 0;
+  const int decimals = r.metric.unit == "ns" || r.metric.unit == "ms" || r.metric.unit == "%core" ? 1 : 0;
   const double value = round_to(r.value, decimals), base = round_to(r.baseline_value, decimals);
   const double ratio = round_to(r.ratio, 3);
   if (o.json) {

@@ -41,6 +41,7 @@
 
 #include "actors/runtime/config.hpp"
 #include "bench/bench_harness.hpp"
+#include "channel/tcp/tcp_endpoint.hpp"
 #include "orchestrator/local_cluster.hpp"
 #include "topology/default_topology.hpp"
 #include "topology/load.hpp"
@@ -165,14 +166,17 @@ struct Scratch {
 }  // namespace
 
 constexpr const char* kUsage =
-    "cluster_bench [--json] [--rounds N] [--only NAME] [--guests N] [--idle-seconds S]\n"
+    "cluster_bench [--json] [--rounds N] [--only NAME] [--guests N] [--idle-seconds S] [--settle-seconds S]\n"
     "Cluster targets on a local cluster: devices up (N guests x 4 devices, default 250),\n"
     "recover and crash of the IO partition serving 16 guests (p99 of 20), host RSS, idle CPU\n"
-    "(the default topology's busiest host; a 16-host fleet in total; over S seconds, default 5).\n";
+    "(the default topology's busiest host; a 16-host fleet in total; over S seconds, default 5,\n"
+    "after the cluster settled — default 13 s: channel links back off after 10 s idle).\n";
 
 int main(int argc, char** argv) {
   int guests = 250;
   std::chrono::milliseconds idle_window{5000};
+  // Warm spares start after apply; links back off after idle_after.
+  std::chrono::milliseconds settle = visorlab::channel::tcp::LinkOptions{}.idle_after + std::chrono::seconds(3);
   Options opt;
   try {
     opt = parse_options(argc, argv, kUsage,
@@ -184,6 +188,10 @@ int main(int argc, char** argv) {
                          {"--idle-seconds", true, [&](const char* v) {
                             idle_window = std::chrono::milliseconds(
                                 static_cast<std::int64_t>(parse_seconds("--idle-seconds", v) * 1000));
+                          }},
+                         {"--settle-seconds", true, [&](const char* v) {
+                            settle = std::chrono::milliseconds(
+                                static_cast<std::int64_t>(parse_seconds("--settle-seconds", v) * 1000));
                           }}});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cluster_bench: %s\n", e.what());
@@ -243,7 +251,7 @@ int main(int argc, char** argv) {
     if (!cluster) {
       cluster = std::make_unique<orch::LocalCluster>(sys, t, orch::LocalClusterOptions{bin, scratch.dir / dir});
       cluster->cluster().apply(t);
-      std::this_thread::sleep_for(std::chrono::seconds(3));  // warm spares start after apply
+      std::this_thread::sleep_for(settle);
     }
     const auto per_host = idle_cpu(*cluster, hosts_of(t), idle_window);
     double sum = 0, max = 0;

@@ -105,6 +105,8 @@ bool Guest::poll_devices(Clock::time_point now) {
   return app_progress;
 }
 
+std::chrono::milliseconds Guest::sleep_bound() const { return controlvm_->link_up() ? kIdleBound : kMendBound; }
+
 std::vector<const channel::Channel*> Guest::channels() const {
   std::vector<const channel::Channel*> out{&controlvm_->channel()};
   for (const bus::Device* d : bus_.devices())

@@ -61,6 +61,11 @@ class Guest {
   bool waiting() const { return waiting_; }
   // The controlvm channel and every device's: what a sleep waits on.
   std::vector<const channel::Channel*> channels() const;
+  // How long such a sleep may last: a doorbell ends it sooner; while the
+  // controlvm link is down, poll() re-attaches it at the kernel's idle tick.
+  std::chrono::milliseconds sleep_bound() const;
+  static constexpr std::chrono::milliseconds kIdleBound{1000};
+  static constexpr std::chrono::milliseconds kMendBound{100};
 
   // Runs `app` after every poll from now on (replacing any before).
   void run(std::shared_ptr<Application> app) { app_ = std::move(app); }

@@ -22,10 +22,9 @@ using namespace visorlab::actors;
 // I/O's latency, far from a spin.
 constexpr std::chrono::microseconds kWaitingPoll{50};
 // Idle this long, a guest sleeps on its channels' doorbells (a command or a
-// partition's signal rings one) instead of ticking; it still looks at least
-// every kSleepBound, as the kernel's visorbus backs off to 100 jiffies.
+// partition's signal rings one) instead of ticking, for at most
+// Guest::sleep_bound().
 constexpr std::chrono::milliseconds kIdleBeforeSleep{2};
-constexpr std::chrono::milliseconds kSleepBound{100};
 // The tick the doorbell waiter sends when a sleep ends: it starts a new chain.
 constexpr std::uint64_t kWoken = ~std::uint64_t{0};
 
@@ -55,7 +54,7 @@ bool sleep_on_doorbells(guest_actor::stateful_pointer<State> self) {
   // sleep holds.
   Guest& g = *st.guest;
   switch (st.waiter->sleep_on(
-      g.channels(), [&] { return g.has_commands() || g.poll_devices() || g.waiting(); }, kSleepBound)) {
+      g.channels(), [&] { return g.has_commands() || g.poll_devices() || g.waiting(); }, g.sleep_bound())) {
     case channel::DoorbellWaiter::Outcome::cannot_sleep:
       return false;
     case channel::DoorbellWaiter::Outcome::work_found:
@@ -97,6 +96,11 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         auto& st = self->state;
         if (generation == kWoken) {
           st.asleep = false;
+          // Woken with nothing to do (the bound passed): one poll, then
+          // straight back to sleep — not through the backoff's ticks.
+          if (st.idle_since != std::chrono::steady_clock::time_point{} && !st.guest->poll() && !st.guest->waiting() &&
+              sleep_on_doorbells(self))
+            return;
           return restart();
         }
         if (generation != st.generation || st.asleep) return;  // retired by a poke, or asleep

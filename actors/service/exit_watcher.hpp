@@ -8,6 +8,8 @@
 #include <functional>
 #include <thread>
 
+#include "net/wake_fd.hpp"
+
 namespace visorlab::service {
 
 class ExitWatcher {
@@ -20,7 +22,7 @@ class ExitWatcher {
 
  private:
   int pidfd_ = -1;
-  int cancel_ = -1;  // an eventfd: written by the destructor
+  net::WakeFd cancel_;  // woken by the destructor
   std::thread thread_;
 };
 

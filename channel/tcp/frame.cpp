@@ -102,6 +102,7 @@ Frame parse(Kind kind, std::uint8_t op, std::span<const std::byte> payload) {
       const auto name_len = in.get<std::uint16_t>("name length");
       if (name_len > kMaxName) throw DecodeError("init: name length " + std::to_string(name_len));
       f.name = as_string(in.take(name_len, "name"));
+      f.process = in.get<std::uint64_t>("process");
       in.end("init");
       return f;
     }
@@ -195,6 +196,7 @@ void encode(const Frame& frame, std::vector<std::byte>& out_bytes) {
           const auto n = std::min(f.name.size(), kMaxName);
           out.put(static_cast<std::uint16_t>(n));
           out.bytes(f.name.data(), n);
+          out.put(f.process);
         } else if constexpr (std::is_same_v<F, Capabilities>) {
           out.begin(Kind::command, f.response ? op_cap_resp : op_cap);
           out.put(f.status);

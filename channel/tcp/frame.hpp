@@ -22,7 +22,7 @@
 namespace visorlab::channel::tcp {
 
 inline constexpr std::uint16_t kMajorVersion = 1;
-inline constexpr std::uint16_t kMinorVersion = 0;
+inline constexpr std::uint16_t kMinorVersion = 1;  // 1: INIT names the process
 inline constexpr std::uint32_t kMagic = 0x43544C56;  // "VLTC"
 inline constexpr std::uint32_t kMaxPayload = 1u << 20;
 inline constexpr std::size_t kHeaderSize = 8;
@@ -56,6 +56,7 @@ struct Init {
   bool has_image = false;  // this side holds a live copy of the channel
   bool fresh = false;      // server: no peer has attached since it was formatted
   std::string name;        // the channel, so one listener can serve many
+  std::uint64_t process = 0;  // the sender's process (this_process()): links to one process share liveness
 };
 
 // CAP (0x80 0x01) and CAP_RESP (0x80 0x81): what each side's channel looks like.

@@ -116,10 +116,11 @@ void send_image(Socket& s, const Region& region, std::span<const std::byte> imag
 
 void TcpEndpoint::handshake_as_client(Socket& s, const Expect* expect, bool has_image, milliseconds step) {
   Decoder d;
-  send_frame(s, Init{false, kMajorVersion, kMinorVersion, side_, has_image, false, name_}, step);
+  send_frame(s, Init{false, kMajorVersion, kMinorVersion, side_, has_image, false, name_, this_process()}, step);
   const Frame f = expect_frame(s, d, "INIT_COMPLETE", step);
   const auto* init = std::get_if<Init>(&f);
   if (!init || !init->complete) throw HandshakeError("expected INIT_COMPLETE");
+  peer_process_ = init->process;
   auto refuse = [&](const std::string& why) {
     send_frame(s, TransportEvent{EventCode::partner_failed, why}, step);
     throw HandshakeError(why);
@@ -214,7 +215,8 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
                     std::to_string(kMajorVersion));
     if (init->name != name_) return refuse("no channel named '" + init->name + "' here (this is '" + name_ + "')");
     if (init->side == side_) return refuse("both ends claim the same side of channel " + name_);
-    send_frame(s, Init{true, kMajorVersion, kMinorVersion, side_, true, fresh_, name_}, step);
+    send_frame(s, Init{true, kMajorVersion, kMinorVersion, side_, true, fresh_, name_, this_process()}, step);
+    peer_process_ = init->process;
 
     const Frame c = expect_frame(s, d, "CAP", step);
     const auto* caps = std::get_if<Capabilities>(&c);

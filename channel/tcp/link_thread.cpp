@@ -46,6 +46,31 @@ std::chrono::milliseconds TcpEndpoint::tick() const {
   return std::max(options_.heartbeat_interval, milliseconds(1));
 }
 
+TcpEndpoint::Pace TcpEndpoint::pace(Clock::time_point now) {
+  const auto fast = tick();
+  const auto idle_beat = options_.idle_heartbeat_interval;
+  if (idle_beat <= fast || options_.idle_after <= milliseconds(0)) return {fast, options_.detect_timeout, false, false};
+  const bool was_idle = last_data_ != Clock::time_point{} && now - last_data_ >= options_.idle_after;
+  if (data_moved_.exchange(false, std::memory_order_relaxed) || last_data_ == Clock::time_point{}) {
+    if (was_idle) strict_from_ = now + 2 * idle_beat;  // the peer may still beat slowly
+    last_data_ = now;
+  }
+  const auto quiet = now - last_data_;
+  // Forgive first, beat slowly a second later: the peer, seeing the same data
+  // within a beat of us, has relaxed by the time our beats thin out.
+  const bool relaxed = quiet >= options_.idle_after || now < strict_from_;
+  const bool slow = quiet >= options_.idle_after + std::chrono::seconds(1);
+  // A writer that raced this store wakes nobody: its data is seen a slow beat later.
+  slow_.store(slow, std::memory_order_relaxed);
+  const auto detect = relaxed ? options_.detect_timeout * idle_beat.count() / fast.count() : options_.detect_timeout;
+  return {slow ? idle_beat : fast, detect, relaxed, slow};
+}
+
+void TcpEndpoint::note_data() noexcept {
+  if (!data_moved_.load(std::memory_order_relaxed)) data_moved_.store(true, std::memory_order_relaxed);
+  if (slow_.load(std::memory_order_relaxed) && slow_.exchange(false, std::memory_order_relaxed)) wake_.wake();
+}
+
 void TcpEndpoint::link_loop() {
   // The link thread carries the heartbeat. It sleeps most of the time and
   // must run as soon as it wakes even when the partitions' pollers keep every
@@ -94,16 +119,30 @@ void TcpEndpoint::link_loop() {
 // incoming data: a peer pushing a backlog of its own may be waiting for us to
 // read, and our writer is not pulling.
 void TcpEndpoint::pump() {
+  if (group_ && group_->convicted()) {
+    lose_peer(EventCode::partner_failed, "no heartbeat from the peer's process (judged on channel links it shares)");
+    return;
+  }
   if (link_cut()) {
     pump_cut();
     return;
   }
+  const Pace pace = this->pace(Clock::now());
+  // Backing off with others to the same process, and not the one that beats:
+  // no timer at all. Data (ours or the peer's), a hang-up, a newcomer at the
+  // listener or the group's verdict wakes us.
+  const bool shares = pace.slow && group_ && !group_->beats(this);
   const bool backlog = want_out_.load();
   // A consumer asleep on the doorbell pulls nothing: we take in for it.
   const Doorbell* bell = local_doorbell();
   const bool for_sleeper = bell && bell->sleepers.load(std::memory_order_relaxed) > 0;
-  pollfd p{peer_.fd(), static_cast<short>(POLLRDHUP | (backlog ? POLLOUT | POLLIN : 0) | (for_sleeper ? POLLIN : 0)), 0};
-  ::poll(&p, 1, static_cast<int>(options_.heartbeat_interval.count()));
+  const bool take_in = backlog || for_sleeper || shares;
+  pollfd p[3] = {{peer_.fd(), static_cast<short>(POLLRDHUP | (backlog ? POLLOUT : 0) | (take_in ? POLLIN : 0)), 0},
+                 {wake_.fd(), POLLIN, 0},
+                 {listener_ ? listener_.fd() : -1, POLLIN, 0}};
+  ::poll(p, 3, shares ? -1 : static_cast<int>(pace.beat.count()));
+  if (p[1].revents & POLLIN) wake_.drain();
+  const bool heard = p[0].revents & POLLIN;
   Rx result = Rx::ok;
   std::optional<Event> why;
   {
@@ -125,28 +164,47 @@ void TcpEndpoint::pump() {
     return;
   }
   const auto now = Clock::now();
+  if (shares) {
+    // The beater judges for us; we keep its news, so that a silence we judge
+    // ourselves later starts from what the group last heard.
+    if (group_) last_rx_ns_ = std::max(last_rx_ns_.load(), group_->last_heard());
+    last_pump_ = now;
+    std::unique_lock tx(send_mutex_);
+    if (connected_) flush_locked(false);
+    return;
+  }
   // Silence counts only while we were listening: if this thread did not run
   // for a while (a stalled VM, a starved core) the peer's silence over that
   // span is no evidence — the peer is as likely to have been stalled too, and
   // its heartbeat may still be on its way. Failure detectors that convict on
   // their own pauses raise false alarms exactly under load.
-  if (const auto gap = now - last_pump_; last_pump_ != Clock::time_point{} && gap > 3 * tick()) {
-    const auto stalled = std::chrono::duration_cast<Clock::duration>(gap - tick()).count();
+  if (const auto gap = now - last_pump_; last_pump_ != Clock::time_point{} && gap > pace.beat + 2 * tick()) {
+    const auto stalled = std::chrono::duration_cast<Clock::duration>(gap - pace.beat).count();
     const auto moved = std::min(last_rx_ns_.load() + stalled, now.time_since_epoch().count());
     if (moved > last_rx_ns_.load()) last_rx_ns_ = moved;
   }
   last_pump_ = now;
-  auto silent = now - Clock::time_point(Clock::duration(last_rx_ns_.load()));
-  if (silent > options_.detect_timeout && !link_cut()) {
+  // Backing off, anything the peer's process sent on any of its links counts.
+  const bool for_group = pace.relaxed && group_;
+  auto heard_last = [&] {
+    const auto own = last_rx_ns_.load();
+    return Clock::time_point(Clock::duration(for_group ? std::max(own, group_->last_heard()) : own));
+  };
+  auto silent = now - heard_last();
+  if (silent > pace.detect && !link_cut()) {
     // Bytes waiting unread mean the peer did speak; we were just slow to look.
     // (Not behind a cut: what waits there never arrived.)
     pollfd readable{peer_.fd(), POLLIN, 0};
     if (::poll(&readable, 1, 0) == 1 && (readable.revents & POLLIN)) {
       last_rx_ns_ = now.time_since_epoch().count();
       silent = Clock::duration::zero();
+    } else if (for_group) {
+      group_->look_all();  // the other side may have picked another link to beat on
+      silent = now - heard_last();
     }
   }
-  if (silent > options_.detect_timeout) {
+  if (silent > pace.detect) {
+    if (group_ && group_->beats(this)) group_->convict();
     lose_peer(EventCode::partner_failed,
               "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
     return;
@@ -164,8 +222,11 @@ void TcpEndpoint::pump() {
   // an interval, an acknowledgement of what is new (else a heartbeat); before
   // that only one that is due. Acknowledging every frame at once would have
   // two ends whose consumers sleep (both link threads then wake on incoming
-  // data) acknowledge each other's acknowledgements at full speed.
-  if (now - last_tx_ >= options_.heartbeat_interval) {
+  // data) acknowledge each other's acknowledgements at full speed. Beating
+  // slowly, a beat heard from the peer is answered when ours is half due: the
+  // two ends fall into step, and each wakes once per beat, not twice.
+  const auto due = pace.slow && heard ? pace.beat / 2 : pace.beat;
+  if (now - last_tx_ >= due) {
     if (!ack_locked(false)) log_.append(Heartbeat{});
   } else {
     ack_locked(true);
@@ -194,13 +255,19 @@ void TcpEndpoint::pump_cut() {
     lose_peer(why->code, why->reason);
     return;
   }
-  const auto last_rx = Clock::time_point(Clock::duration(last_rx_ns_.load()));
+  const auto pace = this->pace(Clock::now());
+  // A link that slept while its group's beater listened starts from what the group heard.
+  auto heard_last = [&] {
+    const auto own = last_rx_ns_.load();
+    return Clock::time_point(Clock::duration(pace.relaxed && group_ ? std::max(own, group_->last_heard()) : own));
+  };
   // Wake at the next tick, or just after the peer's silence crosses the bound.
   std::this_thread::sleep_until(
-      std::min<Clock::time_point>(Clock::now() + tick(), last_rx + options_.detect_timeout + std::chrono::microseconds(200)));
+      std::min<Clock::time_point>(Clock::now() + tick(), heard_last() + pace.detect + std::chrono::microseconds(200)));
   last_pump_ = Clock::now();  // behind a cut the silence counts in full
-  const auto silent = Clock::now() - Clock::time_point(Clock::duration(last_rx_ns_.load()));
-  if (silent > options_.detect_timeout) {
+  const auto silent = Clock::now() - heard_last();
+  if (silent > pace.detect) {
+    if (group_ && group_->beats(this)) group_->convict();
     lose_peer(EventCode::partner_failed,
               "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
     return;
@@ -267,6 +334,7 @@ TcpEndpoint::Rx TcpEndpoint::drain_locked() {
     }
     decoder_.commit(static_cast<std::size_t>(n));
     last_rx_ns_ = Clock::now().time_since_epoch().count();
+    if (group_) group_->heard(last_rx_ns_.load(std::memory_order_relaxed));
     if (auto r = apply_buffered()) return *r;
     if (static_cast<std::size_t>(n) < room.size()) return Rx::ok;  // drained
   }
@@ -312,8 +380,10 @@ void TcpEndpoint::apply(const Frame& frame) {
     if (w->image) throw ProtocolError("IMAGE chunk outside establishment");
     check_write(w->offset, w->bytes.size());
     std::memcpy(base + w->offset, w->bytes.data(), w->bytes.size());
+    note_data();
   } else if (const auto* ix = std::get_if<Index>(&frame)) {
     check_index(*ix);
+    note_data();
     // Bytes first (already applied, in order), then the counter, then the
     // index with release: the local reader that sees the index sees the slot.
     std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + ix->counter_offset))
@@ -334,11 +404,13 @@ void TcpEndpoint::apply(const Frame& frame) {
 // ever read from a descriptor number that was closed and reused. The stream
 // stays as it is: a re-attach resumes it.
 void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
+  std::shared_ptr<PeerGroup> group;
   {
     std::lock_guard rx(rx_mutex_);
     std::lock_guard tx(send_mutex_);
     if (!connected_) return;
     connected_ = false;
+    group = std::move(group_);
     stalled_ = false;
     want_out_ = false;
     // Behind a cut even our close must not reach the peer: the socket waits
@@ -349,6 +421,7 @@ void TcpEndpoint::lose_peer(EventCode code, const std::string& reason) {
       peer_.close();
     stashed_.reset();
   }
+  if (group) group->leave(this);
   // Why a link dropped, on both ends (the owner's handler may not say): a
   // clean close, or the peer reacting to our own, is routine.
   spdlog::log(code == EventCode::deregistered || stop_ ? spdlog::level::debug : spdlog::level::info,

@@ -44,6 +44,7 @@ TcpEndpoint::TcpEndpoint(Side side, std::string name, QueueProducers producers, 
 
 TcpEndpoint::~TcpEndpoint() {
   stop_ = true;
+  wake_.wake();  // a link thread beating slowly would sleep on for a beat
   const bool cut = link_cut();
   {
     std::lock_guard lock(send_mutex_);
@@ -55,6 +56,7 @@ TcpEndpoint::~TcpEndpoint() {
     }
   }
   if (thread_.joinable()) thread_.join();
+  if (group_) group_->leave(this);
   if (channel_) channel_->set_replicator(nullptr);
   // Behind a cut nothing reaches the peer, not even our close: it sees a
   // silent peer. The socket waits in the registry until the cut heals.
@@ -205,8 +207,25 @@ void TcpEndpoint::go_live_locked(Socket s, Decoder d) {
   broken_ = false;
   drop_requested_ = false;
   connected_ = true;
+  join_group_locked();
   ship_tails_locked();  // a tail that moved while the link was down
   flush_locked(false);  // both locks held: the link thread sends the rest
+}
+
+// Both locks held, the link just up: with the other links to the peer's
+// process it shares one beat while they all back off.
+void TcpEndpoint::join_group_locked() {
+  // A peer that does not name its process, or is this one (both ends here:
+  // they would hear each other's beats as the peer's), beats for itself.
+  if (peer_process_ == 0 || peer_process_ == this_process()) return;
+  group_ = PeerGroup::of(peer_process_);
+  group_->heard(last_rx_ns_.load());
+  group_->join(this, {name_,
+                      [this] {
+                        std::unique_lock rx(rx_mutex_, std::try_to_lock);
+                        if (rx) (void)drain_locked();  // a failure is stashed for our link thread
+                      },
+                      [this] { wake_.wake(); }});
 }
 
 void TcpEndpoint::announce_connected() {
@@ -346,6 +365,7 @@ bool TcpEndpoint::kept_folded() {
 void TcpEndpoint::wrote(std::uint64_t offset, std::uint64_t length) noexcept {
   std::lock_guard lock(send_mutex_);
   if (!keeps_stream_locked()) return;  // no peer yet: the image will carry it
+  note_data();
   // Folded: only the range is recorded. Otherwise the bytes go out with the
   // next signal (publish), or the link thread's tick.
   log_.write(offset, apply_view_.bytes().data() + offset, length);
@@ -367,6 +387,7 @@ Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_of
 void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept {
   std::lock_guard lock(send_mutex_);
   if (!keeps_stream_locked()) return;  // no peer yet: the image will carry it
+  note_data();
   bool tail = false;
   for (auto& a : areas_) {
     if (a.producer != side_ && index_offset == a.header + kTailAt) {

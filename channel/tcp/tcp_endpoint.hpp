@@ -57,15 +57,26 @@
 #include "channel/tcp/frame.hpp"
 #include "channel/tcp/handshake.hpp"
 #include "channel/tcp/link_faults.hpp"
+#include "channel/tcp/peer_group.hpp"
 #include "channel/tcp/pi_mutex.hpp"
 #include "channel/tcp/replay_log.hpp"
 #include "channel/tcp/socket.hpp"
+#include "net/wake_fd.hpp"
 
 namespace visorlab::channel::tcp {
 
 struct LinkOptions {
   std::chrono::milliseconds heartbeat_interval{10};
   std::chrono::milliseconds detect_timeout{80};  // silent peer → partner failed
+  // The kernel's visorbus backs off from 10 to 100 jiffies after 10 s idle
+  // (spec §4); so does a link: one that carried no data either way for
+  // idle_after judges its peer's silence by detect_timeout scaled as
+  // idle_heartbeat_interval is to heartbeat_interval, and a second later beats
+  // every idle_heartbeat_interval. The next data brings the fast beat back at
+  // once; the strict bound two slow beats later (the peer may not have seen
+  // it yet). idle_heartbeat_interval <= heartbeat_interval: never back off.
+  std::chrono::milliseconds idle_heartbeat_interval{100};
+  std::chrono::milliseconds idle_after{10000};
   // The link thread's real-time priority (SCHED_RR; 0: normal scheduling);
   // where that is not permitted, nice -10. See link_loop.
   int link_rt_priority = 10;
@@ -179,6 +190,18 @@ class TcpEndpoint final : public Replicator {
   void pump();
   void pump_cut();  // the tick while the peer host is cut
   std::chrono::milliseconds tick() const;
+  // The link thread's pace now: how often it beats, how long a silence it
+  // forgives (LinkOptions::idle_after).
+  struct Pace {
+    std::chrono::milliseconds beat;
+    std::chrono::milliseconds detect;
+    bool relaxed;  // judged by the scaled bound; then what the peer's process sent on any link counts
+    bool slow;
+  };
+  Pace pace(std::chrono::steady_clock::time_point now);
+  // Data moved (a write, a publish, a frame applied): the link is busy. Wakes
+  // a link thread beating slowly.
+  void note_data() noexcept;
   // The doorbell in our copy of the channel, rung as the peer's publishes are
   // applied (nullptr: no room for one).
   Doorbell* local_doorbell() const;
@@ -229,6 +252,12 @@ class TcpEndpoint final : public Replicator {
   Decoder decoder_;
   std::optional<Event> stashed_;  // why the link broke, found by whoever received
   std::atomic<std::int64_t> last_rx_ns_{0};
+  // The peer's process, as its INIT named it (0: it did not), and while the
+  // link is up the group of our links to it (peer_group.hpp). Set with both
+  // locks held, by the link thread or before it runs; read by receivers.
+  std::uint64_t peer_process_ = 0;
+  std::shared_ptr<PeerGroup> group_;
+  void join_group_locked();
   std::chrono::steady_clock::time_point last_pump_;  // the link thread's previous tick (link thread only)
 
   PiMutex send_mutex_;  // guards sends on peer_, the outgoing stream and the tail counts
@@ -254,6 +283,14 @@ class TcpEndpoint final : public Replicator {
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> stop_{false};
+  // Pace (LinkOptions::idle_after). The flags are set by writers and
+  // receivers, the times are the link thread's own.
+  std::atomic<bool> data_moved_{false};  // since the link thread last looked
+  std::atomic<bool> slow_{false};        // the link thread beats slowly: the next data wakes it
+  net::WakeFd wake_;                     // wakes the link thread from its poll
+  std::chrono::steady_clock::time_point last_data_{};
+  std::chrono::steady_clock::time_point strict_from_{};  // silence judged by detect_timeout from here
+  std::chrono::milliseconds last_wait_{0};              // how long the previous poll could sleep
   std::mutex state_mutex_;
   std::condition_variable state_changed_;
   std::thread thread_;

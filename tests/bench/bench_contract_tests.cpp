@@ -119,7 +119,8 @@ BOOST_AUTO_TEST_CASE(drill_bench_prints_the_drill_lines) {
 // the default topology and a 16-host fleet idle): every line of the cluster
 // targets, in the contract.
 BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
-  const auto r = run({bin("cluster_bench"), "--json", "--rounds", "1", "--guests", "5", "--idle-seconds", "0.5"},
+  const auto r = run({bin("cluster_bench"), "--json", "--rounds", "1", "--guests", "5", "--idle-seconds", "0.5",
+                      "--settle-seconds", "1"},
                      std::chrono::seconds(200));
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   BOOST_TEST((contract_names(r) == std::set<std::string>{"cluster_devices_up", "cluster_recover_p99", "cluster_crash_p99",

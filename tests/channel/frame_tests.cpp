@@ -61,7 +61,7 @@ Bytes header_only(std::uint8_t kind, std::uint8_t op, std::uint32_t length, std:
 
 Wire init_payload(std::uint8_t side, std::uint8_t flags, const std::string& name, std::uint32_t magic = tcp::kMagic) {
   Wire w;
-  w.u32(magic).u16(1).u16(0).u8(side).u8(flags).u16(static_cast<std::uint16_t>(name.size())).text(name);
+  w.u32(magic).u16(1).u16(1).u8(side).u8(flags).u16(static_cast<std::uint16_t>(name.size())).text(name).u64(42);
   return w;
 }
 
@@ -413,7 +413,8 @@ BOOST_AUTO_TEST_CASE(payload_too_short_names_the_field) {
   check_cuts(0x80, 0x81, caps_payload(1), caps);
   // Init: the name length promises more bytes than the payload has.
   check_cuts(0xC0, 0x01, init_payload(1, 0, "vhba"),
-             {{4, "magic"}, {6, "major"}, {8, "minor"}, {9, "side"}, {10, "flags"}, {12, "name length"}, {16, "name"}});
+             {{4, "magic"}, {6, "major"}, {8, "minor"}, {9, "side"}, {10, "flags"}, {12, "name length"}, {16, "name"},
+              {24, "process"}});
 }
 
 BOOST_AUTO_TEST_CASE(trailing_bytes) {

@@ -8,10 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -321,13 +326,16 @@ BOOST_AUTO_TEST_CASE(silent_peer_is_partner_failed_after_the_heartbeat_timeout) 
 BOOST_AUTO_TEST_CASE(both_ends_paused_together_raise_no_event) {
   tcp::LinkOptions options;
   options.detect_timeout = 200ms;  // loose: a loaded CI machine schedules late after a stop
-  int port_pipe[2], ready_pipe[2];
-  BOOST_REQUIRE(pipe(port_pipe) == 0 && pipe(ready_pipe) == 0);
+  int port_pipe[2], ready_pipe[2], verdict_pipe[2];
+  BOOST_REQUIRE(pipe(port_pipe) == 0 && pipe(ready_pipe) == 0 && pipe(verdict_pipe) == 0);
   // Each end counts events other than a clean close until 2 s after it
-  // connected, then exits 0 if it saw none.
-  auto exit_after_watching = [](const std::atomic<int>& raised) {
+  // connected, says whether it saw any, and stays up until killed: an end
+  // that exited first would show its peer a reset inside the peer's window.
+  auto exit_after_watching = [&](const std::atomic<int>& raised) {
     std::this_thread::sleep_for(2000ms);  // steady: the stop counts in it
-    _exit(raised == 0 ? 0 : 1);          // the end stays up to the last moment
+    const char verdict = raised == 0 ? 0 : 1;
+    if (write(verdict_pipe[1], &verdict, 1) != 1) _exit(3);
+    for (;;) pause();
   };
   const pid_t guest = fork();
   if (guest == 0) {
@@ -364,12 +372,15 @@ BOOST_AUTO_TEST_CASE(both_ends_paused_together_raise_no_event) {
   kill(service, SIGCONT);
   std::this_thread::sleep_for(10ms);
   kill(guest, SIGCONT);
-  int status = 0;
-  BOOST_REQUIRE(waitpid(service, &status, 0) == service);
-  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the service end raised an event (status " << status << ")");
-  BOOST_REQUIRE(waitpid(guest, &status, 0) == guest);
-  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the guest end raised an event (status " << status << ")");
-  for (int fd : {port_pipe[0], port_pipe[1], ready_pipe[0], ready_pipe[1]}) close(fd);
+  char verdicts[2] = {1, 1};
+  for (char& v : verdicts) BOOST_TEST(read(verdict_pipe[0], &v, 1) == 1);
+  kill(service, SIGKILL);
+  kill(guest, SIGKILL);
+  waitpid(service, nullptr, 0);
+  waitpid(guest, nullptr, 0);
+  BOOST_TEST(verdicts[0] == 0, "an end raised an event");
+  BOOST_TEST(verdicts[1] == 0, "an end raised an event");
+  for (int fd : {port_pipe[0], port_pipe[1], ready_pipe[0], ready_pipe[1], verdict_pipe[0], verdict_pipe[1]}) close(fd);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -407,6 +418,144 @@ BOOST_AUTO_TEST_CASE(wrong_type_name_and_second_peer_are_refused_with_reasons) {
     BOOST_TEST(std::string(e.what()).find("already has a live peer") != std::string::npos, e.what());
   }
   BOOST_TEST(guest->connected());  // the first peer is untouched
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The kernel's back-off (LinkOptions::idle_after), scaled down: 10 ms beats
+// and an 80 ms bound while data moves; after 300 ms without data a 400 ms
+// bound, and from 1.3 s 50 ms beats — one link per peer process carrying them.
+BOOST_AUTO_TEST_SUITE(idle_backoff)
+
+tcp::LinkOptions backoff_options() {
+  tcp::LinkOptions o;
+  o.heartbeat_interval = 10ms;
+  o.detect_timeout = 80ms;
+  o.idle_heartbeat_interval = 50ms;
+  o.idle_after = 300ms;
+  return o;
+}
+
+// A child process that attaches to every channel in `names` served at
+// `addresses`, then echoes what comes on the last one (polling once a
+// millisecond) until killed.
+pid_t attach_in_child(const std::vector<tcp::Address>& addresses, const std::vector<std::string>& names) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  try {
+    std::vector<std::unique_ptr<tcp::TcpEndpoint>> ends;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      ends.push_back(tcp::TcpEndpoint::attach(addresses[i], names[i], expect(), tcp::Side::service, kProducers,
+                                              backoff_options()));
+    ch::Channel& last = ends.back()->channel();
+    Signal s;
+    for (;;) {
+      if (last.queue(kCmd).remove(&s) == 0) {
+        while (last.queue(kRsp).insert(&s) != 0) std::this_thread::sleep_for(1ms);
+      } else {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+  } catch (...) {
+  }
+  _exit(3);
+}
+
+// Voluntary context switches per thread of `pid` over `window`.
+std::vector<long> wakes_per_thread(pid_t pid, std::chrono::milliseconds window) {
+  auto read_all = [&] {
+    std::map<std::string, long> out;
+    for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+      std::ifstream in(t.path() / "status");
+      for (std::string line; std::getline(in, line);)
+        if (line.starts_with("voluntary_ctxt_switches:")) out[t.path().filename()] = std::stol(line.substr(24));
+    }
+    return out;
+  };
+  const auto before = read_all();
+  std::this_thread::sleep_for(window);
+  std::vector<long> wakes;
+  for (const auto& [tid, n] : read_all())
+    if (const auto it = before.find(tid); it != before.end()) wakes.push_back(n - it->second);
+  return wakes;
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_link_forgives_a_longer_silence) {
+  Events events;
+  auto guest = tcp::TcpEndpoint::serve(kLoopback, "c", spec(), tcp::Side::guest, kProducers, backoff_options(),
+                                       events.handler());
+  const pid_t child = attach_in_child({guest->address()}, {"c"});
+  BOOST_REQUIRE(guest->wait_connected(5s));
+  std::this_thread::sleep_for(1600ms);  // idle: the bound is 400 ms, the beat 50 ms
+  BOOST_TEST(!events.wait(0ms));
+  const auto stopped_at = Clock::now();
+  kill(child, SIGSTOP);
+  const auto e = events.wait(3s);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->reason.find("no heartbeat") != std::string::npos, e->reason);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(events.first_at - stopped_at).count();
+  BOOST_TEST_MESSAGE("frozen idle peer detected after " << ms << " ms");
+  BOOST_TEST(ms >= 350);   // the idle bound, not the busy one
+  BOOST_TEST(ms <= 1500);  // and not never
+}
+
+BOOST_AUTO_TEST_CASE(links_to_one_process_share_one_beat_and_fall_together) {
+  std::array<Events, 3> events;
+  std::vector<std::unique_ptr<tcp::TcpEndpoint>> guests;
+  std::vector<tcp::Address> addresses;
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    guests.push_back(tcp::TcpEndpoint::serve(kLoopback, names[i], spec(), tcp::Side::guest, kProducers,
+                                             backoff_options(), events[i].handler()));
+    addresses.push_back(guests.back()->address());
+  }
+  const pid_t child = attach_in_child(addresses, names);
+  for (auto& g : guests) BOOST_REQUIRE(g->wait_connected(5s));
+  std::this_thread::sleep_for(1600ms);  // all three back off
+  // The child's threads: its main thread polls "c" every millisecond; of
+  // the three link threads one beats (~20 wakes a second, a beat and the
+  // answer), the other two sleep.
+  auto wakes = wakes_per_thread(child, 1000ms);
+  std::sort(wakes.begin(), wakes.end(), std::greater<>());
+  BOOST_REQUIRE(wakes.size() >= 4);
+  BOOST_TEST_MESSAGE("child's wakes per thread in 1 s: " << wakes[0] << " " << wakes[1] << " " << wakes[2] << " "
+                                                          << wakes[3]);
+  BOOST_TEST(wakes[1] >= 5);   // the beat goes on
+  BOOST_TEST(wakes[2] <= 3);   // on one link only
+  for (auto& e : events) BOOST_TEST(!e.wait(0ms));
+
+  // Data on a link that shares goes at once, and the link stays up as it
+  // speeds up again (the peer end starts beating before the bound tightens).
+  ch::Channel& c = guests[2]->channel();
+  Signal s;
+  std::chrono::microseconds worst{0};
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    const auto sent = Clock::now();
+    BOOST_REQUIRE(insert_until(c.queue(kCmd), make(i), sent + 2s));
+    BOOST_REQUIRE(remove_until(c.queue(kRsp), s, sent + 2s));
+    BOOST_TEST(s.seq == i);
+    worst = std::max(worst, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent));
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST_MESSAGE("worst round trip on a link that had backed off: " << worst.count() << " us");
+  BOOST_TEST((worst < 40ms));  // not a slow beat's wait
+  for (auto& e : events) BOOST_TEST(!e.wait(0ms));
+
+  std::this_thread::sleep_for(1600ms);  // idle again
+  const auto stopped_at = Clock::now();
+  kill(child, SIGSTOP);
+  for (auto& e : events) {
+    const auto got = e.wait(3s);
+    BOOST_REQUIRE(got);
+    BOOST_TEST(static_cast<int>(got->code) == 0x01);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.first_at - stopped_at).count();
+    BOOST_TEST_MESSAGE("link dropped " << ms << " ms after the peer froze: " << got->reason);
+    BOOST_TEST(ms >= 350);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
