@@ -209,15 +209,9 @@ std::vector<const channel::Channel*> ServicePartition::channels() const {
 }
 
 std::chrono::milliseconds ServicePartition::sleep_bound() const {
-  auto broken = [](const auto& ends) {
-    return std::any_of(ends.begin(), ends.end(), [](const auto& e) { return e.second.broken->load(std::memory_order_acquire); });
-  };
-  // A link to mend is tried again at the kernel's idle tick; else only a
-  // doorbell (a guest's signal, a transport event) has to end the sleep.
-  const auto bound = broken(vhba_) || broken(vnics_) || broken(inputs_) ? kMendBound : kIdleBound;
-  if (inputs_.empty() || options_.input_rate <= 0) return bound;
+  if (inputs_.empty() || options_.input_rate <= 0) return kIdleBound;
   const auto every = std::chrono::milliseconds(static_cast<long>(1000.0 / options_.input_rate));
-  return std::clamp(every, std::chrono::milliseconds(1), bound);
+  return std::clamp(every, std::chrono::milliseconds(1), kIdleBound);
 }
 
 bool ServicePartition::set_input_rate(double per_s) {

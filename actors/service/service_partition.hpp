@@ -59,11 +59,9 @@ class ServicePartition {
   // Every channel served: what a sleep waits on when nothing moves.
   std::vector<const channel::Channel*> channels() const;
   // How long such a sleep may last: until the next input report is due, or
-  // the idle bound — the mend bound while a link waits to be re-attached (a
-  // guest's signal or a transport event ends it sooner).
+  // the idle bound (a guest's signal or a transport event ends it sooner).
   std::chrono::milliseconds sleep_bound() const;
-  static constexpr std::chrono::milliseconds kIdleBound{1000};
-  static constexpr std::chrono::milliseconds kMendBound{100};
+  static constexpr std::chrono::milliseconds kIdleBound{100};
 
   // A console's input reports per second per device from now on; 0 stops
   // them. False (and nothing changes) for a rate below 0 or not finite.
