@@ -137,11 +137,20 @@ void TcpEndpoint::pump() {
   const Doorbell* bell = local_doorbell();
   const bool for_sleeper = bell && bell->sleepers.load(std::memory_order_relaxed) > 0;
   const bool take_in = backlog || for_sleeper || shares;
+  // Only a sleeper without a timer needs the listener to wake it (link_loop
+  // looks at it after every tick).
   pollfd p[3] = {{peer_.fd(), static_cast<short>(POLLRDHUP | (backlog ? POLLOUT : 0) | (take_in ? POLLIN : 0)), 0},
                  {wake_.fd(), POLLIN, 0},
-                 {listener_ ? listener_.fd() : -1, POLLIN, 0}};
+                 {shares && listener_ ? listener_.fd() : -1, POLLIN, 0}};
   ::poll(p, 3, shares ? -1 : static_cast<int>(pace.beat.count()));
   if (p[1].revents & POLLIN) wake_.drain();
+  if (p[2].revents & POLLIN) {
+    // A newcomer while our peer seems up: often its successor, the old one
+    // on its way out (a planned recover). Give the old one's hang-up the
+    // tick a busy link would, before the newcomer is refused as a second peer.
+    pollfd hangup{peer_.fd(), POLLRDHUP, 0};
+    ::poll(&hangup, 1, static_cast<int>(tick().count()));
+  }
   const bool heard = p[0].revents & POLLIN;
   Rx result = Rx::ok;
   std::optional<Event> why;
