@@ -67,6 +67,7 @@ class In {
     pos_ = bytes_.size();
     return s;
   }
+  bool done() const { return pos_ == bytes_.size(); }
   void end(const char* frame) const {
     if (pos_ != bytes_.size())
       throw DecodeError(std::string(frame) + ": " + std::to_string(bytes_.size() - pos_) + " trailing bytes");
@@ -102,7 +103,7 @@ Frame parse(Kind kind, std::uint8_t op, std::span<const std::byte> payload) {
       const auto name_len = in.get<std::uint16_t>("name length");
       if (name_len > kMaxName) throw DecodeError("init: name length " + std::to_string(name_len));
       f.name = as_string(in.take(name_len, "name"));
-      f.process = in.get<std::uint64_t>("process");
+      if (!in.done()) f.process = in.get<std::uint64_t>("process");  // 1.0 peers name no process
       in.end("init");
       return f;
     }

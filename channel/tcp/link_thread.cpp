@@ -50,25 +50,32 @@ TcpEndpoint::Pace TcpEndpoint::pace(Clock::time_point now) {
   const auto fast = tick();
   const auto idle_beat = options_.idle_heartbeat_interval;
   if (idle_beat <= fast || options_.idle_after <= milliseconds(0)) return {fast, options_.detect_timeout, false, false};
-  const bool was_idle = last_data_ != Clock::time_point{} && now - last_data_ >= options_.idle_after;
-  if (data_moved_.exchange(false, std::memory_order_relaxed) || last_data_ == Clock::time_point{}) {
-    if (was_idle) strict_from_ = now + 2 * idle_beat;  // the peer may still beat slowly
-    last_data_ = now;
+  auto judge = [&](bool moved) {
+    if (moved || last_data_ == Clock::time_point{}) {
+      if (last_data_ != Clock::time_point{} && now - last_data_ >= options_.idle_after)
+        strict_from_ = now + 2 * idle_beat;  // the peer may still beat slowly
+      last_data_ = now;
+    }
+    return now - last_data_ >= options_.idle_after + std::chrono::seconds(1);
+  };
+  bool slow = judge(false);
+  // Say we beat slowly before looking for data: a writer either sees slow_
+  // (and wakes us) or left data_moved_ for this look (note_data's order).
+  slow_.store(slow, std::memory_order_seq_cst);
+  if (data_moved_.exchange(false, std::memory_order_seq_cst)) {
+    slow = judge(true);
+    slow_.store(slow, std::memory_order_seq_cst);
   }
-  const auto quiet = now - last_data_;
   // Forgive first, beat slowly a second later: the peer, seeing the same data
   // within a beat of us, has relaxed by the time our beats thin out.
-  const bool relaxed = quiet >= options_.idle_after || now < strict_from_;
-  const bool slow = quiet >= options_.idle_after + std::chrono::seconds(1);
-  // A writer that raced this store wakes nobody: its data is seen a slow beat later.
-  slow_.store(slow, std::memory_order_relaxed);
+  const bool relaxed = now - last_data_ >= options_.idle_after || now < strict_from_;
   const auto detect = relaxed ? options_.detect_timeout * idle_beat.count() / fast.count() : options_.detect_timeout;
   return {slow ? idle_beat : fast, detect, relaxed, slow};
 }
 
 void TcpEndpoint::note_data() noexcept {
-  if (!data_moved_.load(std::memory_order_relaxed)) data_moved_.store(true, std::memory_order_relaxed);
-  if (slow_.load(std::memory_order_relaxed) && slow_.exchange(false, std::memory_order_relaxed)) wake_.wake();
+  if (!data_moved_.load(std::memory_order_relaxed)) data_moved_.store(true, std::memory_order_seq_cst);
+  if (slow_.load(std::memory_order_seq_cst) && slow_.exchange(false, std::memory_order_relaxed)) wake_.wake();
 }
 
 void TcpEndpoint::link_loop() {
@@ -213,7 +220,8 @@ void TcpEndpoint::pump() {
     }
   }
   if (silent > pace.detect) {
-    if (group_ && group_->beats(this)) group_->convict();
+    // Only a beater judging for its group convicts it; a busy link judges itself.
+    if (group_ && pace.relaxed && group_->beats(this)) group_->convict();
     lose_peer(EventCode::partner_failed,
               "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
     return;
@@ -276,7 +284,7 @@ void TcpEndpoint::pump_cut() {
   last_pump_ = Clock::now();  // behind a cut the silence counts in full
   const auto silent = Clock::now() - heard_last();
   if (silent > pace.detect) {
-    if (group_ && group_->beats(this)) group_->convict();
+    if (group_ && pace.relaxed && group_->beats(this)) group_->convict();
     lose_peer(EventCode::partner_failed,
               "no heartbeat for " + std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) + " ms");
     return;

@@ -207,6 +207,9 @@ void TcpEndpoint::go_live_locked(Socket s, Decoder d) {
   broken_ = false;
   drop_requested_ = false;
   connected_ = true;
+  // A new link starts busy (fast beat, strict bound), whatever the old one was:
+  // its peer is new to it too.
+  data_moved_.store(true, std::memory_order_seq_cst);
   join_group_locked();
   ship_tails_locked();  // a tail that moved while the link was down
   flush_locked(false);  // both locks held: the link thread sends the rest
@@ -387,7 +390,6 @@ Index TcpEndpoint::index_at(std::uint64_t counter_offset, std::uint64_t index_of
 void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offset) noexcept {
   std::lock_guard lock(send_mutex_);
   if (!keeps_stream_locked()) return;  // no peer yet: the image will carry it
-  note_data();
   bool tail = false;
   for (auto& a : areas_) {
     if (a.producer != side_ && index_offset == a.header + kTailAt) {
@@ -403,6 +405,8 @@ void TcpEndpoint::publish(std::uint64_t counter_offset, std::uint64_t index_offs
       break;
     }
   }
+  // Data for the peer (a tail kept back above is not: the peer sees nothing).
+  note_data();
   if (log_.folded()) return;  // the current indices go on re-attach
   ship_tails_locked();  // unshipped tails ride along with this frame
   if (!tail) log_.append(index_at(counter_offset, index_offset));

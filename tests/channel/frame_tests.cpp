@@ -411,10 +411,32 @@ BOOST_AUTO_TEST_CASE(payload_too_short_names_the_field) {
                                    {48, "max_slots"},       {56, "sig_base_offset"}};
   check_cuts(0x80, 0x01, caps_payload(1), caps);
   check_cuts(0x80, 0x81, caps_payload(1), caps);
-  // Init: the name length promises more bytes than the payload has.
-  check_cuts(0xC0, 0x01, init_payload(1, 0, "vhba"),
-             {{4, "magic"}, {6, "major"}, {8, "minor"}, {9, "side"}, {10, "flags"}, {12, "name length"}, {16, "name"},
-              {24, "process"}});
+  // Init: the name length promises more bytes than the payload has. (Cut
+  // right after the name it is a 1.0 INIT, which names no process.)
+  const Wire init = init_payload(1, 0, "vhba");
+  for (std::size_t length = 0; length < init.size(); ++length) {
+    if (length == 16) continue;
+    Wire cut;
+    for (std::size_t i = 0; i < length; ++i) cut.u8(static_cast<std::uint8_t>(init.bytes()[i]));
+    const char* field = length < 4 ? "magic" : length < 6 ? "major" : length < 8 ? "minor" : length < 9 ? "side"
+                        : length < 10 ? "flags" : length < 12 ? "name length" : length < 16 ? "name" : "process";
+    BOOST_TEST_CONTEXT("init payload of " << length << " bytes") {
+      expect_error(frame(0xC0, 0x01, cut), std::string("payload ends inside ") + field);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(init_from_a_1_0_peer_names_no_process) {
+  Wire w;
+  w.u32(tcp::kMagic).u16(1).u16(0).u8(1).u8(0).u16(4).text("vhba");
+  tcp::Decoder d;
+  d.feed(frame(0xC0, 0x01, w));
+  const auto f = d.next();
+  BOOST_REQUIRE(f.has_value());
+  const auto* init = std::get_if<tcp::Init>(&*f);
+  BOOST_REQUIRE(init);
+  BOOST_TEST(init->name == "vhba");
+  BOOST_TEST(init->process == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(trailing_bytes) {
