@@ -73,6 +73,13 @@ TcpEndpoint::Pace TcpEndpoint::pace(Clock::time_point now) {
   return {slow ? idle_beat : fast, detect, relaxed, slow};
 }
 
+// When the peer was last heard: on this link, or — backing off — on any link
+// of its process (a link that slept while its group's beater listened).
+std::chrono::steady_clock::time_point TcpEndpoint::heard_last(const Pace& pace) const {
+  const auto own = last_rx_ns_.load();
+  return Clock::time_point(Clock::duration(pace.relaxed && group_ ? std::max(own, group_->last_heard()) : own));
+}
+
 void TcpEndpoint::note_data() noexcept {
   if (!data_moved_.load(std::memory_order_relaxed)) data_moved_.store(true, std::memory_order_seq_cst);
   if (slow_.load(std::memory_order_seq_cst) && slow_.exchange(false, std::memory_order_relaxed)) wake_.wake();
@@ -200,13 +207,8 @@ void TcpEndpoint::pump() {
     if (moved > last_rx_ns_.load()) last_rx_ns_ = moved;
   }
   last_pump_ = now;
-  // Backing off, anything the peer's process sent on any of its links counts.
   const bool for_group = pace.relaxed && group_;
-  auto heard_last = [&] {
-    const auto own = last_rx_ns_.load();
-    return Clock::time_point(Clock::duration(for_group ? std::max(own, group_->last_heard()) : own));
-  };
-  auto silent = now - heard_last();
+  auto silent = now - heard_last(pace);
   if (silent > pace.detect && !link_cut()) {
     // Bytes waiting unread mean the peer did speak; we were just slow to look.
     // (Not behind a cut: what waits there never arrived.)
@@ -216,7 +218,7 @@ void TcpEndpoint::pump() {
       silent = Clock::duration::zero();
     } else if (for_group) {
       group_->look_all();  // the other side may have picked another link to beat on
-      silent = now - heard_last();
+      silent = now - heard_last(pace);
     }
   }
   if (silent > pace.detect) {
@@ -273,16 +275,11 @@ void TcpEndpoint::pump_cut() {
     return;
   }
   const auto pace = this->pace(Clock::now());
-  // A link that slept while its group's beater listened starts from what the group heard.
-  auto heard_last = [&] {
-    const auto own = last_rx_ns_.load();
-    return Clock::time_point(Clock::duration(pace.relaxed && group_ ? std::max(own, group_->last_heard()) : own));
-  };
   // Wake at the next tick, or just after the peer's silence crosses the bound.
   std::this_thread::sleep_until(
-      std::min<Clock::time_point>(Clock::now() + tick(), heard_last() + pace.detect + std::chrono::microseconds(200)));
+      std::min<Clock::time_point>(Clock::now() + tick(), heard_last(pace) + pace.detect + std::chrono::microseconds(200)));
   last_pump_ = Clock::now();  // behind a cut the silence counts in full
-  const auto silent = Clock::now() - heard_last();
+  const auto silent = Clock::now() - heard_last(pace);
   if (silent > pace.detect) {
     if (group_ && pace.relaxed && group_->beats(this)) group_->convict();
     lose_peer(EventCode::partner_failed,

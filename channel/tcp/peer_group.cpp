@@ -43,7 +43,7 @@ std::shared_ptr<PeerGroup> PeerGroup::of(std::uint64_t peer) {
   auto group = slot.lock();
   // A convicted group is done: links made afterwards start a new one.
   if (!group || group->convicted()) {
-    group = std::shared_ptr<PeerGroup>(new PeerGroup(peer));
+    group = std::shared_ptr<PeerGroup>(new PeerGroup());
     slot = group;
   }
   return group;

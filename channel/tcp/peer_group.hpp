@@ -49,10 +49,9 @@ class PeerGroup {
   bool convicted() const noexcept { return convicted_.load(std::memory_order_acquire); }
 
  private:
-  explicit PeerGroup(std::uint64_t peer) : peer_(peer) {}
+  PeerGroup() = default;
   void elect_locked();
 
-  const std::uint64_t peer_;
   std::atomic<std::int64_t> last_heard_ns_{0};
   std::atomic<bool> convicted_{false};
   std::atomic<const void*> beater_{nullptr};

@@ -199,6 +199,7 @@ class TcpEndpoint final : public Replicator {
     bool slow;
   };
   Pace pace(std::chrono::steady_clock::time_point now);
+  std::chrono::steady_clock::time_point heard_last(const Pace& pace) const;
   // Data moved (a write, a publish, a frame applied): the link is busy. Wakes
   // a link thread beating slowly.
   void note_data() noexcept;
