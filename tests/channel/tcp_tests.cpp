@@ -20,50 +20,14 @@
 #include <mutex>
 #include <thread>
 
-#include "channel/channel_types.hpp"
-#include "channel/tcp/tcp_endpoint.hpp"
+#include "tests/channel/two_queue_channel.hpp"
+#include "tests/support/run.hpp"
 
-namespace ch = visorlab::channel;
-namespace tcp = visorlab::channel::tcp;
-using Clock = std::chrono::steady_clock;
+using namespace visorlab::test::two_queue;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::uint32_t kCmd = 0, kRsp = 1;  // guest → service, service → guest
-
-struct Signal {
-  std::uint64_t seq;
-  std::uint8_t fill[56];
-};
-
-Signal make(std::uint64_t seq) {
-  Signal s{};
-  s.seq = seq;
-  std::memset(s.fill, static_cast<int>(seq & 0xFF), sizeof s.fill);
-  return s;
-}
-
-bool intact(const Signal& s) {
-  for (auto b : s.fill)
-    if (b != (s.seq & 0xFF)) return false;
-  return true;
-}
-
-const ch::Guid kType = ch::Guid::make(0x11112222, 0x3333, 0x4444, {5, 5, 6, 6, 7, 7, 8, 8});
-
-ch::ChannelSpec spec(std::uint32_t slots = 64) {
-  ch::ChannelSpec s;
-  s.type = kType;
-  s.version_id = 1;
-  s.queues = {{64, slots}, {64, slots}};
-  s.min_size = 16384;  // room for a data area after the slots
-  return s;
-}
-
-ch::Expect expect() { return ch::Expect{.type = kType, .version_id = 1, .queue_count = 2, .signal_size = 64}; }
-
-const tcp::QueueProducers kProducers = {tcp::Side::guest, tcp::Side::service};
 const tcp::Address kLoopback{"127.0.0.1", 0};
 
 // Transport events seen by one endpoint, waitable from the test thread.
@@ -91,30 +55,32 @@ struct Events {
   }
 };
 
-bool insert_until(ch::SignalQueue& q, const Signal& s, Clock::time_point deadline) {
-  while (q.insert(&s) != 0)
-    if (Clock::now() > deadline) return false;
-  return true;
-}
-
-bool remove_until(ch::SignalQueue& q, Signal& s, Clock::time_point deadline) {
-  while (q.remove(&s) != 0) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::yield();
+// The service end in a process of its own (tcp_peer.cpp), killed and reaped
+// whatever way the test ends: a child left running would hold CTest's output
+// pipe open until its timeout.
+struct Peer {
+  pid_t pid;
+  explicit Peer(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {visorlab::test::bin("channel_tcp_peer")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid = visorlab::test::spawn(argv);
   }
-  return true;
-}
-
-// The service side's work: echo every command back as a response.
-int echo(ch::Channel& c, std::uint64_t count, Clock::time_point deadline) {
-  Signal s;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    if (!remove_until(c.queue(kCmd), s, deadline)) return 2;
-    if (s.seq != i || !intact(s)) return 1;
-    if (!insert_until(c.queue(kRsp), s, deadline)) return 2;
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+  ~Peer() {
+    if (pid > 0) kill(pid, SIGKILL);
+    reap();
   }
-  return 0;
-}
+  // Waits for it to end: its exit code, -1 if a signal ended it.
+  int reap() {
+    int status = 0;
+    if (pid <= 0 || waitpid(pid, &status, 0) != pid) return -1;
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+};
+
+std::string at(const tcp::Address& a) { return a.host + ":" + std::to_string(a.port); }
 
 }  // namespace
 
@@ -128,7 +94,7 @@ BOOST_AUTO_TEST_CASE(numbered_signals_cross_and_come_back_in_order) {
   const auto deadline = Clock::now() + 60s;
 
   std::atomic<int> echo_result{-1};
-  std::thread server([&] { echo_result = echo(service->channel(), kCount, deadline); });
+  std::thread server([&] { echo_result = echo(service->channel(), 0, kCount, deadline); });
   std::uint64_t received = 0, errors = 0;
   Signal s;
   for (std::uint64_t sent = 0; (sent < kCount || received < kCount) && Clock::now() < deadline;) {
@@ -217,24 +183,9 @@ BOOST_AUTO_TEST_CASE(killed_peer_is_partner_failed_and_a_restart_reattaches) {
   Events events;
   auto guest = tcp::TcpEndpoint::serve(kLoopback, "g1/vhba0", spec(), tcp::Side::guest, kProducers, {},
                                        events.handler());
-  const auto address = guest->address();
-  auto start_service = [&](std::uint64_t echo_count, bool stall_after) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      int code = 3;
-      try {
-        auto service = tcp::TcpEndpoint::attach(address, "g1/vhba0", expect(), tcp::Side::service, kProducers);
-        code = echo(service->channel(), echo_count, Clock::now() + 30s);
-        while (stall_after) pause();  // wait to be killed
-      } catch (...) {
-      }
-      _exit(code);
-    }
-    return pid;
-  };
-
+  const std::string address = at(guest->address());
   // First service partition echoes 10 commands, then sits until killed.
-  pid_t first = start_service(10, true);
+  Peer first({"--echo", "10", "--then", "stall", address, "g1/vhba0"});
   BOOST_REQUIRE(guest->wait_connected(5s));
   const auto deadline = Clock::now() + 30s;
   Signal s;
@@ -247,8 +198,8 @@ BOOST_AUTO_TEST_CASE(killed_peer_is_partner_failed_and_a_restart_reattaches) {
   for (std::uint64_t i = 10; i < 15; ++i) BOOST_REQUIRE(insert_until(guest->channel().queue(kCmd), make(i), deadline));
   std::this_thread::sleep_for(20ms);
   const auto killed_at = Clock::now();
-  kill(first, SIGKILL);
-  waitpid(first, nullptr, 0);
+  kill(first.pid, SIGKILL);
+  first.reap();
   const auto e = events.wait(2s);
   BOOST_REQUIRE(e);
   BOOST_TEST(static_cast<int>(e->code) == 0x01);
@@ -258,33 +209,14 @@ BOOST_AUTO_TEST_CASE(killed_peer_is_partner_failed_and_a_restart_reattaches) {
 
   // A restarted partition re-attaches and continues from the guest's image:
   // commands 10..14 were queued before the crash and must still arrive, then 15..19.
-  pid_t second = fork();
-  if (second == 0) {
-    int code = 3;
-    try {
-      auto service = tcp::TcpEndpoint::attach(address, "g1/vhba0", expect(), tcp::Side::service, kProducers);
-      Signal in;
-      code = 0;
-      for (std::uint64_t i = 10; i < 20 && code == 0; ++i) {
-        if (!remove_until(service->channel().queue(kCmd), in, Clock::now() + 20s)) code = 2;
-        else if (in.seq != i || !intact(in)) code = 1;
-        else if (!insert_until(service->channel().queue(kRsp), in, Clock::now() + 20s)) code = 2;
-      }
-      std::this_thread::sleep_for(100ms);  // let the last index leave
-    } catch (...) {
-    }
-    _exit(code);
-  }
+  Peer second({"--first", "10", "--echo", "10", "--then", "exit", address, "g1/vhba0"});
   BOOST_REQUIRE(guest->wait_connected(5s));
   for (std::uint64_t i = 15; i < 20; ++i) BOOST_REQUIRE(insert_until(guest->channel().queue(kCmd), make(i), deadline));
   for (std::uint64_t i = 10; i < 20; ++i) {
     BOOST_REQUIRE(remove_until(guest->channel().queue(kRsp), s, deadline));
     BOOST_TEST(s.seq == i);
   }
-  int status = 0;
-  BOOST_REQUIRE(waitpid(second, &status, 0) == second);
-  BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST(second.reap() == 0);
 }
 
 // A frozen peer (SIGSTOP) says nothing: the heartbeat timeout declares it failed.
@@ -293,24 +225,13 @@ BOOST_AUTO_TEST_CASE(silent_peer_is_partner_failed_after_the_heartbeat_timeout) 
   tcp::LinkOptions options;
   options.detect_timeout = 80ms;
   auto guest = tcp::TcpEndpoint::serve(kLoopback, "c", spec(), tcp::Side::guest, kProducers, options, events.handler());
-  const auto address = guest->address();
-  const pid_t child = fork();
-  if (child == 0) {
-    try {
-      auto service = tcp::TcpEndpoint::attach(address, "c", expect(), tcp::Side::service, kProducers);
-      for (;;) pause();
-    } catch (...) {
-    }
-    _exit(3);
-  }
+  Peer child({"--echo", "0", "--then", "stall", at(guest->address()), "c"});
   BOOST_REQUIRE(guest->wait_connected(5s));
   std::this_thread::sleep_for(300ms);  // heartbeats flow: no event yet
   BOOST_TEST(!events.wait(0ms));
   const auto stopped_at = Clock::now();
-  kill(child, SIGSTOP);
+  kill(child.pid, SIGSTOP);
   const auto e = events.wait(2s);
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
   BOOST_REQUIRE(e);
   BOOST_TEST(static_cast<int>(e->code) == 0x01);
   BOOST_TEST(e->reason.find("no heartbeat") != std::string::npos, e->reason);
@@ -437,40 +358,20 @@ tcp::LinkOptions backoff_options() {
 }
 constexpr auto kIdleBound = 1000ms;  // 200 ms × 50 / 10
 
-// A forked child, killed and reaped whatever way the test ends (a child left
-// running would hold CTest's output pipe open until its timeout).
-struct Child {
-  pid_t pid;
-  ~Child() {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+// A peer process that attaches to every channel served at `addresses`, then
+// echoes what comes on the last one (polling once a millisecond) until killed.
+std::vector<std::string> echo_forever(const std::vector<tcp::Address>& addresses,
+                                      const std::vector<std::string>& names,
+                                      const tcp::LinkOptions& options = backoff_options()) {
+  auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()); };
+  std::vector<std::string> args = {"--detect-ms",     ms(options.detect_timeout), "--idle-beat-ms",
+                                   ms(options.idle_heartbeat_interval), "--idle-after-ms",
+                                   ms(options.idle_after), "--echo", "forever"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    args.push_back(at(addresses[i]));
+    args.push_back(names[i]);
   }
-};
-
-// A child process that attaches to every channel in `names` served at
-// `addresses`, then echoes what comes on the last one (polling once a
-// millisecond) until killed.
-pid_t attach_in_child(const std::vector<tcp::Address>& addresses, const std::vector<std::string>& names,
-                      const tcp::LinkOptions& options = backoff_options()) {
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  try {
-    std::vector<std::unique_ptr<tcp::TcpEndpoint>> ends;
-    for (std::size_t i = 0; i < names.size(); ++i)
-      ends.push_back(
-          tcp::TcpEndpoint::attach(addresses[i], names[i], expect(), tcp::Side::service, kProducers, options));
-    ch::Channel& last = ends.back()->channel();
-    Signal s;
-    for (;;) {
-      if (last.queue(kCmd).remove(&s) == 0) {
-        while (last.queue(kRsp).insert(&s) != 0) std::this_thread::sleep_for(1ms);
-      } else {
-        std::this_thread::sleep_for(1ms);
-      }
-    }
-  } catch (...) {
-  }
-  _exit(3);
+  return args;
 }
 
 // Voluntary context switches per thread of `pid` over `window`.
@@ -496,7 +397,7 @@ BOOST_AUTO_TEST_CASE(an_idle_link_forgives_a_longer_silence) {
   Events events;
   auto guest = tcp::TcpEndpoint::serve(kLoopback, "c", spec(), tcp::Side::guest, kProducers, backoff_options(),
                                        events.handler());
-  const Child child{attach_in_child({guest->address()}, {"c"})};
+  const Peer child(echo_forever({guest->address()}, {"c"}));
   BOOST_REQUIRE(guest->wait_connected(5s));
   std::this_thread::sleep_for(1600ms);  // idle: the bound is 1 s, the beat 50 ms
   BOOST_TEST(!events.wait(0ms));
@@ -522,12 +423,12 @@ BOOST_AUTO_TEST_CASE(a_new_peer_after_an_idle_one_finds_a_busy_link) {
   auto guest =
       tcp::TcpEndpoint::serve(kLoopback, "c", spec(), tcp::Side::guest, kProducers, options, events.handler());
   {
-    const Child first{attach_in_child({guest->address()}, {"c"}, options)};
+    const Peer first(echo_forever({guest->address()}, {"c"}, options));
     BOOST_REQUIRE(guest->wait_connected(5s));
     std::this_thread::sleep_for(1600ms);  // the guest end beats slowly now
   }
   BOOST_REQUIRE(events.wait(2s));  // the reset
-  const Child second{attach_in_child({guest->address()}, {"c"}, options)};
+  const Peer second(echo_forever({guest->address()}, {"c"}, options));
   const auto deadline = Clock::now() + 5s;
   while (!guest->connected() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   BOOST_REQUIRE(guest->connected());
@@ -538,11 +439,7 @@ BOOST_AUTO_TEST_CASE(a_new_peer_after_an_idle_one_finds_a_busy_link) {
 }
 
 BOOST_AUTO_TEST_CASE(links_to_one_process_share_one_beat_and_fall_together) {
-  // Looser still: under AddressSanitizer the child's first links went 200 ms
-  // without a beat while it attached the third.
-  tcp::LinkOptions options = backoff_options();
-  options.detect_timeout = 500ms;  // idle bound 2.5 s
-  constexpr auto kGroupIdleBound = 2500ms;
+  const tcp::LinkOptions options = backoff_options();
   std::array<Events, 3> events;
   std::vector<std::unique_ptr<tcp::TcpEndpoint>> guests;
   std::vector<tcp::Address> addresses;
@@ -552,7 +449,7 @@ BOOST_AUTO_TEST_CASE(links_to_one_process_share_one_beat_and_fall_together) {
                                              options, events[i].handler()));
     addresses.push_back(guests.back()->address());
   }
-  const Child child{attach_in_child(addresses, names, options)};
+  const Peer child(echo_forever(addresses, names, options));
   for (auto& g : guests) BOOST_REQUIRE(g->wait_connected(5s));
   std::this_thread::sleep_for(1600ms);  // all three back off
   // The child's threads: its main thread polls "c" every millisecond; of
@@ -593,7 +490,7 @@ BOOST_AUTO_TEST_CASE(links_to_one_process_share_one_beat_and_fall_together) {
     BOOST_TEST(static_cast<int>(got->code) == 0x01);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.first_at - stopped_at).count();
     BOOST_TEST_MESSAGE("link dropped " << ms << " ms after the peer froze: " << got->reason);
-    BOOST_TEST(ms >= (kGroupIdleBound - 100ms).count());
+    BOOST_TEST(ms >= (kIdleBound - 100ms).count());
   }
 }
 

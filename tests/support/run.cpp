@@ -10,6 +10,30 @@
 
 namespace visorlab::test {
 
+namespace {
+
+// Built before fork: a child of a threaded test may only call what is safe
+// after fork (no allocation) until it execs.
+std::vector<char*> exec_args(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  return args;
+}
+
+}  // namespace
+
+pid_t spawn(const std::vector<std::string>& argv) {
+  auto args = exec_args(argv);
+  const pid_t child = fork();
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child == 0) {
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return child;
+}
+
 std::string bin(const std::string& name) {
   const char* dir = std::getenv("VISORLAB_BIN");
   return std::string(dir ? dir : "build/bin") + "/" + name;
@@ -18,6 +42,7 @@ std::string bin(const std::string& name) {
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
+  auto args = exec_args(argv);
   const pid_t child = fork();
   if (child < 0) throw std::runtime_error("fork failed");
   if (child == 0) {
@@ -25,9 +50,6 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     dup2(err_pipe[1], 2);
     close(out_pipe[0]);
     close(err_pipe[0]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execv(args[0], args.data());
     _exit(127);
   }
