@@ -22,19 +22,25 @@ class Nemesis {
   Nemesis(orchestrator::Cluster& cluster, Workloads& workloads, const topology::Topology& topology,
           DrillClock clock);
 
-  // Runs every step at its time (blocking); returns when the last one is
-  // reverted or `stop` is set — a fault held then (`for`, `restart_after`)
-  // is reverted at once, not at the end of its hold. Errors of a step are
-  // recorded as violations ("nemesis") and the drill goes on.
+  // Runs every step at its time, each on its own (faults may overlap;
+  // blocking); returns when the last one is reverted or `stop` is set — a
+  // fault held then (`for`, `restart_after`) is reverted at once, not at
+  // the end of its hold. Errors of a step are recorded as violations
+  // ("nemesis"), a step started more than 50 ms after its time too
+  // ("late_step"), and the drill goes on.
   void run(const std::atomic<bool>& stop);
 
   // Thread-safe snapshots for the progress line.
   std::string current_step() const;
   unsigned paused_devices() const { return paused_.load(); }
 
-  History history() const { return recorder_.history(); }
+  History history() const {
+    std::lock_guard lock(mu_);
+    return recorder_.history();
+  }
 
  private:
+  void run_step(const topology::Step& s);
   void step(const topology::Step& s);
   // Until `until`, or until the drill is stopped.
   void wait_until(std::chrono::steady_clock::time_point until) const;
@@ -49,8 +55,8 @@ class Nemesis {
   Workloads& workloads_;
   const topology::Topology& topology_;
   DrillClock clock_;
+  mutable std::mutex mu_;  // the steps' threads share the recorder and current_
   Recorder recorder_;
-  mutable std::mutex mu_;
   std::string current_;
   std::atomic<unsigned> paused_{0};
   const std::atomic<bool>* stop_ = nullptr;  // run()'s

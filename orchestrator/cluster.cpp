@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
+#include <shared_mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -416,11 +418,31 @@ struct Cluster::Impl {
     });
   }
 
-  DeviceRun& device(const std::string& name) {
+  // A device as it is now (a copy: other services' operations change the
+  // table meanwhile).
+  DeviceRun device(const std::string& name) {
     if (!topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+    std::lock_guard table(table_mu);
     const auto it = devices.find(name);
     if (it == devices.end()) throw ClusterError(Code::not_found, "unknown device " + name);
     return it->second;
+  }
+
+  void set_state(const std::string& name, DeviceState state) {
+    {
+      std::lock_guard table(table_mu);
+      if (const auto it = devices.find(name); it != devices.end()) it->second.state = state;
+    }
+    update_state_metrics();
+  }
+
+  // One operation at a time on a service and its devices; operations on
+  // different services run side by side (a drill's overlapping faults).
+  std::unique_lock<std::mutex> lock_service(const std::string& service) {
+    if (!topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+    const auto it = service_ops.find(service);
+    if (it == service_ops.end()) throw ClusterError(Code::not_found, "unknown service " + service);
+    return std::unique_lock(*it->second);
   }
 
   keeper_actor& keeper(const std::string& service) {
@@ -433,18 +455,19 @@ struct Cluster::Impl {
   // visorlab_partitions and visorlab_devices {host,state} as this
   // orchestrator sees the applied topology; after every change (under `mu`).
   void update_state_metrics() {
+    std::lock_guard table(table_mu);
     using Key = std::pair<std::string, std::string>;  // host, state
     std::map<Key, std::int64_t> parts, devs;
     if (topo) {
       ++parts[{topo->command.host, "running"}];
       for (const auto& [name, k] : keepers)
         if (const topology::Service* svc = topo->find_service(name))
-          ++parts[{svc->host, name == recovering ? "recovering" : "running"}];
+          ++parts[{svc->host, recovering.contains(name) ? "recovering" : "running"}];
       for (const auto& [name, g] : guests) ++parts[{g.spec.host, "running"}];
       for (const auto& [name, d] : devices)
         if (const auto g = guests.find(d.guest); g != guests.end())
           ++devs[{g->second.spec.host,
-                  d.spec.service == recovering ? "recovering" : std::string(actors::to_string(d.state))}];
+                  recovering.contains(d.spec.service) ? "recovering" : std::string(actors::to_string(d.state))}];
     }
     const auto publish = [](std::map<Key, std::int64_t>& now, std::set<Key>& seen, auto gauge) {
       for (const auto& key : seen)
@@ -467,18 +490,23 @@ struct Cluster::Impl {
   // A recovery of `service`: its devices count as recovering meanwhile; its
   // phases are observed once it answers.
   RecoveryTimes recovery(const std::string& service, const std::function<RecoveryTimes()>& run) {
-    recovering = service;
-    update_state_metrics();
+    auto mark = [&](bool on) {
+      {
+        std::lock_guard table(table_mu);
+        if (on) recovering.insert(service);
+        else recovering.erase(service);
+      }
+      update_state_metrics();
+    };
+    mark(true);
     std::optional<RecoveryTimes> t;
     try {
       t = run();
     } catch (...) {
-      recovering.clear();
-      update_state_metrics();
+      mark(false);
       throw;
     }
-    recovering.clear();
-    update_state_metrics();
+    mark(false);
     if (const auto host = service_hosts->find(service)) recovery::observe_recovery(*exported, *host, *t);
     return *t;
   }
@@ -507,6 +535,7 @@ struct Cluster::Impl {
       guests.clear();
     }
     keepers.clear();
+    service_ops.clear();
     {
       std::lock_guard table(table_mu);
       devices.clear();
@@ -529,15 +558,18 @@ struct Cluster::Impl {
   std::shared_ptr<ServiceHosts> service_hosts = std::make_shared<ServiceHosts>();
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   std::set<std::pair<std::string, std::string>> partition_series, device_series;  // ever published
-  std::string recovering;  // the service being recovered, if any
+  std::set<std::string> recovering;  // services being recovered (under table_mu)
   Directory directory;
   EventLog log;
   caf::actor registry;
   std::uint16_t agent_port = 0;
-  mutable std::mutex mu;        // one operation at a time
+  // Apply and teardown hold it alone; every other operation shares it and
+  // holds its service's lock (service_ops).
+  mutable std::shared_mutex mu;
+  std::map<std::string, std::unique_ptr<std::mutex>> service_ops;  // made by apply
   mutable std::mutex guests_mu;  // the guests map, read without `mu` by workload()
-  // The devices map and next_addr while apply's workers add devices (every
-  // other writer holds `mu`, which excludes apply).
+  // The devices map, next_addr, created and recovering: operations on
+  // different services (and apply's workers) change them side by side.
   std::mutex table_mu;
 
   std::optional<topology::Topology> topo;
@@ -578,7 +610,7 @@ Cluster::~Cluster() {
 std::uint16_t Cluster::agent_port() const { return impl_->agent_port; }
 
 void Cluster::apply(const topology::Topology& t) {
-  std::lock_guard lock(impl_->mu);
+  std::unique_lock lock(impl_->mu);
   Impl& m = *impl_;
   if (m.topo) throw ClusterError(Code::failed_precondition, "topology " + m.topo->name + " is applied; tear it down first");
   m.wait_for_hosts(t);
@@ -594,6 +626,7 @@ void Cluster::apply(const topology::Topology& t) {
       const ServiceSpec spec{s.name, s.kind, 0.0};  // input flows when a workload starts it (set_input_rate)
       m.keepers[s.name] = m.ask<keeper_actor>(m.partitions(s.host), "service " + s.name, spawn_atom::value, spec,
                                               m.command);
+      m.service_ops[s.name] = std::make_unique<std::mutex>();
       m.log.append("service_started", s.name, "on " + s.host);
     }
     m.setup_guests(t);
@@ -606,17 +639,17 @@ void Cluster::apply(const topology::Topology& t) {
 }
 
 void Cluster::teardown() {
-  std::lock_guard lock(impl_->mu);
+  std::unique_lock lock(impl_->mu);
   impl_->teardown();
 }
 
 bool Cluster::applied() const {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   return impl_->topo.has_value();
 }
 
 const topology::Topology& Cluster::topology() const {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   if (!impl_->topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
   return *impl_->topo;
 }
@@ -635,7 +668,7 @@ std::vector<AgentInfo> Cluster::agents() const {
 }
 
 std::vector<DeviceInfo> Cluster::devices() {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
   if (!m.topo) throw ClusterError(Code::failed_precondition, "no topology is applied (visorlab up FILE)");
   std::vector<DeviceInfo> out;
@@ -647,8 +680,8 @@ std::vector<DeviceInfo> Cluster::devices() {
 }
 
 void Cluster::create_device(const std::string& guest, const topology::Device& device) {
-  std::lock_guard lock(impl_->mu);
-  if (!impl_->topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
+  std::shared_lock lock(impl_->mu);
+  const auto service = impl_->lock_service(device.service);
   impl_->add_device(guest, device);
   {
     std::lock_guard table(impl_->table_mu);
@@ -664,46 +697,51 @@ std::vector<topology::Device> Cluster::created_devices(const std::string& guest)
 }
 
 void Cluster::destroy_device(const std::string& name) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
-  auto& d = m.device(name);
+  const auto service = m.lock_service(m.device(name).spec.service);
+  const auto d = m.device(name);  // as it is now that we hold its service
   m.run(m.keeper(d.spec.service), "detach " + name, detach_atom::value, name);
   m.controlvm(d.guest, cvm::Id::device_destroy, CommandPartition::device(d.spec.bus, d.spec.dev),
               "destroy " + name);
-  m.devices.erase(name);
+  {
+    std::lock_guard table(m.table_mu);
+    m.devices.erase(name);
+  }
   m.update_state_metrics();
   m.log.append("device_destroyed", name, "");
 }
 
 void Cluster::pause_device(const std::string& name) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
-  auto& d = m.device(name);
+  const auto service = m.lock_service(m.device(name).spec.service);
+  const auto d = m.device(name);
   if (d.state == DeviceState::paused) throw ClusterError(Code::failed_precondition, name + " is already paused");
   m.run(m.keeper(d.spec.service), "pause " + name, pause_atom::value, name);
   m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
-  d.state = DeviceState::paused;
-  m.update_state_metrics();
+  m.set_state(name, DeviceState::paused);
   m.log.append("device_paused", name, "");
 }
 
 void Cluster::resume_device(const std::string& name) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
-  auto& d = m.device(name);
+  const auto service = m.lock_service(m.device(name).spec.service);
+  const auto d = m.device(name);
   if (d.state != DeviceState::paused) throw ClusterError(Code::failed_precondition, name + " is not paused");
   m.controlvm(d.guest, cvm::Id::device_changestate,
               CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::running), "resume " + name);
   m.run(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name);
-  d.state = DeviceState::running;
-  m.update_state_metrics();
+  m.set_state(name, DeviceState::running);
   m.log.append("device_resumed", name, "");
 }
 
 RecoveryTimes Cluster::recover_service(const std::string& service) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
+  const auto one_at_a_time = m.lock_service(service);
   auto& keeper = m.keeper(service);
   auto t = m.recovery(service, [&] { return m.ask<RecoveryTimes>(keeper, "recover " + service, recover_atom::value); });
   m.log.append("recovery", service, t.ok ? "recover ok" : "recover failed: " + t.error);
@@ -711,8 +749,9 @@ RecoveryTimes Cluster::recover_service(const std::string& service) {
 }
 
 RecoveryTimes Cluster::crash_service(const std::string& service, std::chrono::milliseconds restart_after) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
+  const auto one_at_a_time = m.lock_service(service);
   auto& keeper = m.keeper(service);
   auto t = m.recovery(service, [&] {
     return m.ask<RecoveryTimes>(keeper, "crash " + service, crash_atom::value,
@@ -723,8 +762,9 @@ RecoveryTimes Cluster::crash_service(const std::string& service, std::chrono::mi
 }
 
 void Cluster::lose_writes(const std::string& service, std::uint64_t every, std::chrono::milliseconds window) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
+  const auto one_at_a_time = m.lock_service(service);
   auto& keeper = m.keeper(service);
   const topology::Service* svc = m.topo->find_service(service);
   if (!svc || svc->kind != topology::ServiceKind::io)
@@ -737,11 +777,14 @@ void Cluster::lose_writes(const std::string& service, std::uint64_t every, std::
 }
 
 void Cluster::set_input_rate(double per_s) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
   if (!m.topo) throw ClusterError(Code::failed_precondition, "no topology is applied");
   for (const auto& s : m.topo->services)
-    if (s.kind == topology::ServiceKind::console) m.run(m.keeper(s.name), "input on " + s.name, input_atom::value, per_s);
+    if (s.kind == topology::ServiceKind::console) {
+      const auto one_at_a_time = m.lock_service(s.name);
+      m.run(m.keeper(s.name), "input on " + s.name, input_atom::value, per_s);
+    }
 }
 
 workload_actor Cluster::workload(const std::string& guest) const {
@@ -781,7 +824,7 @@ std::vector<std::string> Cluster::guests() const {
 }
 
 void Cluster::cut(const std::string& a, const std::string& b, std::chrono::milliseconds lease) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
   if (a == b) throw ClusterError(Code::invalid_argument, "a partition needs two different hosts");
   m.run(m.partitions(a), "cut on " + a, cut_atom::value, b, std::int64_t{lease.count()});
@@ -790,7 +833,7 @@ void Cluster::cut(const std::string& a, const std::string& b, std::chrono::milli
 }
 
 void Cluster::heal(const std::string& a, const std::string& b) {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   Impl& m = *impl_;
   m.run(m.partitions(a), "heal on " + a, heal_atom::value, b);
   m.run(m.partitions(b), "heal on " + b, heal_atom::value, a);

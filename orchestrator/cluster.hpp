@@ -1,8 +1,10 @@
 // The orchestrator's core: the cluster it runs — agents that registered,
 // the topology applied, every partition's and device's state — and the
 // operations on it. The gRPC API (api/) and the drill engine (drill/) call
-// these; each call is synchronous and thread-safe (one at a time), and fails
-// with a ClusterError carrying a visorlab error code (actors/runtime/error.hpp).
+// these; each call is synchronous and thread-safe — one at a time on a
+// service and its devices, side by side on different ones (a drill's
+// overlapping faults) — and fails with a ClusterError carrying a visorlab
+// error code (actors/runtime/error.hpp).
 // It knows nothing of drills: a guest's workload is a handle it hands out.
 #pragma once
 

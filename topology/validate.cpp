@@ -338,6 +338,7 @@ class Validator {
       };
       if (s.for_duration) past_end("for", *s.for_duration);
       if (s.restart_after) past_end("restart_after", *s.restart_after);
+      check_overlap(s, path);
 
       switch (s.kind) {
         case StepKind::recover:
@@ -394,6 +395,25 @@ class Validator {
                                         " is paused without `for` and no later step resumes it");
   }
 
+  // Steps run each at its own time, so faults on different targets overlap;
+  // on one target they take turns: a step may not start while an earlier one
+  // on the same target holds its fault (`for`, `restart_after`), nor at the
+  // same instant.
+  void check_overlap(const Step& s, const std::string& path) {
+    std::string target = s.target();
+    if (s.kind == StepKind::partition && s.targets.size() == 2)
+      target = std::min(s.targets[0], s.targets[1]) + "," + std::max(s.targets[0], s.targets[1]);
+    const Duration hold = s.for_duration.value_or(s.restart_after.value_or(Duration{0}));
+    const auto [it, first] = held_.try_emplace(target, Held{s.at, s.at + hold, path, std::string(to_string(s.kind))});
+    if (first) return;
+    const Held& before = it->second;
+    if (s.at < before.until || s.at == before.from)
+      fail(path + ".at", "step at " + duration_text(s.at) + " overlaps " + before.path + " (" + before.kind + " " +
+                             in_quotes(target) + " from " + duration_text(before.from) + " until " +
+                             duration_text(before.until) + "): steps on one target take turns");
+    it->second = Held{s.at, s.at + hold, path, std::string(to_string(s.kind))};
+  }
+
   void require_device(const std::string& field, const std::string& name) const {
     if (existing_.count(name)) return;
     const auto slash = name.find('/');
@@ -415,6 +435,11 @@ class Validator {
   const Topology& t_;
   std::set<std::string> existing_;                 // devices alive at the step being checked
   std::map<std::string, std::string> paused_;      // device → field of its open-ended pause
+  struct Held {
+    Duration from, until;
+    std::string path, kind;
+  };
+  std::map<std::string, Held> held_;  // target → the last step on it
   std::map<std::string, std::string> disk_owner_;   // disk → guest, for the whole drill
   std::map<std::string, std::string> disk_holder_;  // disk → the live device attached to it
 };

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "actors/command/command_actor.hpp"
 #include "actors/recovery/recovery_metrics.hpp"
@@ -51,6 +52,15 @@ struct State {
   std::unique_ptr<service::ServiceProcess> standby;
   service_actor standby_service;
   std::vector<ServedDevice> devices;
+  // Devices an operator paused (pause_atom, until resume_atom): a recovery
+  // neither pauses nor resumes them, and a new process attaches them paused.
+  std::set<std::string> held;
+  std::vector<ServedDevice> unheld() const {
+    std::vector<ServedDevice> out;
+    for (const auto& d : devices)
+      if (!held.contains(d.attach.device)) out.push_back(d);
+    return out;
+  }
   double input_rate = 0;             // a console's, as last set: every new process gets it
   std::optional<Recovery> recovery;  // one at a time
   bool stopping = false;             // a down message we caused ourselves
@@ -114,6 +124,7 @@ void attach_all(Self self, const KeeperOptions& o, bool reset, std::function<voi
   for (const auto& d : self->state.devices) {
     devices.push_back(d.attach);
     devices.back().reset = reset;
+    devices.back().paused = self->state.held.contains(d.attach.device);
   }
   self->request(self->state.service, o.command_timeout, attach_atom::value, std::move(devices))
       .then([=] { done(""); }, [=](const caf::error& e) { done(message_of(e)); });
@@ -281,7 +292,7 @@ void restart(Self self, const KeeperOptions& o) {
   attach_all(self, o, /*reset=*/true, [=](std::string error) {
     if (!error.empty()) return finish(self, o, "re-attach: " + error);
     self->state.recovery->times.restarted_ns = now_ns();
-    command_all(self, o, self->state.devices,
+    command_all(self, o, self->state.unheld(),
                 [](const ServedDevice& d) { return CommandPartition::change_state(d.bus_no, d.dev_no, cvm::segment::running); },
                 "resume", [=](std::string error) {
                   if (!error.empty()) return finish(self, o, error);
@@ -299,7 +310,7 @@ void pause_then_restart(Self self, const KeeperOptions& o) {
               [](const ServedDevice& d) { return CommandPartition::parahotplug(d.bus_no, d.dev_no, false); },
               "sriov disable", [=](std::string error) {
                 if (!error.empty()) return finish(self, o, error);
-                command_all(self, o, self->state.devices,
+                command_all(self, o, self->state.unheld(),
                             [](const ServedDevice& d) {
                               return CommandPartition::change_state(d.bus_no, d.dev_no, cvm::segment::standby);
                             },
@@ -368,6 +379,7 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       },
       [=](detach_atom, const std::string& device) -> caf::result<void> {
         std::erase_if(self->state.devices, [&](const ServedDevice& d) { return d.attach.device == device; });
+        self->state.held.erase(device);
         return self->delegate(self->state.service, detach_atom::value, device);
       },
       [=](recover_atom) -> caf::result<RecoveryTimes> {
@@ -390,10 +402,16 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       },
       // The service side of a device pause: the console partition holds the
       // device's reports until resume.
+      // Held across recoveries: with no process up (mid-crash) the next one
+      // attaches it as it is held then.
       [=](pause_atom, const std::string& device) -> caf::result<void> {
+        self->state.held.insert(device);
+        if (!self->state.process->alive()) return caf::unit;
         return self->delegate(self->state.service, pause_atom::value, device);
       },
       [=](resume_atom, const std::string& device) -> caf::result<void> {
+        self->state.held.erase(device);
+        if (!self->state.process->alive()) return caf::unit;
         return self->delegate(self->state.service, resume_atom::value, device);
       },
       [=](lose_atom, std::uint64_t every, std::int64_t for_ms) -> caf::result<void> {

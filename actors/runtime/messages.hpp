@@ -72,6 +72,9 @@ struct DeviceAttach {
   // in the queue instead of running it twice (as a SCSI target aborts every
   // task at a reset). vhba only.
   bool reset = false;
+  // Attach it paused: an operator paused it, and a recovery of its service
+  // does not end that pause (only resume does).
+  bool paused = false;
 };
 
 // A device a service partition serves, with what recovery needs to pause,
@@ -173,7 +176,7 @@ inline bool valid_input_rate(double per_s) { return per_s >= 0 && std::isfinite(
 VISORLAB_MESSAGE(ServiceStats, x.name, x.kind, x.pid, x.devices, x.commands, x.frames, x.reports)
 VISORLAB_MESSAGE(ChannelOffer, x.addr, x.device, x.channel, x.kind, x.bus_no, x.dev_no, x.service_host, x.listen_host)
 VISORLAB_MESSAGE(DeviceAttach, x.device, x.kind, x.channel, x.disk_path, x.disk_bytes, x.switch_name, x.guest_host,
-                 x.reset)
+                 x.reset, x.paused)
 VISORLAB_MESSAGE(ServedDevice, x.guest, x.bus_no, x.dev_no, x.sriov, x.attach)
 VISORLAB_MESSAGE(DeviceInfo, x.guest, x.device, x.bus_name, x.bus_no, x.dev_no, x.typeguid, x.type_name, x.nbytes,
                  x.driver, x.state)

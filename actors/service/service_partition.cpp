@@ -89,6 +89,7 @@ std::string ServicePartition::attach_many(const std::vector<actors::DeviceAttach
     if (!opening[i].end.valid()) continue;
     try {
       install(devices[i], std::move(opening[i].broken), opening[i].end.get());
+      if (devices[i].paused) pause(devices[i].device);  // before anything polls it
     } catch (const std::exception& e) {
       note(devices[i].device, e.what());
     }

@@ -225,6 +225,20 @@ BOOST_AUTO_TEST_CASE(up_serves_the_other_commands_until_sigterm) {
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(contains(r.out, "recover io0"), r.out);
 
+  // A recover leaves a device an operator paused as it was: paused until
+  // resumed (it used to fail with EBUSY and leave every io0 device paused).
+  r = vl({"pause", "g1/vhba0"}, up.address);
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = vl({"recover", "io0"}, up.address);
+  BOOST_TEST(r.exit_code == 0, r.out << r.err);
+  r = vl({"devices", "--guest", "g1"}, up.address);
+  BOOST_TEST(std::regex_search(r.out, std::regex(R"(g1/vhba0 .*state=paused)")), r.out);
+  BOOST_TEST(std::regex_search(r.out, std::regex(R"(g1/vnic0 .*state=running)")), r.out);
+  r = vl({"resume", "g1/vhba0"}, up.address);
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = vl({"crash", "io0"}, up.address);
+  BOOST_TEST(r.exit_code == 0, r.out << r.err);
+
   // The environment variable works as well as the flag.
   ::setenv("VISORLAB_ORCHESTRATOR", up.address.c_str(), 1);
   r = run({bin("visorlab"), "agents"}, 30s);

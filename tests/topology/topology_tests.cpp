@@ -583,9 +583,21 @@ BOOST_AUTO_TEST_CASE(steps) {
   check("    - {at: 3s, pause: g0/vnic0}\n", "drill.steps[1].for", "{at: 3s", "no later step resumes it");
   check("    - {at: 3s, resume: g0/vnic0}\n", "drill.steps[1].resume", "g0/vnic0", "is not paused");
   check("    - {at: 3s, pause: g0/vnic0, for: 0s}\n", "drill.steps[1].for", "for: ^0s", "above zero");
+  // Steps run each at its own time: on one target they take turns.
+  check("    - {at: 3s, pause: g0/vnic0, for: 2s}\n    - {at: 4s, pause: g0/vnic0, for: 1s}\n", "drill.steps[2].at",
+        "4s, pause", "step at 4s overlaps drill.steps[1] (pause 'g0/vnic0' from 3s until 5s)");
+  check("    - {at: 2s, crash: io0}\n", "drill.steps[1].at", "2s, crash", "overlaps drill.steps[0] (recover 'io0'");
+  check("    - {at: 3s, partition: [a, b], for: 2s}\n    - {at: 4s, partition: [b, a], for: 1s}\n",
+        "drill.steps[2].at", "4s, partition", "overlaps drill.steps[1] (partition 'a,b'");
 
   // What is allowed: pause until a later resume, create after destroy
   // (the new device has a fresh name), steps at the very end.
+  // Faults on different targets overlap; one after another on a target do not.
+  BOOST_CHECK_NO_THROW(topo::load_string(add_steps("    - {at: 3s, pause: g0/vnic0, for: 3s}\n"
+                                                   "    - {at: 3.5s, recover: io0}\n"
+                                                   "    - {at: 4s, partition: [a, b], for: 1s}\n"
+                                                   "    - {at: 6s, pause: g0/vnic0, for: 1s}\n"),
+                                         "t.yaml"));
   BOOST_CHECK_NO_THROW(topo::load_string(add_steps("    - {at: 3s, pause: g0/vnic0}\n"
                                                    "    - {at: 4s, resume: g0/vnic0}\n"
                                                    "    - {at: 5s, destroy: g1/vhba0}\n"
