@@ -398,7 +398,17 @@ struct Cluster::Impl {
                 log.append("device_created", d.name, topology::bus_address(d));
                 next();  // not under table_mu: the next device takes it
               },
-              failing("attach " + d.name, fail));
+              [=, this](caf::error& e) {
+                // No ghost: the guest's bus had the device already; it goes
+                // again (DEVICE_DESTROY), and the attach's error is the answer.
+                const ClusterError why("attach " + d.name, e);
+                const auto report = [fail, why] { fail(why); };
+                controlvm_async(self, guest, cvm::Id::device_destroy, CommandPartition::device(d.bus, d.dev),
+                                "undo the create of " + d.name, report, [fail, why](const ClusterError& undo) {
+                                  spdlog::error("{}", undo.what());
+                                  fail(why);
+                                });
+              });
     };
     self->request(actor, options.request_timeout, offer_atom::value, offer)
         .then(
