@@ -185,7 +185,7 @@ int run_partition_host(const PartitionHostMain& m) {
   auto orchestrator = sys.middleman().remote_actor(host, port);
   if (!orchestrator) {
     spdlog::error("partition host {}: cannot reach the orchestrator at {}: {}", m.host, m.orchestrator,
-                  sys.render(orchestrator.error()));
+                  message_of(orchestrator.error()));
     return 3;
   }
   HostOptions o;

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include "api/grpc_service.hpp"
 
@@ -66,6 +68,10 @@ HostPort parse_host_port(const std::string& address, std::string_view what) {
 Server::Server(OrchestratorService& service, const std::string& address)
     : service_(service), bound_(parse_host_port(address)) {
   if (bound_.port != 0) probe_bind(bound_);
+  // grpc.health.v1 (load balancers, `grpc_health_probe`) and server
+  // reflection (grpcurl lists and calls the API without the .proto files).
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected = 0;
   builder.AddListeningPort(bound_.text(), grpc::InsecureServerCredentials(), &selected);
@@ -89,6 +95,7 @@ Server::~Server() { shutdown(); }
 void Server::shutdown(std::chrono::milliseconds grace) {
   service_.stop();
   if (!server_) return;
+  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);  // draining
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   server_.reset();

@@ -1,5 +1,7 @@
 #include "channel/controlvm.hpp"
 
+#include <cstring>
+
 namespace visorlab::channel::controlvm {
 
 std::optional<std::string_view> id_name(std::uint32_t id) {
@@ -21,6 +23,30 @@ std::optional<std::string_view> id_name(std::uint32_t id) {
     case Id::chipset_selftest: return "CHIPSET_SELFTEST";
   }
   return std::nullopt;
+}
+
+std::string status_text(std::uint32_t status) {
+  std::string_view name;
+  switch (static_cast<Response>(status)) {
+    case Response::success: name = "SUCCESS"; break;
+    case Response::already_done: name = "ALREADY_DONE"; break;
+    case Response::id_unknown: name = "ID_UNKNOWN"; break;
+    case Response::id_invalid_for_client: name = "ID_INVALID_FOR_CLIENT"; break;
+    case Response::expected_chipset_init: name = "EXPECTED_CHIPSET_INIT"; break;
+    case Response::error_max_buses: name = "MAX_BUSES"; break;
+    case Response::error_max_devices: name = "MAX_DEVICES"; break;
+    case Response::payload_invalid: name = "PAYLOAD_INVALID"; break;
+    case Response::bus_invalid: name = "BUS_INVALID"; break;
+    case Response::device_invalid: name = "DEVICE_INVALID"; break;
+    case Response::channel_invalid: name = "CHANNEL_INVALID"; break;
+    case Response::channel_type_unknown: name = "CHANNEL_TYPE_UNKNOWN"; break;
+    case Response::channel_size_too_small: name = "CHANNEL_SIZE_TOO_SMALL"; break;
+    case Response::device_udev_timeout: name = "DEVICE_UDEV_TIMEOUT"; break;
+  }
+  // The few response codes that are also small errnos (1, 4, 5) read as
+  // responses: those are what the command partition's peers send.
+  const std::string why = !name.empty() ? std::string(name) : status < 4096 ? std::strerror(static_cast<int>(status)) : "";
+  return "status " + std::to_string(status) + (why.empty() ? "" : " (" + why + ")");
 }
 
 }  // namespace visorlab::channel::controlvm

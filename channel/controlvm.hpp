@@ -30,6 +30,11 @@ enum class Id : std::uint32_t {
 // Spec name ("DEVICE_CREATE") of a message id, or nullopt for an unknown id.
 std::optional<std::string_view> id_name(std::uint32_t id);
 
+// A completion status as a person reads it: "status 16 (Device or resource
+// busy)", "status 501 (DEVICE_INVALID)". Responses carry the CONTROLVM_RESP
+// codes below, a driver's failure an errno.
+std::string status_text(std::uint32_t status);
+
 namespace flag {
 inline constexpr std::uint32_t failed = 1u << 0;
 inline constexpr std::uint32_t response_expected = 1u << 1;

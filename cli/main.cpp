@@ -7,6 +7,7 @@
 int main(int argc, char** argv) {
   using namespace visorlab::cli;
   CLI::App app{"visorlab — recovery drills for s-Par style partitioned servers"};
+  app.set_version_flag("--version", "visorlab " VISORLAB_VERSION);
   app.require_subcommand(1);
   Action action;
   add_channel_commands(app, action);

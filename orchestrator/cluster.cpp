@@ -93,7 +93,7 @@ struct Cluster::Impl {
     auto port = sys.middleman().publish(registry, options.port, options.bind.c_str(), true);
     if (!port)
       throw ClusterError(Code::unavailable, "cannot listen for agents on " + options.bind + ":" +
-                                                std::to_string(options.port) + ": " + sys.render(port.error()));
+                                                std::to_string(options.port) + ": " + message_of(port.error()));
     agent_port = *port;
   }
 
@@ -127,7 +127,7 @@ struct Cluster::Impl {
   static std::optional<ClusterError> command_error(const CommandResult& r, const std::string& what) {
     if (r.timed_out) return ClusterError(Code::unavailable, what + ": the guest did not answer (timed out)");
     if (r.failed || r.status != 0)
-      return ClusterError(Code::internal, what + ": failed with status " + std::to_string(r.status));
+      return ClusterError(Code::internal, what + ": failed with " + cvm::status_text(r.status));
     return std::nullopt;
   }
 

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/runtime/error.hpp"
+
 namespace visorlab::orchestrator {
 
 std::int64_t steady_ns() {
@@ -74,8 +76,8 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
       hooks.agent(host, still_up);
     }
     directory->update(host, [&](HostEntry& e) { (agent ? e.agent_up : e.partitions_up) = false; });
-    spdlog::warn("{} of host {} lost: {}", to_string(role), host, self->system().render(down.reason));
-    log->append(agent ? "agent_lost" : "partitions_lost", host, self->system().render(down.reason));
+    spdlog::warn("{} of host {} lost: {}", to_string(role), host, message_of(down.reason));
+    log->append(agent ? "agent_lost" : "partitions_lost", host, message_of(down.reason));
   });
   return {
       [=](register_atom, const Registration& r, const caf::actor& handle) {

@@ -108,7 +108,7 @@ void command_all(Self self, const KeeperOptions& o, std::vector<ServedDevice> de
                 [=](const CommandResult& r) {
                   if (r.timed_out) return finish(what + " " + d.attach.device + ": no response (timed out)");
                   if (r.failed || r.status != 0)
-                    return finish(what + " " + d.attach.device + ": failed with status " + std::to_string(r.status));
+                    return finish(what + " " + d.attach.device + ": failed with " + cvm::status_text(r.status));
                   finish("");
                 },
                 [=](const caf::error& e) { finish(what + " " + d.attach.device + ": " + message_of(e)); });

@@ -1,6 +1,7 @@
 #include "actors/runtime/error.hpp"
 
 #include <caf/message.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/sec.hpp>
 
 namespace visorlab {
@@ -42,6 +43,29 @@ std::string message_of(const caf::error& e) {
     const caf::message& ctx = e.context();
     if (ctx.size() == 1 && ctx.match_element<std::string>(0)) return ctx.get_as<std::string>(0);
     return to_string(static_cast<Errc>(e.code()));
+  }
+  // CAF's own errors, in words: they reach operators as the reason a
+  // partition or host did not answer.
+  if (e.category() == caf::atom("system")) {
+    switch (static_cast<caf::sec>(e.code())) {
+      case caf::sec::request_receiver_down: return "the actor asked is gone (its process stopped or was lost)";
+      case caf::sec::request_timeout: return "no answer in time";
+      case caf::sec::no_route_to_receiving_node:
+      case caf::sec::cannot_connect_to_node:
+      case caf::sec::connection_timeout:
+      case caf::sec::disconnect_during_handshake:
+      case caf::sec::remote_linking_failed: return "its host cannot be reached";
+      case caf::sec::unexpected_message: return "it does not understand the request (a different visorlab version?)";
+      default: break;
+    }
+  } else if (e.category() == caf::atom("exit")) {
+    switch (static_cast<caf::exit_reason>(e.code())) {
+      case caf::exit_reason::remote_link_unreachable: return "the connection to its host was lost";
+      case caf::exit_reason::user_shutdown: return "it was stopped";
+      case caf::exit_reason::kill: return "it was killed";
+      case caf::exit_reason::unhandled_exception: return "it failed (an unhandled exception)";
+      default: break;
+    }
   }
   return caf::to_string(e);
 }

@@ -14,6 +14,7 @@
 
 #include "actors/runtime/config.hpp"
 #include "actors/service/service_actor.hpp"
+#include "actors/runtime/error.hpp"
 
 namespace visorlab::service {
 
@@ -39,7 +40,7 @@ int run_service_partition(const ServiceMainOptions& options) {
   auto port = sys.middleman().publish(service, 0, options.bind.c_str());
   if (!port) {
     std::fprintf(stderr, "visorlab service-partition: cannot publish on %s: %s\n", options.bind.c_str(),
-                 sys.render(port.error()).c_str());
+                 message_of(port.error()).c_str());
     return 3;
   }
   const std::string line = std::to_string(*port) + "\n";

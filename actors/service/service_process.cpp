@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "actors/runtime/error.hpp"
+
 namespace visorlab::service {
 namespace {
 
@@ -91,7 +93,7 @@ actors::service_actor ServiceProcess::start() {
   auto handle = sys_.middleman().remote_actor<actors::service_actor>("127.0.0.1", port_);
   if (!handle) {
     kill9();
-    throw std::runtime_error(who + ": cannot connect to its actor: " + sys_.render(handle.error()));
+    throw std::runtime_error(who + ": cannot connect to its actor: " + message_of(handle.error()));
   }
   handle_ = *handle;
   return handle_;

@@ -5,6 +5,7 @@
 
 #include "actors/runtime/error.hpp"
 #include "api/status.hpp"
+#include "channel/controlvm.hpp"
 #include "cli/exit_codes.hpp"
 
 using visorlab::Errc;
@@ -43,4 +44,16 @@ BOOST_AUTO_TEST_CASE(an_error_crosses_actors_as_caf_error_with_code_and_message)
   // CAF's own errors (a timeout, a dead actor) count as unavailable.
   BOOST_TEST((visorlab::code_of(caf::make_error(caf::sec::request_timeout)) == Errc::unavailable));
   BOOST_TEST((visorlab::code_of(caf::error{}) == Errc::none));
+}
+
+// CAF's own errors reach people in words, not as `exit_reason(…)` or
+// `request_receiver_down`; a controlvm status says what it means.
+BOOST_AUTO_TEST_CASE(caf_errors_and_controlvm_statuses_read_as_words) {
+  const std::string gone = visorlab::message_of(caf::make_error(caf::sec::request_receiver_down));
+  BOOST_TEST(gone == "the actor asked is gone (its process stopped or was lost)");
+  const std::string lost = visorlab::message_of(caf::make_error(caf::exit_reason::remote_link_unreachable));
+  BOOST_TEST(lost == "the connection to its host was lost");
+  BOOST_TEST(visorlab::channel::controlvm::status_text(16) == "status 16 (Device or resource busy)");
+  BOOST_TEST(visorlab::channel::controlvm::status_text(501) == "status 501 (DEVICE_INVALID)");
+  BOOST_TEST(visorlab::channel::controlvm::status_text(70000) == "status 70000");
 }

@@ -188,4 +188,7 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_help_exits_0) {
     BOOST_TEST(r.exit_code == 0);
     BOOST_TEST(r.out.find("Usage") != std::string::npos);
   }
+  r = run({bin("visorlab"), "--version"});
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(r.out.rfind("visorlab " VISORLAB_VERSION, 0) == 0, r.out);
 }

@@ -9,6 +9,7 @@
 #include <regex>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "tests/orchestrator/daemon.hpp"
@@ -42,6 +43,28 @@ struct Api {
 
 bool says(const grpc::Status& s, const std::string& text) {
   return s.error_message().find(text) != std::string::npos;
+}
+
+// Raw protobuf bytes in and out of a ByteBuffer: the standard services'
+// messages are a few bytes, written here by hand rather than generated.
+grpc::ByteBuffer bytes_in(const std::string& raw) {
+  grpc::Slice slice(raw.data(), raw.size());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string bytes_out(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+// Waits for `tag` on `cq` (every step of these calls is bounded by the deadline).
+bool next(grpc::CompletionQueue& cq, void* tag) {
+  void* got = nullptr;
+  bool ok = false;
+  return cq.Next(&got, &ok) && got == tag && ok;
 }
 
 }  // namespace
@@ -155,6 +178,49 @@ BOOST_AUTO_TEST_CASE(a_following_watch_ends_when_the_client_cancels) {
   // And the server is still there for the next call.
   v1::ListAgentsResponse agents;
   BOOST_TEST(stub->ListAgents(context().get(), {}, &agents).ok());
+}
+
+// grpc.health.v1: the orchestrator says SERVING (HealthCheckResponse
+// {status: SERVING} is the two bytes 08 01).
+BOOST_AUTO_TEST_CASE(the_health_service_says_serving) {
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  auto ctx = context();
+  auto call = generic.PrepareUnaryCall(ctx.get(), "/grpc.health.v1.Health/Check", bytes_in(""), &cq);
+  call->StartCall();
+  grpc::ByteBuffer reply;
+  grpc::Status status;
+  int tag = 0;
+  call->Finish(&reply, &status, &tag);
+  BOOST_TEST_REQUIRE(next(cq, &tag));
+  BOOST_TEST(status.ok(), status.error_message());
+  BOOST_TEST(bytes_out(reply) == std::string("\x08\x01"));
+}
+
+// Server reflection lists the API (ServerReflectionRequest {list_services: ""}
+// is 3a 00): grpcurl needs nothing but the address.
+BOOST_AUTO_TEST_CASE(reflection_lists_the_orchestrator_service) {
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  auto ctx = context();
+  int tag = 0;
+  auto call = generic.PrepareCall(ctx.get(), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(&tag);
+  BOOST_TEST_REQUIRE(next(cq, &tag));
+  call->Write(bytes_in(std::string("\x3a\x00", 2)), &tag);
+  BOOST_TEST_REQUIRE(next(cq, &tag));
+  call->WritesDone(&tag);
+  BOOST_TEST_REQUIRE(next(cq, &tag));
+  grpc::ByteBuffer reply;
+  call->Read(&reply, &tag);
+  BOOST_TEST_REQUIRE(next(cq, &tag));
+  const std::string listed = bytes_out(reply);
+  BOOST_TEST(listed.find("visorlab.v1.Orchestrator") != std::string::npos, listed);
+  BOOST_TEST(listed.find("grpc.health.v1.Health") != std::string::npos, listed);
+  grpc::Status status;
+  call->Finish(&status, &tag);
+  BOOST_TEST_REQUIRE(next(cq, &tag));
+  BOOST_TEST(status.ok(), status.error_message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
