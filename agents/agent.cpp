@@ -25,6 +25,7 @@
 #include "net/host_port.hpp"
 #include "actors/runtime/config.hpp"
 #include "agents/partition_host.hpp"
+#include "agents/restart_backoff.hpp"
 #include "metrics/exposer.hpp"
 #include "metrics/registry.hpp"
 
@@ -177,20 +178,34 @@ int run_agent(const AgentMain& m) {
   caf::actor_system sys{cfg};
   auto agent = sys.spawn<caf::detached>(agent_actor, m);
 
+  // A partition host that keeps dying young (it cannot reach the
+  // orchestrator, say) is started again less and less often.
+  RestartBackoff backoff;
+  backoff.started(RestartBackoff::Clock::now());
+  std::optional<RestartBackoff::Clock::time_point> restart_at;
   int sig = 0;
   const timespec tick{0, 200'000'000};
   while (true) {
     siginfo_t info;
     sig = sigtimedwait(&stop, &info, &tick);
     if (sig > 0) break;
-    if (std::string ended; !running(partitions, &ended)) {
-      spdlog::error("agent {}: its partition host (pid {}) {}; starting a new one", m.host, partitions,
-                    ended.empty() ? "is gone" : ended);
+    const auto now = RestartBackoff::Clock::now();
+    if (restart_at) {
+      if (now < *restart_at) continue;
+      restart_at.reset();
       partitions = start_partitions(m);
+      backoff.started(now);
+    } else if (std::string ended; !running(partitions, &ended)) {
+      const auto wait = backoff.died(now);
+      spdlog::error("agent {}: its partition host (pid {}) {}; starting a new one{}", m.host, partitions,
+                    ended.empty() ? "is gone" : ended,
+                    wait.count() ? " in " + std::to_string(wait.count()) + " ms" : "");
+      restart_at = now + wait;
+      partitions = 0;
     }
   }
   spdlog::info("agent {} stopping on signal {}: stopping its partitions", m.host, sig);
-  ::kill(partitions, SIGTERM);
+  if (partitions > 0) ::kill(partitions, SIGTERM);  // 0: none (waiting to restart); kill(0) would be our group
   std::string ended;
   for (int i = 0; i < 500 && running(partitions, &ended); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (running(partitions, &ended)) {

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -132,15 +133,78 @@ LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& top
   c.bind = options_.bind;
   cluster_ = std::make_unique<Cluster>(sys, c);
   cluster_->set_agent_control(&control_);
-  for (const auto& h : topology.hosts) start_agent(h.name);
+  for (const auto& h : topology.hosts) {
+    hosts_.push_back(h.name);
+    start_agent(h.name);
+  }
+  supervisor_ = std::jthread([this](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      supervise();
+    }
+  });
+}
+
+// One look: an agent that died is reaped and, after its back-off, started
+// again (it adopts the partition host it left running).
+void LocalCluster::supervise() {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = agents_.begin(); it != agents_.end();) {
+    int status = 0;
+    if (::waitpid(it->second, &status, WNOHANG) != it->second) {
+      ++it;
+      continue;
+    }
+    forget(it->second);
+    Restart& r = restarts_[it->first];
+    const auto wait = r.backoff.died(now);
+    spdlog::warn("agent of host {} (pid {}) died ({}); starting it again in {} ms", it->first, it->second,
+                 WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                     : "exit status " + std::to_string(WEXITSTATUS(status)),
+                 wait.count());
+    r.at = now + wait;
+    it = agents_.erase(it);
+  }
+  for (auto& [host, r] : restarts_)
+    if (r.at && now >= *r.at && !held_.contains(host) && !agents_.contains(host)) {
+      r.at.reset();
+      try {
+        launch_locked(host);
+      } catch (const std::exception& e) {
+        spdlog::error("agent of host {}: {}", host, e.what());
+        r.at = now + r.backoff.died(now);
+      }
+    }
+}
+
+// The partition hosts no agent looks after any more (their agent was killed
+// and not started again): stopped as their agents would, SIGTERM to each
+// one's process group, then SIGKILL.
+void LocalCluster::stop_orphaned_partitions() {
+  std::vector<pid_t> orphans;
+  for (const auto& host : hosts_)
+    if (!agents_.contains(host))
+      if (const pid_t pid = partition_host_of(agents::partitions_pid_file(options_.run_dir, host))) {
+        spdlog::info("stopping the partitions of host {} (pid {}): its agent is down", host, pid);
+        ::kill(-pid, SIGTERM);
+        orphans.push_back(pid);
+      }
+  for (const pid_t pid : orphans) {
+    for (int i = 0; i < 400 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::kill(pid, 0) == 0) ::kill(-pid, SIGKILL);
+  }
 }
 
 LocalCluster::~LocalCluster() {
+  supervisor_.request_stop();
+  if (supervisor_.joinable()) supervisor_.join();
   try {
     cluster_->teardown();
   } catch (const std::exception& e) {
     spdlog::error("local cluster teardown: {}", e.what());
   }
+  stop_orphaned_partitions();
   for (auto& [host, pid] : agents_) ::kill(pid, SIGTERM);
   for (auto& [host, pid] : agents_) {
     for (int i = 0; i < 1000 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
@@ -157,6 +221,13 @@ LocalCluster::~LocalCluster() {
 }
 
 void LocalCluster::start_agent(const std::string& host) {
+  std::lock_guard lock(mu_);
+  held_.erase(host);
+  if (agents_.contains(host)) return;  // the supervisor was quicker
+  launch_locked(host);
+}
+
+void LocalCluster::launch_locked(const std::string& host) {
   const std::string orchestrator = options_.bind + ":" + std::to_string(cluster_->agent_port());
   const std::string log = (options_.run_dir / "logs" / ("host-" + host + ".log")).string();
   std::vector<std::string> args;
@@ -184,21 +255,30 @@ void LocalCluster::start_agent(const std::string& host) {
     _exit(127);
   }
   agents_[host] = pid;
+  restarts_[host].backoff.started(std::chrono::steady_clock::now());
   remember(pid, options_.run_dir);
 }
 
 pid_t LocalCluster::agent_pid(const std::string& host) const {
+  std::lock_guard lock(mu_);
   const auto it = agents_.find(host);
   return it == agents_.end() ? 0 : it->second;
 }
 
 void LocalCluster::kill_agent(const std::string& host) {
+  std::lock_guard lock(mu_);
   const auto it = agents_.find(host);
-  if (it == agents_.end()) throw ClusterError(ClusterError::Code::not_found, "no local agent for host " + host);
+  if (it == agents_.end()) {
+    if (std::find(hosts_.begin(), hosts_.end(), host) == hosts_.end())
+      throw ClusterError(ClusterError::Code::not_found, "no local agent for host " + host);
+    held_.insert(host);  // already dead, waiting for the supervisor: it stays down now
+    return;
+  }
   ::kill(it->second, SIGKILL);
   ::waitpid(it->second, nullptr, 0);
   forget(it->second);
   agents_.erase(it);
+  held_.insert(host);
 }
 
 }  // namespace visorlab::orchestrator

@@ -3,7 +3,9 @@
 // topology on loopback, each host's channels to other hosts over TCP and its
 // own over shared memory. Torn down on destruction — agents stop their
 // partitions — and, on Ctrl-C, by stop_on_signal(). Its cluster owns the
-// agents (Cluster::kill_agent works).
+// agents (Cluster::kill_agent works), and it supervises them: an agent that
+// dies (but one kill_agent stopped) is started again, backing off while it
+// keeps dying, and adopts its host's running partitions.
 #pragma once
 
 #include <sys/types.h>
@@ -13,9 +15,14 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "agents/restart_backoff.hpp"
 #include "orchestrator/agent_control.hpp"
 #include "orchestrator/cluster.hpp"
 
@@ -45,8 +52,8 @@ class LocalCluster {
   Cluster& cluster() { return *cluster_; }
   const std::filesystem::path& run_dir() const { return options_.run_dir; }
 
-  void kill_agent(const std::string& host);   // SIGKILL: its partitions live on
-  void start_agent(const std::string& host);
+  void kill_agent(const std::string& host);   // SIGKILL: its partitions live on, it stays down
+  void start_agent(const std::string& host);  // up again (and supervised)
   pid_t agent_pid(const std::string& host) const;  // 0: none running
 
   // When an orderly stop hangs (a watchdog): SIGTERM to every agent any
@@ -66,9 +73,22 @@ class LocalCluster {
     LocalCluster& local;
   };
 
+  void launch_locked(const std::string& host);
+  void supervise();
+  void stop_orphaned_partitions();
+
   LocalClusterOptions options_;
+  std::vector<std::string> hosts_;
   std::unique_ptr<Cluster> cluster_;
+  mutable std::mutex mu_;  // agents_, held_, restarts_: the supervisor's thread and the callers'
   std::map<std::string, pid_t> agents_;
+  std::set<std::string> held_;  // killed by kill_agent: down until start_agent
+  struct Restart {
+    agents::RestartBackoff backoff;
+    std::optional<std::chrono::steady_clock::time_point> at;
+  };
+  std::map<std::string, Restart> restarts_;
+  std::jthread supervisor_;
   Agents control_{*this};
 };
 

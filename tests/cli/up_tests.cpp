@@ -275,6 +275,27 @@ BOOST_AUTO_TEST_CASE(down_tears_it_down_and_up_exits) {
   Scratch s;
   Up up(fs::path(VISORLAB_EXAMPLES_DIR) / "single-host.yaml", s.dir / "run");
   BOOST_TEST_REQUIRE(!up.address.empty(), "no address line; stdout:\n" << up.out << "stderr:\n" << up.process.err());
+  // An agent killed behind the cluster's back is started again (it used to
+  // stay `lost`, and down left its partition host running).
+  pid_t agent = 0;
+  for (const auto& [pid, cmdline] : our_processes())
+    if (contains(cmdline, " agent --host a ")) agent = pid;
+  BOOST_TEST_REQUIRE(agent != 0);
+  ::kill(agent, SIGKILL);
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    std::this_thread::sleep_for(100ms);
+    for (const auto& [pid, cmdline] : our_processes())
+      if (pid != agent && contains(cmdline, " agent --host a ")) back = true;
+  }
+  BOOST_TEST(back, "no new agent for host a within 10 s");
+  RunResult agents;
+  for (int i = 0; i < 100; ++i) {  // it registers again
+    agents = vl({"agents"}, up.address);
+    if (contains(agents.out, " up ")) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  BOOST_TEST(contains(agents.out, " up "), agents.out);
   const auto r = vl({"down"}, up.address);
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(contains(r.out, "tore down single-host"), r.out);

@@ -315,3 +315,27 @@ BOOST_AUTO_TEST_CASE(a_plain_orchestrator_refuses_kill_agent_drills) {
   BOOST_TEST(k.exit_code == 2, k.err);
   BOOST_TEST(k.err.find("--run-dir") != std::string::npos, k.err);
 }
+
+// An agent whose partition host cannot stay up (no orchestrator to reach)
+// starts it again less and less often, not five times a second; SIGTERM
+// still stops it at once, leaving no partition host behind.
+BOOST_AUTO_TEST_CASE(an_agent_backs_off_restarting_a_failing_partition_host) {
+  TempDir tmp;
+  Background agent({bin("visorlab"), "agent", "--host", "a", "--orchestrator", "127.0.0.1:1", "--run-dir",
+                    tmp.path.string()});
+  std::this_thread::sleep_for(6s);
+  agent.signal(SIGTERM);
+  const auto code = agent.wait(10s);
+  BOOST_TEST_REQUIRE(code.has_value(), "the agent did not stop on SIGTERM");
+  BOOST_TEST(*code == 0, agent.err());
+  std::string log;  // the agent logs to stdout
+  while (const auto line = agent.read_line(1s)) log += *line + "\n";
+  std::size_t restarts = 0;
+  for (auto at = log.find("starting a new one"); at != std::string::npos; at = log.find("starting a new one", at + 1))
+    ++restarts;
+  BOOST_TEST_MESSAGE("restarts in 6 s: " << restarts);
+  // 0, 200, 400, 800, 1600, 3200 ms apart: about 6; without the back-off 25 or more.
+  BOOST_TEST(restarts >= 2u, log);
+  BOOST_TEST(restarts <= 8u, log);
+  BOOST_TEST(log.find("starting a new one in 1600 ms") != std::string::npos, log);
+}
