@@ -228,16 +228,20 @@ CheckResult Checker::Impl::finish() {
   }
 
   // The file's expect block, in its order, each judged.
-  // Creating and destroying a device are operations, not failures: their
-  // durations are reported but are not recoveries.
-  std::vector<FaultResult> recoveries;
-  for (const auto& f : r.faults)
-    if (f.kind != "destroy" && f.kind != "create") recoveries.push_back(f);
-  double worst_total = 0, worst_stall = 0;
-  for (const auto& f : recoveries) {
-    worst_total = std::max(worst_total, f.total_ms);
-    worst_stall = std::max(worst_stall, f.stall_ms);
+  // max_recovery_ms judges recoveries — the steps that run one, phase by
+  // phase (recover, crash); a pause, resume, partition or killed agent
+  // disturbs I/O but recovers nothing: max_stall_ms judges those, and every
+  // fault. Creating and destroying a device are operations, not failures:
+  // their durations are reported, never judged.
+  std::vector<FaultResult> recoveries, faults;
+  for (const auto& f : r.faults) {
+    if (f.kind == "destroy" || f.kind == "create") continue;
+    faults.push_back(f);
+    if (f.has_recovery) recoveries.push_back(f);
   }
+  double worst_total = 0, worst_stall = 0;
+  for (const auto& f : recoveries) worst_total = std::max(worst_total, f.total_ms);
+  for (const auto& f : faults) worst_stall = std::max(worst_stall, f.stall_ms);
   for (const auto& [what, l] : limits) {
     const auto tally = std::find_if(counted.begin(), counted.end(), [&, &what = what](const auto& c) { return c.first == what; });
     if (tally != counted.end()) {
@@ -248,7 +252,7 @@ CheckResult Checker::Impl::finish() {
       const double worst = recovery ? worst_total : worst_stall;
       r.expect.push_back(ExpectResult{what, l, worst, worst <= l});
       const Tally too_slow = recovery ? faults_over(recoveries, l, &FaultResult::total_ms, "recovery took")
-                                      : faults_over(recoveries, l, &FaultResult::stall_ms, "disk I/O stalled");
+                                      : faults_over(faults, l, &FaultResult::stall_ms, "disk I/O stalled");
       if (too_slow.count) fail(r, what, too_slow.count, l, too_slow.first, number(worst) + " ms > limit " + number(l) + " ms");
     } else if (what == "max_disk_p99_us") {
       const double p99 = r.disk.latency_us.p99;

@@ -17,7 +17,19 @@ ServicePartition::ServicePartition(ServiceOptions options) : options_(std::move(
     throw std::invalid_argument("service kind must be io or console");
 }
 
-ServicePartition::~ServicePartition() = default;
+// What each switch dropped and why, once, as the partition goes: frames lost
+// outside any fault show up in a drill's verdict, and this says which
+// (a full port queue, a guest with no buffer posted, a link down …).
+ServicePartition::~ServicePartition() {
+  for (const auto& [name, sw] : switches_) {
+    const SwitchCounts c = sw->counts();
+    if (c.frames == 0) continue;
+    spdlog::info("{}: switch {}: {} frames, {} delivered, {} dropped (no buffer {}, receive disabled {}, link down {}, "
+                 "too big {}, write failed {}, unknown {}, hairpin {}, runt {})",
+                 options_.name, name, c.frames, c.delivered, c.dropped(), c.no_buffer, c.disabled, c.link_down,
+                 c.too_big, c.failed, c.unknown, c.hairpin, c.runt);
+  }
+}
 
 channel::TransportHandler ServicePartition::watch(const Broken& broken, channel::TransportHandler also) {
   return [broken, also = std::move(also)](const channel::tcp::Event& e) {
