@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,22 +134,26 @@ LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& top
   c.bind = options_.bind;
   cluster_ = std::make_unique<Cluster>(sys, c);
   cluster_->set_agent_control(&control_);
-  for (const auto& h : topology.hosts) {
-    hosts_.push_back(h.name);
-    start_agent(h.name);
-  }
+  for (const auto& h : topology.hosts) hosts_.push_back(h.name);
+  // Every agent is started from this one thread, which lives as long as the
+  // cluster: an agent is told to stop (PR_SET_PDEATHSIG) when the thread
+  // that started it ends — with this process, however it ends (kill -9
+  // included), so a lost orchestrator leaves nothing running.
   supervisor_ = std::jthread([this](std::stop_token stop) {
+    std::unique_lock lock(mu_);
     while (!stop.stop_requested()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      supervise();
+      supervise_locked();
+      changed_.wait_for(lock, stop, std::chrono::milliseconds(200), [&] { return wanted_; });
+      wanted_ = false;
     }
   });
+  for (const auto& host : hosts_) start_agent(host);
 }
 
 // One look: an agent that died is reaped and, after its back-off, started
 // again (it adopts the partition host it left running).
-void LocalCluster::supervise() {
-  std::lock_guard lock(mu_);
+void LocalCluster::supervise_locked() {
+  if (stopping_) return;  // the destructor reaps them now
   const auto now = std::chrono::steady_clock::now();
   for (auto it = agents_.begin(); it != agents_.end();) {
     int status = 0;
@@ -175,6 +180,7 @@ void LocalCluster::supervise() {
         spdlog::error("agent of host {}: {}", host, e.what());
         r.at = now + r.backoff.died(now);
       }
+      changed_.notify_all();  // start_agent waits for it
     }
 }
 
@@ -197,8 +203,10 @@ void LocalCluster::stop_orphaned_partitions() {
 }
 
 LocalCluster::~LocalCluster() {
-  supervisor_.request_stop();
-  if (supervisor_.joinable()) supervisor_.join();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;  // no more restarts; the agents are ours to reap
+  }
   try {
     cluster_->teardown();
   } catch (const std::exception& e) {
@@ -216,15 +224,22 @@ LocalCluster::~LocalCluster() {
     }
     forget(pid);
   }
+  supervisor_.request_stop();
+  if (supervisor_.joinable()) supervisor_.join();
   cluster_.reset();
   remove_leftover_shm();
 }
 
+// Asks the supervisor's thread to start it (see the constructor) and waits.
 void LocalCluster::start_agent(const std::string& host) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   held_.erase(host);
-  if (agents_.contains(host)) return;  // the supervisor was quicker
-  launch_locked(host);
+  if (agents_.contains(host)) return;
+  restarts_[host].at = std::chrono::steady_clock::now();
+  wanted_ = true;
+  changed_.notify_all();
+  if (!changed_.wait_for(lock, std::chrono::seconds(10), [&] { return agents_.contains(host); }))
+    throw ClusterError(ClusterError::Code::unavailable, "the agent of host " + host + " could not be started");
 }
 
 void LocalCluster::launch_locked(const std::string& host) {
@@ -238,9 +253,13 @@ void LocalCluster::launch_locked(const std::string& host) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
   const pid_t pid = fork();
   if (pid < 0) throw ClusterError(ClusterError::Code::unavailable, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
+    // Stop (in order: SIGTERM) if this process goes without stopping us.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) _exit(0);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <map>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,13 +75,16 @@ class LocalCluster {
   };
 
   void launch_locked(const std::string& host);
-  void supervise();
+  void supervise_locked();
   void stop_orphaned_partitions();
 
   LocalClusterOptions options_;
   std::vector<std::string> hosts_;
   std::unique_ptr<Cluster> cluster_;
-  mutable std::mutex mu_;  // agents_, held_, restarts_: the supervisor's thread and the callers'
+  mutable std::mutex mu_;  // agents_, held_, restarts_, stopping_: the supervisor's thread and the callers'
+  std::condition_variable_any changed_;  // an agent is wanted, or was started
+  bool stopping_ = false;
+  bool wanted_ = false;  // start_agent asked: the supervisor looks at once
   std::map<std::string, pid_t> agents_;
   std::set<std::string> held_;  // killed by kill_agent: down until start_agent
   struct Restart {

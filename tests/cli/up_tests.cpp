@@ -303,6 +303,21 @@ BOOST_AUTO_TEST_CASE(down_tears_it_down_and_up_exits) {
   BOOST_TEST(contains(up.process.err(), "visorlab down"), up.process.err());
 }
 
+// `up` killed with SIGKILL (it cannot clean up): its agents notice their
+// parent is gone and stop their partitions; nothing is left running and no
+// shared memory stays behind.
+BOOST_AUTO_TEST_CASE(a_killed_up_leaves_nothing_running) {
+  Scratch s;
+  Up up(fs::path(VISORLAB_EXAMPLES_DIR) / "single-host.yaml", s.dir / "run");
+  BOOST_TEST_REQUIRE(!up.address.empty(), "no address line; stdout:\n" << up.out << "stderr:\n" << up.process.err());
+  const pid_t pid = up.process.pid();
+  BOOST_TEST_REQUIRE(!our_processes(pid).empty());
+  up.process.signal(SIGKILL);
+  (void)up.process.wait(10s);
+  for (int i = 0; i < 150 && !our_processes().empty(); ++i) std::this_thread::sleep_for(100ms);
+  expect_nothing_left(pid);
+}
+
 // The drill runs inside the orchestrator `up` serves, which owns its agents:
 // a recovery and a kill_agent step, the same outputs as a local drill.
 BOOST_AUTO_TEST_CASE(drill_through_the_orchestrator_of_up) {
