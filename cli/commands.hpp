@@ -18,6 +18,8 @@ void add_service_command(CLI::App& app, Action& action);
 void add_agent_commands(CLI::App& app, Action& action);
 // Registers `drill`.
 void add_drill_command(CLI::App& app, Action& action);
+// Registers `report` (a drill judged again from its saved history).
+void add_report_command(CLI::App& app, Action& action);
 // Registers `orchestrator` (the daemon serving the visorlab.v1 gRPC API).
 void add_orchestrator_command(CLI::App& app, Action& action);
 // Registers the commands that drive a cluster through its orchestrator: up,

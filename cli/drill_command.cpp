@@ -22,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/remote_drill.hpp"
+#include "cli/output_files.hpp"
 #include "cli/stop_signals.hpp"
 #include "drill/nemesis.hpp"
 #include "drill/runner.hpp"
@@ -48,20 +49,6 @@ struct DrillOptions {
 bool remote(const DrillOptions& o) {
   const char* env = std::getenv(kOrchestratorEnv);
   return !o.orchestrator.empty() || (env && *env);
-}
-
-// Checks an output path can be written before an expensive drill starts.
-void check_writable(const std::string& path, const char* what) {
-  if (path.empty()) return;
-  const fs::path dir = fs::path(path).parent_path();
-  if (!dir.empty() && !fs::is_directory(dir))
-    throw std::invalid_argument(std::string(what) + " " + path + ": directory " + dir.string() + " does not exist");
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path);
 }
 
 int run_drill_command(const DrillOptions& o) {

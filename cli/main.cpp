@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   Action action;
   add_channel_commands(app, action);
   add_drill_command(app, action);
+  add_report_command(app, action);
   add_service_command(app, action);
   add_agent_commands(app, action);
   add_orchestrator_command(app, action);

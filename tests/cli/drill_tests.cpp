@@ -666,6 +666,23 @@ BOOST_AUTO_TEST_CASE(the_default_drill_passes_with_a_complete_report_and_plot) {
   for (std::string line; std::getline(history, line);) invokes += contains(line, "\"ev\":\"invoke\"");
   BOOST_TEST(invokes == j["io"]["disk"]["issued"].get<std::uint64_t>());
   BOOST_TEST(!fs::exists(d.run_dir / "history"));
+
+  // `visorlab report` judges the saved history again: the same verdict and counts.
+  const fs::path again = s.dir / "again.json";
+  const auto r = run({bin("visorlab"), "report", (d.run_dir / "history.jsonl").string(), "--file",
+                      (fs::path(VISORLAB_EXAMPLES_DIR) / "default.yaml").string(), "--report", again.string()},
+                     120s);
+  BOOST_TEST(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST(contains(r.out, "result: PASS"), r.out);
+  const json k = load_report(again);
+  BOOST_TEST(k["io"] == j["io"]);
+  BOOST_TEST(k["faults"] == j["faults"]);
+  BOOST_TEST(k["expect"] == j["expect"]);
+  // A history it cannot read is bad input, named with its line.
+  const fs::path broken = s.file("broken.jsonl", read_text(d.run_dir / "history.jsonl").substr(0, 200) + "\n{oops\n");
+  const auto b = run({bin("visorlab"), "report", broken.string()}, 60s);
+  BOOST_TEST(b.exit_code == 2, b.out << b.err);
+  BOOST_TEST(contains(b.err, "line"), b.err);
 }
 
 BOOST_AUTO_TEST_CASE(recover_alone) {
