@@ -1,6 +1,6 @@
 #include "channel/controlvm.hpp"
 
-#include <cstring>
+#include <system_error>
 
 namespace visorlab::channel::controlvm {
 
@@ -45,7 +45,7 @@ std::string status_text(std::uint32_t status) {
   }
   // The few response codes that are also small errnos (1, 4, 5) read as
   // responses: those are what the command partition's peers send.
-  const std::string why = !name.empty() ? std::string(name) : status < 4096 ? std::strerror(static_cast<int>(status)) : "";
+  const std::string why = !name.empty() ? std::string(name) : status < 4096 ? std::generic_category().message(static_cast<int>(status)) : "";
   return "status " + std::to_string(status) + (why.empty() ? "" : " (" + why + ")");
 }
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -28,39 +30,89 @@ Nanos Nemesis::ns(std::int64_t steady_ns) const {
 // what the drill measures.
 constexpr auto kLateBound = milliseconds(50);
 
-void Nemesis::run(const std::atomic<bool>& stop) {
-  stop_ = &stop;
-  // Each step on its own, at its own time: a step still holding its fault
-  // does not delay the next, so faults overlap as the file says. The
-  // cluster runs operations on different services side by side.
-  std::vector<std::thread> steps;
-  for (const auto& s : topology_.drill.steps) steps.emplace_back([this, &s] { run_step(s); });
-  for (auto& t : steps) t.join();
+// What a step works on: a step waits for the one before it on any of these
+// (a device is created before it is paused, a pause ends before its
+// resume), so on one target steps keep their file order; on different
+// targets they overlap.
+std::vector<std::string> targets_of(const topology::Step& s) {
+  using K = topology::StepKind;
+  switch (s.kind) {
+    case K::recover:
+    case K::crash:
+    case K::lose_writes: return {"service " + s.target()};
+    case K::pause:
+    case K::resume: return {"device " + s.target()};
+    case K::destroy: return {"device " + s.target(), "guest " + s.target().substr(0, s.target().find('/'))};
+    case K::create: return {"device " + s.created->name, "guest " + s.target()};
+    case K::partition: return {"hosts " + std::min(s.targets.at(0), s.targets.at(1)) + "," + std::max(s.targets.at(0), s.targets.at(1))};
+    case K::kill_agent: return {"host " + s.target()};
+  }
+  return {};
 }
 
-void Nemesis::run_step(const topology::Step& s) {
-  const auto due = clock_.start + s.at;
-  wait_until(due);
-  if (*stop_) return;
-  const auto late = steady_clock::now() - due;
-  {
-    std::lock_guard lock(mu_);
-    current_ = std::string(topology::to_string(s.kind)) + " " + s.target();
-    if (late > kLateBound)
-      recorder_.violation({"late_step", s.target(), clock_.now(),
-                           "step " + std::to_string(s.index) + " " + std::string(topology::to_string(s.kind)) +
-                               " started " + std::to_string(duration_cast<milliseconds>(late).count()) +
-                               " ms after its time (bound " + std::to_string(kLateBound.count()) + " ms)"});
-  }
+void Nemesis::run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
+  run_started_ = steady_clock::now();
+  const auto& steps = topology_.drill.steps;
+  std::vector<std::optional<std::size_t>> after(steps.size());
+  std::map<std::string, std::size_t> last;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    for (const auto& key : targets_of(steps[i])) {
+      if (const auto it = last.find(key); it != last.end()) after[i] = std::max(after[i].value_or(0), it->second);
+      last[key] = i;
+    }
+  done_.assign(steps.size(), false);
+  // Each step on its own thread, at its own time: a step still holding its
+  // fault does not delay the next, so faults overlap as the file says. The
+  // cluster runs operations on different services side by side.
+  std::vector<std::thread> threads;
   try {
-    step(s);
-  } catch (const std::exception& e) {
-    spdlog::error("drill step {} ({} {}): {}", s.index, topology::to_string(s.kind), s.target(), e.what());
-    std::lock_guard lock(mu_);
-    recorder_.violation({"nemesis", s.target(), clock_.now(),
-                         "step " + std::to_string(s.index) + " " + std::string(topology::to_string(s.kind)) +
-                             " failed: " + e.what()});
+    for (std::size_t i = 0; i < steps.size(); ++i) threads.emplace_back([this, &steps, i, a = after[i]] { run_step(steps[i], a); });
+  } catch (...) {
+    for (auto& t : threads) t.join();
+    throw;
   }
+  for (auto& t : threads) t.join();
+}
+
+void Nemesis::run_step(const topology::Step& s, std::optional<std::size_t> after) {
+  wait_until(clock_.start + s.at);
+  if (after) {  // the step before it on its target
+    std::unique_lock lock(mu_);
+    while (!*stop_ && !done_[*after]) done_changed_.wait_for(lock, milliseconds(5));
+  }
+  std::optional<Nanos> started;
+  if (!*stop_) {
+    {
+      std::lock_guard lock(mu_);
+      current_ = std::string(topology::to_string(s.kind)) + " " + s.target();
+    }
+    const Nanos woke = clock_.now();
+    try {
+      started = step(s);
+    } catch (const std::exception& e) {
+      spdlog::error("drill step {} ({} {}): {}", s.index, topology::to_string(s.kind), s.target(), e.what());
+      std::lock_guard lock(mu_);
+      recorder_.violation({"nemesis", s.target(), clock_.now(),
+                           "step " + std::to_string(s.index) + " " + std::string(topology::to_string(s.kind)) +
+                               " failed: " + e.what()});
+    }
+    // Late is measured from when the fault began (a recovery: when its keeper
+    // began it), and from the schedule's start at the earliest: a drill's
+    // setup is not the step's delay.
+    const Nanos due = std::max<Nanos>(duration_cast<nanoseconds>(s.at).count(), ns(duration_cast<nanoseconds>(run_started_.time_since_epoch()).count()));
+    const Nanos late = started.value_or(woke) - due;
+    if (late > duration_cast<nanoseconds>(kLateBound).count()) {
+      std::lock_guard lock(mu_);
+      recorder_.violation({"late_step", s.target(), started.value_or(woke),
+                           "step " + std::to_string(s.index) + " " + std::string(topology::to_string(s.kind)) +
+                               " started " + std::to_string(late / 1'000'000) + " ms after its time (bound " +
+                               std::to_string(kLateBound.count()) + " ms)"});
+    }
+  }
+  std::lock_guard lock(mu_);
+  done_[s.index] = true;
+  done_changed_.notify_all();
 }
 
 void Nemesis::wait_until(steady_clock::time_point until) const {
@@ -96,7 +148,7 @@ void Nemesis::record_recovery(const topology::Step& s, Nanos start, const actors
   (void)start;
 }
 
-void Nemesis::step(const topology::Step& s) {
+Nanos Nemesis::step(const topology::Step& s) {
   using K = topology::StepKind;
   FaultWindow w;
   w.step = s.index;
@@ -192,6 +244,7 @@ void Nemesis::step(const topology::Step& s) {
     recorder_.fault(w);
   }
   spdlog::info("drill step {} ({}) done", s.index, what);
+  return w.start;
 }
 
 }  // namespace visorlab::drill

@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <functional>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "drill/recorder.hpp"
@@ -22,8 +25,8 @@ class Nemesis {
   Nemesis(orchestrator::Cluster& cluster, Workloads& workloads, const topology::Topology& topology,
           DrillClock clock);
 
-  // Runs every step at its time, each on its own (faults may overlap;
-  // blocking); returns when the last one is reverted or `stop` is set — a
+  // Runs every step at its time, each on its own (faults may overlap; a
+  // step waits only for the one before it on the same target; blocking); returns when the last one is reverted or `stop` is set — a
   // fault held then (`for`, `restart_after`) is reverted at once, not at
   // the end of its hold. Errors of a step are recorded as violations
   // ("nemesis"), a step started more than 50 ms after its time too
@@ -40,8 +43,8 @@ class Nemesis {
   }
 
  private:
-  void run_step(const topology::Step& s);
-  void step(const topology::Step& s);
+  void run_step(const topology::Step& s, std::optional<std::size_t> after);
+  Nanos step(const topology::Step& s);  // when its fault began
   // Until `until`, or until the drill is stopped.
   void wait_until(std::chrono::steady_clock::time_point until) const;
   // Holds a fault for `d`, or until the drill is stopped.
@@ -55,7 +58,10 @@ class Nemesis {
   Workloads& workloads_;
   const topology::Topology& topology_;
   DrillClock clock_;
-  mutable std::mutex mu_;  // the steps' threads share the recorder and current_
+  mutable std::mutex mu_;  // the steps' threads share the recorder, current_ and done_
+  std::condition_variable done_changed_;
+  std::vector<bool> done_;  // by step index
+  std::chrono::steady_clock::time_point run_started_;
   Recorder recorder_;
   std::string current_;
   std::atomic<unsigned> paused_{0};

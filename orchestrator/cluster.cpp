@@ -403,6 +403,7 @@ struct Cluster::Impl {
                 // again (DEVICE_DESTROY), and the attach's error is the answer.
                 const ClusterError why("attach " + d.name, e);
                 const auto report = [fail, why] { fail(why); };
+                caf::anon_send(keeper, detach_atom::value, d.name);  // in case it attached after all
                 controlvm_async(self, guest, cvm::Id::device_destroy, CommandPartition::device(d.bus, d.dev),
                                 "undo the create of " + d.name, report, [fail, why](const ClusterError& undo) {
                                   spdlog::error("{}", undo.what());
@@ -729,8 +730,14 @@ void Cluster::pause_device(const std::string& name) {
   const auto d = m.device(name);
   if (d.state == DeviceState::paused) throw ClusterError(Code::failed_precondition, name + " is already paused");
   m.run(m.keeper(d.spec.service), "pause " + name, pause_atom::value, name);
-  m.controlvm(d.guest, cvm::Id::device_changestate,
-              CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
+  try {
+    m.controlvm(d.guest, cvm::Id::device_changestate,
+                CommandPartition::change_state(d.spec.bus, d.spec.dev, cvm::segment::standby), "pause " + name);
+  } catch (const ClusterError&) {
+    // The guest did not pause it: neither does its service (nor its recoveries).
+    caf::anon_send(m.keeper(d.spec.service), resume_atom::value, name);
+    throw;
+  }
   m.set_state(name, DeviceState::paused);
   m.log.append("device_paused", name, "");
 }

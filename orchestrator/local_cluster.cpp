@@ -32,11 +32,18 @@ namespace {
 struct Started {
   std::mutex mutex;
   std::map<pid_t, std::filesystem::path> agents;  // pid → run dir
+  bool stopping = false;  // a forced stop is under way: supervisors start nothing
 };
+
 
 Started& started() {
   static Started s;
   return s;
+}
+
+bool stopping() {
+  std::lock_guard lock(started().mutex);
+  return started().stopping;
 }
 
 void remember(pid_t pid, const std::filesystem::path& run_dir) {
@@ -85,6 +92,7 @@ void LocalCluster::stop_agents_and_exit(int code) {
   std::map<pid_t, std::filesystem::path> agents;
   {
     std::lock_guard lock(started().mutex);
+    started().stopping = true;
     agents = started().agents;
   }
   for (const auto& [pid, dir] : agents) ::kill(pid, SIGTERM);
@@ -104,6 +112,7 @@ void LocalCluster::force_stop() {
   std::map<pid_t, std::filesystem::path> agents;
   {
     std::lock_guard lock(started().mutex);
+    started().stopping = true;
     agents.swap(started().agents);
   }
   std::set<std::filesystem::path> run_dirs;
@@ -153,11 +162,12 @@ LocalCluster::LocalCluster(caf::actor_system& sys, const topology::Topology& top
 // One look: an agent that died is reaped and, after its back-off, started
 // again (it adopts the partition host it left running).
 void LocalCluster::supervise_locked() {
-  if (stopping_) return;  // the destructor reaps them now
+  if (stopping_ || stopping()) return;  // whoever stops the cluster reaps them now
   const auto now = std::chrono::steady_clock::now();
   for (auto it = agents_.begin(); it != agents_.end();) {
     int status = 0;
-    if (::waitpid(it->second, &status, WNOHANG) != it->second) {
+    const pid_t reaped = ::waitpid(it->second, &status, WNOHANG);
+    if (reaped == 0 || (reaped < 0 && errno != ECHILD)) {
       ++it;
       continue;
     }

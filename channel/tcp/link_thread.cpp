@@ -111,8 +111,13 @@ void TcpEndpoint::link_loop() {
     }
     pump();
     if (listener_ && connected_ && !link_cut()) {
-      // One live peer per channel: a second attach is refused, not adopted.
+      // One live peer per channel: a second attach is refused, not adopted —
+      // unless our peer is gone already and the newcomer is its successor.
       Socket extra = accept_from(listener_, milliseconds(0));
+      if (extra && peer_hung_up()) {
+        handshake_as_server(extra);
+        continue;
+      }
       if (extra) {
         std::vector<std::byte> out;
         encode(TransportEvent{EventCode::partner_failed, "channel " + name_ + " already has a live peer"}, out);
@@ -257,6 +262,29 @@ void TcpEndpoint::pump() {
     tx.unlock();
     lose_peer(EventCode::partner_failed, "send: peer took nothing for " + std::to_string(waited) + " ms");
   }
+}
+
+// A newcomer while our peer seems up: often its successor (a restarted
+// service partition), the old one's hang-up waiting unread — the tick's
+// drain skips a turn when a consumer holds the receive lock, and a loaded
+// machine runs us late. What the kernel knows decides: a hung-up peer is
+// read out (waiting for the lock: its last frames, a deregistration) and
+// dropped, and the newcomer is let in.
+bool TcpEndpoint::peer_hung_up() {
+  pollfd hangup{peer_.fd(), POLLRDHUP, 0};
+  if (::poll(&hangup, 1, 0) != 1 || !(hangup.revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
+  Rx result = Rx::ok;
+  std::optional<Event> why;
+  {
+    std::lock_guard rx(rx_mutex_);
+    result = drain_locked();
+    why = stashed_;
+  }
+  if (result == Rx::failed)
+    lose_peer(why ? why->code : EventCode::partner_failed, why ? why->reason : "link failed");
+  else
+    lose_peer(EventCode::partner_failed, "connection closed without deregistering");
+  return true;
 }
 
 // The link thread's tick while the peer host is cut: nothing in, nothing out,

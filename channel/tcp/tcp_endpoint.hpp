@@ -189,6 +189,7 @@ class TcpEndpoint final : public Replicator {
   void link_loop();
   void pump();
   void pump_cut();  // the tick while the peer host is cut
+  bool peer_hung_up();  // a newcomer knocks: is our peer gone already? (drops it if so)
   std::chrono::milliseconds tick() const;
   // The link thread's pace now: how often it beats, how long a silence it
   // forgives (LinkOptions::idle_after).
