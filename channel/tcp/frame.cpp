@@ -103,7 +103,10 @@ Frame parse(Kind kind, std::uint8_t op, std::span<const std::byte> payload) {
       const auto name_len = in.get<std::uint16_t>("name length");
       if (name_len > kMaxName) throw DecodeError("init: name length " + std::to_string(name_len));
       f.name = as_string(in.take(name_len, "name"));
-      if (!in.done()) f.process = in.get<std::uint64_t>("process");  // 1.0 peers name no process
+      if (!in.done()) {  // 1.0 peers name no process; one that names one names a real one
+        f.process = in.get<std::uint64_t>("process");
+        if (f.process == 0) throw DecodeError("init: process 0 (a peer that names none leaves the field out)");
+      }
       in.end("init");
       return f;
     }
@@ -197,7 +200,7 @@ void encode(const Frame& frame, std::vector<std::byte>& out_bytes) {
           const auto n = std::min(f.name.size(), kMaxName);
           out.put(static_cast<std::uint16_t>(n));
           out.bytes(f.name.data(), n);
-          out.put(f.process);
+          if (f.process != 0) out.put(f.process);  // none: as a 1.0 peer sends it
         } else if constexpr (std::is_same_v<F, Capabilities>) {
           out.begin(Kind::command, f.response ? op_cap_resp : op_cap);
           out.put(f.status);

@@ -56,7 +56,9 @@ struct Init {
   bool has_image = false;  // this side holds a live copy of the channel
   bool fresh = false;      // server: no peer has attached since it was formatted
   std::string name;        // the channel, so one listener can serve many
-  std::uint64_t process = 0;  // the sender's process (this_process()): links to one process share liveness
+  // The sender's process (this_process()): links to one process share
+  // liveness. 0: none named (a 1.0 peer; the field is left out on the wire).
+  std::uint64_t process = 0;
 };
 
 // CAP (0x80 0x01) and CAP_RESP (0x80 0x81): what each side's channel looks like.
