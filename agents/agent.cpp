@@ -42,13 +42,16 @@ using namespace visorlab::actors;
 
 fs::path pid_file(const AgentMain& m) { return partitions_pid_file(m.run_dir, m.host); }
 
-// How a child ended, for the log: a crash must not read like a clean exit.
+}  // namespace
+
 std::string how_it_ended(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status))
     return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
   return "ended (status " + std::to_string(status) + ")";
 }
+
+namespace {
 
 // Reaps `pid` if it is our child and ended, saying how in `ended`.
 bool running(pid_t pid, std::string* ended = nullptr) {

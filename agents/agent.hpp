@@ -13,6 +13,10 @@ namespace visorlab::agents {
 // (that process leads its own session, its service partitions in it).
 std::filesystem::path partitions_pid_file(const std::filesystem::path& run_dir, const std::string& host);
 
+// How a child process ended (a waitpid status), for the log: a crash must
+// not read like a clean exit. "exited with status 3", "was killed by signal 9 (Killed)".
+std::string how_it_ended(int status);
+
 struct AgentMain {
   std::string host;
   std::string orchestrator;  // HOST:PORT

@@ -174,10 +174,8 @@ void LocalCluster::supervise_locked() {
     forget(it->second);
     Restart& r = restarts_[it->first];
     const auto wait = r.backoff.died(now);
-    spdlog::warn("agent of host {} (pid {}) died ({}); starting it again in {} ms", it->first, it->second,
-                 WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
-                                     : "exit status " + std::to_string(WEXITSTATUS(status)),
-                 wait.count());
+    spdlog::warn("agent of host {} (pid {}) {}; starting it again in {} ms", it->first, it->second,
+                 reaped > 0 ? agents::how_it_ended(status) : "was reaped elsewhere", wait.count());
     r.at = now + wait;
     it = agents_.erase(it);
   }
