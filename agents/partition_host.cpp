@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -40,6 +41,14 @@ struct State {
   // functor reading the state read freed memory (a segfault in the
   // multiplexer thread on SIGTERM, and actors never told to stop).
   std::shared_ptr<std::vector<caf::actor>> spawned = std::make_shared<std::vector<caf::actor>>();
+  // What a lapsed lease reverts faults on (also in `spawned`).
+  std::vector<keeper_actor> keepers;
+  std::vector<guest_actor> guests;
+  // The orchestrator's lease: good until then (steady clock); one tick at a
+  // time checks it, sleeping until the lease would end.
+  std::chrono::steady_clock::time_point lease_until{};
+  bool lease_checking = false;
+  bool lapsed = false;
   static inline const char* name = "visorlab.partition_host";
 };
 
@@ -74,6 +83,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
           if (spec.workload && o.workload) g.application = o.workload(spec);
           auto guest = guest::spawn_guest(self->system(), g);
           self->state.spawned->push_back(caf::actor_cast<caf::actor>(guest));
+          self->state.guests.push_back(guest);
           return guest;
         } catch (const std::exception& e) {
           return make_error(Errc::internal, "guest " + spec.name + ": " + e.what());
@@ -89,6 +99,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         k.host = o.host;
         auto keeper = recovery::spawn_keeper(self->system(), k);
         self->state.spawned->push_back(caf::actor_cast<caf::actor>(keeper));
+        self->state.keepers.push_back(keeper);
         auto promise = self->make_response_promise<keeper_actor>();
         self->request(keeper, std::chrono::seconds(15), start_atom::value)
             .then([=](const ServiceStats&) mutable { promise.deliver(keeper); },
@@ -103,7 +114,42 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
             peer_host, std::chrono::steady_clock::now() + std::chrono::milliseconds(lease_ms));
       },
       [=](heal_atom, const std::string& peer_host) { channel::tcp::LinkFaults::instance().heal(peer_host); },
-      [=](stop_atom) { stop_all(*self->state.spawned); },
+      [=](lease_atom, std::int64_t lease_ms) {
+        auto& st = self->state;
+        const auto lease = std::chrono::milliseconds(std::max<std::int64_t>(lease_ms, 1));
+        if (st.lapsed || st.lease_until == std::chrono::steady_clock::time_point{})
+          spdlog::info("partition host {}: holds the orchestrator's lease ({} ms)", o.host, lease.count());
+        st.lease_until = std::chrono::steady_clock::now() + lease;
+        st.lapsed = false;
+        if (!st.lease_checking) {
+          st.lease_checking = true;
+          self->delayed_send(self, lease, tick_atom::value);
+        }
+      },
+      // Nobody renewed the lease in time: the orchestrator is dead, cut off
+      // or hung, and the faults it put in effect here would stay forever.
+      // Revert them (a network cut ends by a lease of its own).
+      [=](tick_atom) {
+        auto& st = self->state;
+        st.lease_checking = false;
+        if (st.lapsed) return;
+        const auto left = st.lease_until - std::chrono::steady_clock::now();
+        if (left > std::chrono::steady_clock::duration::zero()) {
+          st.lease_checking = true;
+          self->delayed_send(self, left, tick_atom::value);
+          return;
+        }
+        st.lapsed = true;
+        spdlog::warn("partition host {}: the orchestrator's lease lapsed: reverting the faults it put in effect",
+                     o.host);
+        for (const auto& k : st.keepers) self->send(k, revert_atom::value);
+        for (const auto& g : st.guests) self->send(g, revert_atom::value);
+      },
+      [=](stop_atom) {
+        stop_all(*self->state.spawned);
+        self->state.keepers.clear();
+        self->state.guests.clear();
+      },
   };
 }
 

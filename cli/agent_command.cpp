@@ -48,8 +48,10 @@ void add_agent_commands(CLI::App& app, Action& action) {
   host->callback([&action, p] {
     action = [p] {
       p->visorlab_bin = self_exe();
-      p->workload = [](const actors::GuestSpec& spec) -> std::shared_ptr<guest::Application> {
-        return std::make_shared<drill::Workload>(spec.name);
+      // A workload its lease stopped keeps its history with the host's files.
+      p->workload = [dir = std::filesystem::path(p->run_dir) / "hosts" / p->host / "abandoned"](
+                        const actors::GuestSpec& spec) -> std::shared_ptr<guest::Application> {
+        return std::make_shared<drill::Workload>(spec.name, dir);
       };
       return agents::run_partition_host(*p);
     };

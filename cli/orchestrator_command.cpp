@@ -24,6 +24,7 @@
 #include "metrics/exposer.hpp"
 #include "net/host_port.hpp"
 #include "orchestrator/cluster.hpp"
+#include "topology/units.hpp"
 #include "api/grpc_service.hpp"
 #include "api/server.hpp"
 
@@ -42,6 +43,7 @@ struct DaemonOptions {
   std::string agent_bind;  // default: the --listen host
   std::string run_dir;     // default: a fresh directory under $TMPDIR, removed at exit
   std::string metrics = "127.0.0.1:0";  // /metrics and /healthz; "" or "none": not served
+  std::string lease = "2s";             // on every fault it puts in effect
 };
 
 // CAF wants a numeric address or a name it resolves itself; the gRPC forms
@@ -53,6 +55,14 @@ std::string agent_bind_for(const net::HostPort& listen) {
 
 int run_orchestrator(const DaemonOptions& o) {
   const char* me = "visorlab orchestrator: ";
+  std::chrono::milliseconds lease;
+  try {
+    lease = std::chrono::duration_cast<std::chrono::milliseconds>(topology::parse_duration(o.lease));
+    if (lease < 100ms) throw std::invalid_argument("a lease is at least 100ms");
+  } catch (const std::invalid_argument& e) {
+    std::cerr << me << "--lease " << o.lease << ": " << e.what() << "\n";
+    return kBadInput;
+  }
   net::HostPort listen;
   try {
     listen = api::parse_host_port(o.listen);
@@ -99,6 +109,7 @@ int run_orchestrator(const DaemonOptions& o) {
       options.bind = agent_bind;
       options.port = o.agent_port;
       options.run_dir = run_dir.string();
+      options.lease = lease;
       if (o.metrics != "none") options.metrics_listen = o.metrics;
       cluster.emplace(sys, options);
     } catch (const orch::ClusterError& e) {
@@ -168,6 +179,10 @@ void add_orchestrator_command(CLI::App& app, Action& action) {
   cmd->add_option("--metrics", o->metrics,
                   "Serve the orchestrator's /metrics and /healthz on HOST:PORT (port 0: any free port, printed "
                   "at start; none: not served). Loopback unless you name another address")
+      ->capture_default_str();
+  cmd->add_option("--lease", o->lease,
+                  "Lease on every fault it puts in effect (a pause, a drill's workload): a host that hears "
+                  "nothing from it this long reverts them itself, e.g. 2s")
       ->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return run_orchestrator(*o); }; });
 }

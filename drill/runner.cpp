@@ -139,6 +139,22 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
     }
   }
 
+  // Frames sent just before the stop may still be on their way (across
+  // hosts, through a TCP link): wait until receipts stop coming (100 ms
+  // without one, at most 2 s), or they would read as lost.
+  {
+    auto received = workloads.stats().frames_received;
+    auto last_receipt = steady_clock::now();
+    const auto give_up = last_receipt + seconds(2);
+    while (steady_clock::now() - last_receipt < milliseconds(100) && steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(milliseconds(20));
+      if (const auto now_received = workloads.stats().frames_received; now_received != received) {
+        received = now_received;
+        last_receipt = steady_clock::now();
+      }
+    }
+  }
+
   spdlog::info("drill {}: collecting the history", t.name);
   workloads.drain(spool, true);
   spool.add("nemesis", nemesis.history());

@@ -89,17 +89,22 @@ bool Workloads::idle() {
   return all;
 }
 
-double Workloads::completed() {
-  double total = 0;
+actors::WorkloadStats Workloads::stats() {
+  actors::WorkloadStats total;
   // A guest busy in a recovery may not answer in time: the next look catches up.
   fan_out(
       cluster_, "the workload", true,
       [&](caf::scoped_actor& self, const std::string& g) {
         return self->request(cluster_.workload(g), timeout_, stats_atom::value);
       },
-      [&](const WorkloadStats& s) { total += static_cast<double>(s.completed); });
+      [&](const WorkloadStats& s) {
+        total.completed += s.completed;
+        total.frames_received += s.frames_received;
+      });
   return total;
 }
+
+double Workloads::completed() { return static_cast<double>(stats().completed); }
 
 void Workloads::drain(HistorySpool& spool, bool every_guest) {
   caf::scoped_actor self{cluster_.system()};

@@ -36,6 +36,9 @@ class Workloads {
   // Disk ops completed so far, summed; a guest that does not answer in time
   // (busy in a recovery) is left out.
   double completed();
+  // Summed over the guests that answered in time: only `completed` and
+  // `frames_received` (what the drill watches).
+  actors::WorkloadStats stats();
   // Moves what every guest's workload recorded since the last drain into
   // `spool` (each guest a source named after it), and lets the workloads
   // forget it. A guest that does not answer in time (busy in a recovery) is

@@ -60,12 +60,15 @@ constexpr FamilySpec kPartitions{"visorlab_partitions", Kind::gauge, "Partitions
 constexpr FamilySpec kDevices{"visorlab_devices", Kind::gauge, "Devices on a host, by state.", {"host", "state"}};
 constexpr FamilySpec kAgentUp{"visorlab_agent_up", Kind::gauge, "1 while the host's visorlab agent is serving.",
                           {"host"}};
+constexpr FamilySpec kRevertedByLease{"visorlab_faults_reverted_by_lease_total", Kind::counter,
+                                      "Faults a host reverted by itself when the orchestrator's lease lapsed.",
+                                      {"host", "kind"}};
 constexpr FamilySpec kBuildInfo{"visorlab_build_info", Kind::gauge, "Always 1; the visorlab version as a label.",
                             {"version"}};
 
-constexpr std::array<const FamilySpec*, 11> kAll = {&kIoOps,     &kIoLatency, &kQueueDepth, &kQueueOverflows,
+constexpr std::array<const FamilySpec*, 12> kAll = {&kIoOps,     &kIoLatency, &kQueueDepth, &kQueueOverflows,
                                                 &kTransportEvents, &kControlvm, &kRecoveryPhase, &kPartitions,
-                                                &kDevices,   &kAgentUp,   &kBuildInfo};
+                                                &kDevices,   &kAgentUp,   &kRevertedByLease, &kBuildInfo};
 
 void check_family(const FamilySpec& f) {
   const auto fail = [&](const std::string& why) {
@@ -172,6 +175,14 @@ std::string_view to_string(RecoveryPhase phase) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(LeasedFault fault) noexcept {
+  switch (fault) {
+    case LeasedFault::pause: return "pause";
+    case LeasedFault::workload: return "workload";
+  }
+  return "unknown";
+}
+
 const std::vector<double>& io_latency_buckets() {
   static const std::vector<double> buckets = {10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3,  2.5e-3,
                                               5e-3,  10e-3, 25e-3, 50e-3,  100e-3, 250e-3, 500e-3, 1.0};
@@ -225,6 +236,7 @@ Metrics::Metrics(std::string_view version)
       partitions_(declare(prometheus::BuildGauge(), kPartitions, *registry_)),
       devices_(declare(prometheus::BuildGauge(), kDevices, *registry_)),
       agent_up_(declare(prometheus::BuildGauge(), kAgentUp, *registry_)),
+      reverted_by_lease_(declare(prometheus::BuildCounter(), kRevertedByLease, *registry_)),
       build_info_(declare(prometheus::BuildGauge(), kBuildInfo, *registry_)) {
   for (const FamilySpec* f : kAll) check_family(*f);
   build_info_.Add(labels(kBuildInfo, {version})).Set(1);
@@ -298,6 +310,10 @@ prometheus::Gauge& Metrics::devices(std::string_view host, std::string_view stat
 }
 
 prometheus::Gauge& Metrics::agent_up(std::string_view host) { return agent_up_.Add(labels(kAgentUp, {host})); }
+
+prometheus::Counter& Metrics::faults_reverted_by_lease(std::string_view host, LeasedFault kind) {
+  return reverted_by_lease_.Add(labels(kRevertedByLease, {host, to_string(kind)}));
+}
 
 void Metrics::forget_device(std::string_view host, std::string_view partition, std::string_view device) {
   // Removes the series with these labels, if it exists, without creating it.

@@ -40,12 +40,15 @@ enum class IoOp { read, write };
 enum class TransportEvent { partner_failed, deregistered, migrated };
 enum class ControlvmResult { ok, error, timeout };
 enum class RecoveryPhase { detect, pause, restart, resume, total };
+// A fault its host reverted by itself when the orchestrator's lease lapsed.
+enum class LeasedFault { pause, workload };
 
 // The label values ("read", "partner_failed", "timeout", "detect", …).
 std::string_view to_string(IoOp op) noexcept;
 std::string_view to_string(TransportEvent event) noexcept;
 std::string_view to_string(ControlvmResult result) noexcept;
 std::string_view to_string(RecoveryPhase phase) noexcept;
+std::string_view to_string(LeasedFault fault) noexcept;
 
 // Histogram bucket upper bounds, in seconds.
 // I/O latency: 10 µs … 1 s (1-2.5-5 steps), 16 buckets plus +Inf.
@@ -105,6 +108,9 @@ class Metrics {
   prometheus::Gauge& devices(std::string_view host, std::string_view state);
   // visorlab_agent_up{host}: 1 while the host's agent is serving.
   prometheus::Gauge& agent_up(std::string_view host);
+  // visorlab_faults_reverted_by_lease_total{host,kind}: faults the host
+  // undid itself because the orchestrator stopped renewing its lease.
+  prometheus::Counter& faults_reverted_by_lease(std::string_view host, LeasedFault kind);
 
   // Drops every series of one device (I/O, queues, transport events), e.g.
   // after it was destroyed, so /metrics does not grow with device churn.
@@ -126,6 +132,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& partitions_;
   prometheus::Family<prometheus::Gauge>& devices_;
   prometheus::Family<prometheus::Gauge>& agent_up_;
+  prometheus::Family<prometheus::Counter>& reverted_by_lease_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
   // Queue names seen per device, for forget_device.

@@ -8,7 +8,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -17,10 +19,10 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <set>
-#include <shared_mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -88,6 +90,11 @@ struct Cluster::Impl {
     };
     hooks.recovery = [m = exported, hosts = service_hosts](const RecoveryTimes& t) {
       if (const auto host = hosts->find(t.service)) recovery::observe_recovery(*m, *host, t);
+    };
+    // A host holds the lease from its registration on: a fault put in
+    // effect before the first renewal is covered too.
+    hooks.partitions = [lease = std::int64_t{options.lease.count()}](const host_actor& h) {
+      caf::anon_send(h, lease_atom::value, lease);
     };
     registry = spawn_registry(sys, directory, log, std::move(hooks));
     auto port = sys.middleman().publish(registry, options.port, options.bind.c_str(), true);
@@ -522,6 +529,20 @@ struct Cluster::Impl {
     return *t;
   }
 
+  // Renews the lease on every partition host up, from a thread of its own:
+  // an operation may block for seconds (a recovery), a renewal must not.
+  void renew_leases(const std::stop_token& stop) {
+    const auto every = std::max(options.lease / 4, std::chrono::milliseconds(10));
+    std::mutex m;
+    std::condition_variable_any wake;
+    std::unique_lock lock(m);
+    while (!stop.stop_requested()) {
+      for (const auto& e : directory.all())
+        if (e.partitions_up) caf::anon_send(e.partitions, lease_atom::value, std::int64_t{options.lease.count()});
+      wake.wait_for(lock, stop, every, [] { return false; });
+    }
+  }
+
   AgentControl& own_agent(const std::string& host) {
     if (!agent_control)
       throw ClusterError(Code::failed_precondition,
@@ -593,6 +614,8 @@ struct Cluster::Impl {
   mutable std::mutex agents_mu;
   AgentControl* agent_control = nullptr;
   std::string tag = "o" + std::to_string(::getpid());
+  // Last: it reads the directory, and stops (joined) before anything else goes.
+  std::jthread lease_renewer{[this](std::stop_token stop) { renew_leases(stop); }};
 };
 
 Cluster::Cluster(caf::actor_system& sys, ClusterOptions options)

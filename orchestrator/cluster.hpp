@@ -65,6 +65,11 @@ struct ClusterOptions {
   std::string run_dir;             // disks and logs of the applied topology
   std::chrono::milliseconds agent_wait{10000};  // ApplyTopology waits this long for missing agents
   std::chrono::milliseconds request_timeout{15000};
+  // The lease on every fault this orchestrator puts in effect (a pause, a
+  // workload): renewed to every partition host a quarter of it apart; a host
+  // that hears nothing for this long reverts them by itself
+  // (docs/faults-and-leases.md).
+  std::chrono::milliseconds lease{2000};
   // Where the cluster serves its /metrics and /healthz (HOST:PORT, port 0:
   // any free one; metrics_port() tells which); empty: not served (metrics()
   // is kept all the same). A bad address is invalid_argument, a port that

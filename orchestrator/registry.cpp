@@ -97,6 +97,7 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
         });
         log->append(role == HostRole::agent ? "agent_up" : "partitions_up", host, "");
         if (role == HostRole::agent && hooks.agent) hooks.agent(host, true);
+        if (role == HostRole::partitions && hooks.partitions) hooks.partitions(caf::actor_cast<host_actor>(handle));
       },
       [=](event_atom, const TransportEvent& e) {
         log->append("transport", e.device, (e.code == 1 ? "partner failed: " : "deregistered: ") + e.reason);

@@ -56,6 +56,8 @@ class Directory {
 struct RegistryHooks {
   // A host's agent registered (up) or the last one registered was lost.
   std::function<void(const std::string& host, bool up)> agent;
+  // A host's partition process registered (before anything is placed on it).
+  std::function<void(const actors::host_actor&)> partitions;
   // A recovery a keeper ran on its own (an unannounced crash).
   std::function<void(const actors::RecoveryTimes&)> recovery;
 };

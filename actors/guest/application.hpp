@@ -35,6 +35,13 @@ class Application {
   // the drill may take away, and records nothing.
   virtual void start(Guest&, const actors::WorkloadStart&) { throw std::logic_error("not a workload"); }
   virtual void stop(Guest&) {}
+  // Nobody will collect it any more (the orchestrator's lease lapsed): stop
+  // as stop does and keep what it recorded where an operator finds it.
+  // True if it was running — a workload the lease stopped.
+  virtual bool abandon(Guest& guest) {
+    stop(guest);
+    return false;
+  }
   virtual bool quiesce(Guest&, const std::string&) { return true; }
   virtual bool idle(Guest&) { return true; }
   virtual actors::WorkloadStats stats() const { return {}; }

@@ -12,6 +12,7 @@
 #include "actors/runtime/error.hpp"
 #include "actors/runtime/send_later.hpp"
 #include "channel/doorbell_waiter.hpp"
+#include "metrics/registry.hpp"
 
 namespace visorlab::guest {
 namespace {
@@ -156,6 +157,14 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
         if (g.application()) g.application()->stop(g);
         wake();
         return caf::unit;
+      },
+      [=](revert_atom) {
+        Guest& g = *self->state.guest;
+        if (!g.application() || !g.application()->abandon(g)) return;
+        spdlog::warn("guest {}: the orchestrator's lease lapsed: its workload stopped", g.options().name);
+        if (g.options().metrics)
+          g.options().metrics->faults_reverted_by_lease(g.options().host, metrics::LeasedFault::workload).Increment();
+        wake();
       },
       [=](quiesce_atom, const std::string& device) {
         Guest& g = *self->state.guest;

@@ -16,6 +16,7 @@
 #include "actors/runtime/error.hpp"
 #include "actors/runtime/send_later.hpp"
 #include "actors/service/exit_watcher.hpp"
+#include "metrics/registry.hpp"
 #include "metrics/state_share.hpp"
 
 namespace visorlab::recovery {
@@ -408,6 +409,32 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
         self->state.held.insert(device);
         if (!self->state.process->alive()) return caf::unit;
         return self->delegate(self->state.service, pause_atom::value, device);
+      },
+      // The orchestrator that paused devices here stopped renewing its lease
+      // (dead, cut off or hung): nobody will resume them, so the keeper does,
+      // guest side first as resume_device does. Mid-recovery the recovery's
+      // own resume phase takes them along once they are no longer held.
+      [=](revert_atom) {
+        auto& st = self->state;
+        if (st.held.empty()) return;
+        std::vector<ServedDevice> paused;
+        for (const auto& d : st.devices)
+          if (st.held.contains(d.attach.device)) paused.push_back(d);
+        spdlog::warn("{}: the orchestrator's lease lapsed: resuming {} device(s) it paused", o.process.service.name,
+                     st.held.size());
+        if (o.metrics)
+          o.metrics->faults_reverted_by_lease(o.host, metrics::LeasedFault::pause)
+              .Increment(static_cast<double>(st.held.size()));
+        st.held.clear();
+        if (st.recovery) return;
+        command_all(self, o, paused,
+                    [](const ServedDevice& d) { return CommandPartition::change_state(d.bus_no, d.dev_no, cvm::segment::running); },
+                    "resume", [=](std::string error) {
+                      if (!error.empty()) spdlog::error("{}: lease revert: {}", o.process.service.name, error);
+                      auto& now = self->state;
+                      if (!now.process->alive()) return;
+                      for (const auto& d : paused) self->send(now.service, resume_atom::value, d.attach.device);
+                    });
       },
       [=](resume_atom, const std::string& device) -> caf::result<void> {
         self->state.held.erase(device);

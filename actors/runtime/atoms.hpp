@@ -36,5 +36,9 @@ using spawn_atom = caf::atom_constant<caf::atom("vl_spawn")>;
 using cut_atom = caf::atom_constant<caf::atom("vl_cut")>;
 using heal_atom = caf::atom_constant<caf::atom("vl_heal")>;
 using input_atom = caf::atom_constant<caf::atom("vl_input")>;
+// The orchestrator's lease on the faults it put in effect on a host, renewed;
+// and what a host tells its partitions when the lease lapses: undo them.
+using lease_atom = caf::atom_constant<caf::atom("vl_lease")>;
+using revert_atom = caf::atom_constant<caf::atom("vl_revert")>;
 
 }  // namespace visorlab::actors

@@ -29,10 +29,13 @@ using workload_actor = caf::typed_actor<                                 //
 // A guest: its chipset polling the controlvm channel, its bus and drivers,
 // and its workload (a guest handle is a workload handle too).
 // offer: prepare a device's channel (returns where the service attaches);
-// devices: the bus tree; poke: a controlvm message waits (the doorbell).
+// devices: the bus tree; poke: a controlvm message waits (the doorbell);
+// revert: the orchestrator's lease lapsed — stop the workload, keep its
+// history on disk.
 using guest_actor = workload_actor::extend<                        //
     caf::reacts_to<tick_atom, std::uint64_t>,                      //
     caf::reacts_to<poke_atom>,                                     //
+    caf::reacts_to<revert_atom>,                                   //
     caf::replies_to<offer_atom, ChannelOffer>::with<Locator>,      //
     caf::replies_to<devices_atom>::with<std::vector<DeviceInfo>>>;
 
@@ -70,7 +73,8 @@ using service_actor = caf::typed_actor<                             //
 // the restart in ms) or noticed (its process died: the keeper recovers on its
 // own and tells its listener (event_atom, RecoveryTimes)). tick and restart
 // are its own wake-ups. input: the console's input rate, kept across
-// restarts.
+// restarts. revert: the orchestrator's lease lapsed — resume every device
+// paused through this keeper (guest side and service side).
 using keeper_actor = caf::typed_actor<                                  //
     caf::reacts_to<tick_atom>,                                          //
     caf::reacts_to<restart_atom>,                                       // its own: a crash's restart is due
@@ -80,6 +84,7 @@ using keeper_actor = caf::typed_actor<                                  //
     caf::replies_to<recover_atom>::with<RecoveryTimes>,                 //
     caf::replies_to<crash_atom, std::int64_t>::with<RecoveryTimes>,     //
     caf::reacts_to<pause_atom, std::string>,                            //
+    caf::reacts_to<revert_atom>,                                        //
     caf::reacts_to<resume_atom, std::string>,                           //
     caf::reacts_to<lose_atom, std::uint64_t, std::int64_t>,  //
     caf::reacts_to<input_atom, double>,                                 //
@@ -88,13 +93,17 @@ using keeper_actor = caf::typed_actor<                                  //
 // A host's partitions (agents/): the process that runs the command
 // partition, guests and service keepers the orchestrator places on a host. It
 // outlives its agent daemon, so an agent can be killed and restarted without
-// touching a guest.
+// touching a guest. lease: the orchestrator renews its lease on the faults
+// it put in effect here for so many ms; past it (tick checks) the host
+// reverts them by itself (revert to its keepers and guests).
 using host_actor = caf::typed_actor<                                                   //
     caf::replies_to<spawn_atom, command_atom>::with<command_actor>,                    //
     caf::replies_to<spawn_atom, GuestSpec>::with<guest_actor>,                         //
     caf::replies_to<spawn_atom, ServiceSpec, command_actor>::with<keeper_actor>,       //
     caf::reacts_to<cut_atom, std::string, std::int64_t>,                               //
     caf::reacts_to<heal_atom, std::string>,                                            //
+    caf::reacts_to<lease_atom, std::int64_t>,                                          //
+    caf::reacts_to<tick_atom>,                                                         //
     caf::reacts_to<stop_atom>>;
 
 }  // namespace visorlab::actors

@@ -10,11 +10,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/drivers/visorhba.hpp"
 #include "actors/drivers/visornic.hpp"
 #include "actors/guest/guest.hpp"
 #include "channel/vnic_config.hpp"
 #include "drill/block_format.hpp"
+#include "drill/history_file.hpp"
 #include "drill/history_wire.hpp"
 #include "drill/recorder.hpp"
 
@@ -416,6 +419,7 @@ struct Workload::Impl {
   std::unordered_map<std::uint64_t, std::uint64_t> last_seq;        // (dst << 32 | src) → highest received
   std::string last_receiver;  // on_frame/on_input name cache
   DeviceId last_receiver_id = 0;
+  std::filesystem::path abandoned_dir;  // where abandon() keeps the history
 };
 
 void Workload::Impl::start(guest::Guest& g, const actors::WorkloadStart& start) {
@@ -647,7 +651,10 @@ WorkloadStats Workload::Impl::stats() const {
   return s;
 }
 
-Workload::Workload(std::string guest) : impl_(std::make_unique<Impl>(std::move(guest))) {}
+Workload::Workload(std::string guest, std::filesystem::path abandoned_dir)
+    : impl_(std::make_unique<Impl>(std::move(guest))) {
+  impl_->abandoned_dir = std::move(abandoned_dir);
+}
 
 Workload::~Workload() = default;
 
@@ -776,6 +783,22 @@ void Workload::on_input(const std::string& device, const channel::input::Report&
 WorkloadStats Workload::stats() const { return impl_->stats(); }
 
 History Workload::history() const { return impl_->history(); }
+
+bool Workload::abandon(guest::Guest& g) {
+  const bool was_running = running();
+  stop(g);
+  if (!was_running || impl_->abandoned_dir.empty()) return was_running;
+  // What it recorded so far; ops still in flight stay open (indeterminate).
+  const auto file = impl_->abandoned_dir / (impl_->core->guest + ".history.jsonl");
+  try {
+    std::filesystem::create_directories(impl_->abandoned_dir);
+    save_history(history(), file);
+    spdlog::warn("workload of {}: its history is kept in {}", impl_->core->guest, file.string());
+  } catch (const std::exception& e) {
+    spdlog::error("workload of {}: cannot keep its history in {}: {}", impl_->core->guest, file.string(), e.what());
+  }
+  return true;
+}
 
 bool Workload::running() const { return impl_->core->running; }
 

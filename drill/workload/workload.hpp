@@ -46,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -67,7 +68,9 @@ class Workload final : public guest::Application {
   // `guest` names the guest it runs in ("g0"). What it does comes with start
   // (its spec's `record` false runs the same I/O without recording a history,
   // to measure what recording costs).
-  explicit Workload(std::string guest);
+  // `abandoned_dir`: where abandon() keeps the history nobody collected
+  // (<dir>/<guest>.history.jsonl); empty: it is not kept.
+  explicit Workload(std::string guest, std::filesystem::path abandoned_dir = {});
   ~Workload() override;
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
@@ -75,6 +78,7 @@ class Workload final : public guest::Application {
   bool step(guest::Guest& guest, Clock::time_point now) override;
   void start(guest::Guest& guest, const actors::WorkloadStart& start) override;
   void stop(guest::Guest& guest) override;
+  bool abandon(guest::Guest& guest) override;
   bool quiesce(guest::Guest& guest, const std::string& device) override;
   bool idle(guest::Guest& guest) override;
   WorkloadStats stats() const override;

@@ -78,13 +78,14 @@ void update_every_family(vm::Metrics& m) {
   m.devices("b", "standby").Set(2);
   m.agent_up("a").Set(1);
   m.agent_up("b").Set(1);
+  m.faults_reverted_by_lease("a", vm::LeasedFault::pause).Increment();
 }
 
 const std::set<std::string> kFamilies = {
     "visorlab_io_operations_total", "visorlab_io_latency_seconds",     "visorlab_channel_queue_depth",
     "visorlab_channel_overflows_total", "visorlab_transport_events_total", "visorlab_controlvm_messages_total",
     "visorlab_recovery_phase_seconds",  "visorlab_partitions",             "visorlab_devices",
-    "visorlab_agent_up",                "visorlab_build_info",
+    "visorlab_agent_up",                "visorlab_build_info",             "visorlab_faults_reverted_by_lease_total",
 };
 
 // A non-loopback IPv4 address of this machine, if it has one.
@@ -156,7 +157,7 @@ BOOST_AUTO_TEST_CASE(every_family_is_served_and_promtool_accepts_it) {
       {"visorlab_transport_events_total", "counter"},  {"visorlab_controlvm_messages_total", "counter"},
       {"visorlab_recovery_phase_seconds", "histogram"}, {"visorlab_partitions", "gauge"},
       {"visorlab_devices", "gauge"},                   {"visorlab_agent_up", "gauge"},
-      {"visorlab_build_info", "gauge"}};
+      {"visorlab_faults_reverted_by_lease_total", "counter"}, {"visorlab_build_info", "gauge"}};
   BOOST_TEST((e.types == types));
   for (const auto& [name, type] : types) BOOST_TEST((e.helps.count(name) && !e.helps.at(name).empty()), name << " has no help");
 

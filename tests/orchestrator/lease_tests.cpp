@@ -1,0 +1,224 @@
+// Leases: an orchestrator killed (kill -9) while faults are in effect leaves
+// none of them behind. Its hosts stop hearing its lease renewals and revert
+// by themselves: a paused device runs again, a crashed service is restarted,
+// a drill's workload stops and keeps its history on disk. Real processes on
+// loopback: `visorlab orchestrator --lease 1s`, one agent, the CLI.
+#define BOOST_TEST_MODULE orchestrator_lease
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/metrics/exposition.hpp"
+#include "tests/metrics/http_client.hpp"
+#include "tests/orchestrator/daemon.hpp"
+#include "tests/support/leftovers.hpp"
+#include "tests/support/run.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using visorlab::test::Background;
+using visorlab::test::bin;
+using visorlab::test::Exposition;
+using visorlab::test::Orchestrator;
+using visorlab::test::run;
+using visorlab::test::RunResult;
+
+namespace {
+
+constexpr auto kLease = 1s;
+// What a revert may take past the lease: the partition host's check, the
+// controlvm round trip that resumes the guest, a scrape.
+constexpr auto kRevertBound = 3s;
+
+// Guest names are unique per run: channels live in /dev/shm under them.
+const std::string kGuest = "ls" + std::to_string(::getpid()) + "g";
+
+std::string topology(const std::string& drill) {
+  return R"(version: 1
+name: lease
+hosts:
+  - {name: a}
+command: {host: a}
+services:
+  - name: io0
+    kind: io
+    host: a
+    switches: [{name: sw0}]
+guests:
+  - name: )" + kGuest + R"(
+    host: a
+    devices:
+      - {kind: vhba, service: io0, disk_size: 16MiB}
+      - {kind: vnic, service: io0, switch: sw0}
+)" + drill;
+}
+
+struct Cluster {
+  Cluster()
+      : dir(fs::temp_directory_path() / ("visorlab-lease-" + std::to_string(::getpid()))),
+        orchestrator({"--run-dir", (dir / "orchestrator").string(), "--lease", "1s"}),
+        agent({bin("visorlab"), "agent", "--host", "a", "--orchestrator",
+               "127.0.0.1:" + std::to_string(orchestrator.agent_port), "--run-dir", agent_dir().string()}) {}
+  ~Cluster() {
+    orchestrator.process.signal(SIGTERM);
+    orchestrator.process.wait(30s);
+    agent.signal(SIGTERM);
+    agent.wait(20s);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  fs::path agent_dir() const { return dir / "agent-a"; }
+  std::string write(const std::string& text) const {
+    fs::create_directories(dir);
+    const auto file = (dir / "lease.yaml").string();
+    std::ofstream(file) << text;
+    return file;
+  }
+  RunResult vl(std::vector<std::string> args) {
+    args.insert(args.begin(), bin("visorlab"));
+    args.push_back("--orchestrator");
+    args.push_back(orchestrator.address);
+    return run(args, 120s);
+  }
+  std::vector<std::string> vl_args(std::vector<std::string> args) const {
+    args.insert(args.begin(), bin("visorlab"));
+    args.push_back("--orchestrator");
+    args.push_back(orchestrator.address);
+    return args;
+  }
+  // The partition host's /metrics (its port file appears once it serves).
+  Exposition host_metrics() const {
+    std::uint16_t port = 0;
+    std::ifstream(agent_dir() / "hosts" / "a" / "metrics.port") >> port;
+    BOOST_TEST_REQUIRE(port != 0, "the partition host wrote no metrics port");
+    const auto r = visorlab::test::http_get("127.0.0.1", port, "/metrics");
+    BOOST_TEST_REQUIRE(r.status == 200, "partition host /metrics: " << r.status);
+    return visorlab::test::parse(r.body);
+  }
+  void kill_orchestrator() {
+    orchestrator.process.signal(SIGKILL);
+    BOOST_TEST_REQUIRE(orchestrator.process.wait(10s).has_value(), "the orchestrator did not die on SIGKILL");
+  }
+  // Once the agent stopped: nothing of the cluster left running or in /dev/shm.
+  void stop_and_check_leftovers() {
+    const pid_t orchestrator_pid = orchestrator.process.pid();
+    agent.signal(SIGTERM);
+    BOOST_TEST(agent.wait(20s).has_value(), "the agent did not stop on SIGTERM");
+    const auto procs = visorlab::test::visorlab_processes([&](const auto& argv, const auto&) {
+      for (const auto& a : argv)
+        if (a.find(agent_dir().string()) != std::string::npos) return true;
+      return false;
+    });
+    BOOST_TEST(procs.empty(), procs.size() << " processes of the agent's host still run");
+    const auto shm = visorlab::test::shm_of_orchestrator(orchestrator_pid);
+    BOOST_TEST(shm.empty(), shm.size() << " shared-memory files left, first " << (shm.empty() ? "" : shm.front()));
+  }
+  // What the agent and its partition host logged so far (their stdout).
+  std::string agent_log() {
+    std::string log;
+    while (const auto line = agent.read_line(200ms)) log += *line + "\n";
+    return log;
+  }
+  fs::path dir;
+  Orchestrator orchestrator;
+  Background agent;
+};
+
+double series(const Exposition& e, const std::string& name, const std::string& state) {
+  return e.sum(name, {{"host", "a"}, {"state", state}});
+}
+
+double reverted(const Exposition& e, const std::string& kind) {
+  return e.sum("visorlab_faults_reverted_by_lease_total", {{"host", "a"}, {"kind", kind}});
+}
+
+double io_ops(const Exposition& e) { return e.sum("visorlab_io_operations_total", {{"host", "a"}}); }
+
+// Polls `done` until it holds or `limit` passes; how long it took.
+template <class Done>
+std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit, Done done) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < limit) {
+    if (done()) return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    std::this_thread::sleep_for(100ms);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// A device paused by the operator and its service mid-crash (the restart
+// 3 s out) when the orchestrator dies: the lease lapses, the keeper resumes
+// the device, and the service comes back by itself.
+BOOST_AUTO_TEST_CASE(a_killed_orchestrator_leaves_no_device_paused_and_no_service_down) {
+  Cluster c;
+  const auto file = c.write(topology(""));
+  const auto up = c.vl({"up", file});
+  BOOST_TEST_REQUIRE(up.exit_code == 0, up.out << up.err);
+  const auto pause = c.vl({"pause", kGuest + "/vhba0"});
+  BOOST_TEST_REQUIRE(pause.exit_code == 0, pause.out << pause.err);
+  // The guest's metrics follow its state within a moment.
+  BOOST_TEST(within(5s, [&] { return series(c.host_metrics(), "visorlab_devices", "paused") == 1; }).has_value(),
+             "the paused device never showed as paused");
+
+  Background crash(c.vl_args({"crash", "io0", "--restart-after", "3s"}));
+  BOOST_TEST_REQUIRE(
+      within(5s, [&] { return series(c.host_metrics(), "visorlab_partitions", "recovering") >= 1; }).has_value(),
+      "io0 never started recovering");
+  c.kill_orchestrator();
+
+  // Paused and crashed while the orchestrator lived: nothing reverted yet.
+  BOOST_TEST(reverted(c.host_metrics(), "pause") == 0);
+  const auto took = within(kLease + 3s + kRevertBound, [&] {
+    const auto m = c.host_metrics();
+    return series(m, "visorlab_devices", "paused") == 0 && series(m, "visorlab_partitions", "recovering") == 0 &&
+           series(m, "visorlab_partitions", "failed") == 0;
+  });
+  const auto m = c.host_metrics();
+  if (took) BOOST_TEST_MESSAGE("reverted " << took->count() << " ms after the kill");
+  BOOST_TEST(took.has_value(), "after the kill: devices paused " << series(m, "visorlab_devices", "paused")
+                                   << ", partitions recovering " << series(m, "visorlab_partitions", "recovering")
+                                   << ", failed " << series(m, "visorlab_partitions", "failed") << "\n"
+                                   << c.agent_log());
+  BOOST_TEST(series(m, "visorlab_devices", "running") == 2);
+  BOOST_TEST(reverted(m, "pause") == 1);
+  c.stop_and_check_leftovers();
+}
+
+// A drill's workload when the orchestrator dies: it stops issuing I/O once
+// the lease lapses, and what it recorded is kept in the host's run dir.
+BOOST_AUTO_TEST_CASE(a_killed_orchestrator_stops_the_drills_workload_and_keeps_its_history) {
+  Cluster c;
+  const auto file = c.write(topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 60s\n"));
+  Background drill(c.vl_args({"drill", file}));
+  BOOST_TEST_REQUIRE(within(30s, [&] {
+                       std::error_code ec;
+                       return fs::exists(c.agent_dir() / "hosts" / "a" / "metrics.port", ec) &&
+                              io_ops(c.host_metrics()) > 100;
+                     }).has_value(),
+                     "the drill's workload never did I/O");
+  c.kill_orchestrator();
+  BOOST_TEST(reverted(c.host_metrics(), "workload") == 0);
+
+  const auto stopped = within(kLease + kRevertBound, [&] { return reverted(c.host_metrics(), "workload") == 1; });
+  BOOST_TEST_REQUIRE(stopped.has_value(), "the workload was not stopped by the lease\n" << c.agent_log());
+  // In-flight ops and the final read-back end; then no more I/O.
+  std::this_thread::sleep_for(1s);
+  const double before = io_ops(c.host_metrics());
+  std::this_thread::sleep_for(1s);
+  BOOST_TEST(io_ops(c.host_metrics()) == before, "I/O goes on after the lease stopped the workload");
+
+  const fs::path kept = c.agent_dir() / "hosts" / "a" / "abandoned" / (kGuest + ".history.jsonl");
+  BOOST_TEST_REQUIRE(fs::exists(kept), kept << " was not written");
+  std::ifstream in(kept);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  BOOST_TEST(lines > 100u, kept << " holds " << lines << " lines");
+  c.stop_and_check_leftovers();
+}
