@@ -222,3 +222,35 @@ BOOST_AUTO_TEST_CASE(a_killed_orchestrator_stops_the_drills_workload_and_keeps_i
   BOOST_TEST(lines > 100u, kept << " holds " << lines << " lines");
   c.stop_and_check_leftovers();
 }
+
+// A hung orchestrator (SIGSTOP) renews nothing either: its hosts revert.
+// Continued, it answers as before and renews again.
+BOOST_AUTO_TEST_CASE(a_hung_orchestrator_loses_its_lease_and_renews_it_when_continued) {
+  Cluster c;
+  const auto file = c.write(topology(""));
+  const auto up = c.vl({"up", file});
+  BOOST_TEST_REQUIRE(up.exit_code == 0, up.out << up.err);
+  const auto pause = c.vl({"pause", kGuest + "/vnic0"});
+  BOOST_TEST_REQUIRE(pause.exit_code == 0, pause.out << pause.err);
+  BOOST_TEST_REQUIRE(within(5s, [&] { return series(c.host_metrics(), "visorlab_devices", "paused") == 1; }).has_value());
+
+  c.orchestrator.process.signal(SIGSTOP);
+  const auto took = within(kLease + kRevertBound, [&] {
+    const auto m = c.host_metrics();
+    return series(m, "visorlab_devices", "paused") == 0 && reverted(m, "pause") == 1;
+  });
+  c.orchestrator.process.signal(SIGCONT);
+  BOOST_TEST(took.has_value(), "a stopped orchestrator's pause was not reverted\n" << c.agent_log());
+
+  const auto devices = c.vl({"devices"});
+  BOOST_TEST(devices.exit_code == 0, devices.err);
+  BOOST_TEST(devices.out.find(kGuest + "/vnic0") != std::string::npos, devices.out);
+  // It renews again: a new pause holds past two leases.
+  const auto again = c.vl({"pause", kGuest + "/vhba0"});
+  BOOST_TEST_REQUIRE(again.exit_code == 0, again.out << again.err);
+  std::this_thread::sleep_for(2 * kLease + 500ms);
+  const auto m = c.host_metrics();
+  BOOST_TEST(series(m, "visorlab_devices", "paused") == 1);
+  BOOST_TEST(reverted(m, "pause") == 1);
+  c.stop_and_check_leftovers();
+}
