@@ -121,4 +121,45 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   return r;
 }
 
+Daemon::Daemon(const std::vector<std::string>& argv, const std::string& log) {
+  if (argv.empty()) throw std::invalid_argument("Daemon: empty argv");
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("open " + log);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::fflush(nullptr);
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    ::close(fd);
+    throw_errno("fork");
+  }
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+}
+
+Daemon::~Daemon() { signal(SIGKILL); }
+
+void Daemon::signal(int sig, bool reap) {
+  if (reaped_ || pid_ <= 0) return;
+  ::kill(pid_, sig);
+  if (sig != SIGKILL && !reap) return;
+  for (int i = 0; i < 1000; ++i) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return;
+    }
+    ::usleep(10'000);
+  }
+}
+
 }  // namespace visorlab::bench

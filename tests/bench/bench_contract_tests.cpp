@@ -120,12 +120,12 @@ BOOST_AUTO_TEST_CASE(drill_bench_prints_the_drill_lines) {
 // targets, in the contract.
 BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
   const auto r = run({bin("cluster_bench"), "--json", "--rounds", "1", "--guests", "5", "--idle-seconds", "0.5",
-                      "--settle-seconds", "1"},
+                      "--settle-seconds", "1", "--lease-runs", "2"},
                      std::chrono::seconds(200));
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   BOOST_TEST((contract_names(r) == std::set<std::string>{"cluster_devices_up", "cluster_recover_p99", "cluster_crash_p99",
                                                          "cluster_host_rss", "cluster_idle_cpu",
-                                                         "cluster_idle_cpu_fleet"}));
+                                                         "cluster_idle_cpu_fleet", "cluster_lease_revert_p99"}));
 }
 
 // A bad option names itself and stops before any cluster starts.
