@@ -5,6 +5,7 @@
 
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -41,9 +42,9 @@ struct State {
   // functor reading the state read freed memory (a segfault in the
   // multiplexer thread on SIGTERM, and actors never told to stop).
   std::shared_ptr<std::vector<caf::actor>> spawned = std::make_shared<std::vector<caf::actor>>();
-  // What a lapsed lease reverts faults on (also in `spawned`).
-  std::vector<keeper_actor> keepers;
-  std::vector<guest_actor> guests;
+  // What a lapsed lease reverts faults on and what an orchestrator that
+  // re-adopts the host asks for (also in `spawned`).
+  HostInventory inventory;
   // The orchestrator's lease: good until then (steady clock); one tick at a
   // time checks it, sleeping until the lease would end.
   std::chrono::steady_clock::time_point lease_until{};
@@ -68,6 +69,7 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         c.host = o.host;
         auto commands = command::spawn_command_partition(self->system(), c);
         self->state.spawned->push_back(caf::actor_cast<caf::actor>(commands));
+        self->state.inventory.command = {commands};
         return commands;
       },
       [=](spawn_atom, const GuestSpec& spec) -> caf::result<guest_actor> {
@@ -83,7 +85,8 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
           if (spec.workload && o.workload) g.application = o.workload(spec);
           auto guest = guest::spawn_guest(self->system(), g);
           self->state.spawned->push_back(caf::actor_cast<caf::actor>(guest));
-          self->state.guests.push_back(guest);
+          self->state.inventory.guest_names.push_back(spec.name);
+          self->state.inventory.guests.push_back(guest);
           return guest;
         } catch (const std::exception& e) {
           return make_error(Errc::internal, "guest " + spec.name + ": " + e.what());
@@ -99,7 +102,8 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         k.host = o.host;
         auto keeper = recovery::spawn_keeper(self->system(), k);
         self->state.spawned->push_back(caf::actor_cast<caf::actor>(keeper));
-        self->state.keepers.push_back(keeper);
+        self->state.inventory.service_names.push_back(spec.name);
+        self->state.inventory.keepers.push_back(keeper);
         auto promise = self->make_response_promise<keeper_actor>();
         self->request(keeper, std::chrono::seconds(15), start_atom::value)
             .then([=](const ServiceStats&) mutable { promise.deliver(keeper); },
@@ -142,13 +146,61 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
         st.lapsed = true;
         spdlog::warn("partition host {}: the orchestrator's lease lapsed: reverting the faults it put in effect",
                      o.host);
-        for (const auto& k : st.keepers) self->send(k, revert_atom::value);
-        for (const auto& g : st.guests) self->send(g, revert_atom::value);
+        for (const auto& k : st.inventory.keepers) self->send(k, revert_atom::value);
+        for (const auto& g : st.inventory.guests) self->send(g, revert_atom::value);
       },
+      [=](inventory_atom) { return self->state.inventory; },
       [=](stop_atom) {
         stop_all(*self->state.spawned);
-        self->state.keepers.clear();
-        self->state.guests.clear();
+        self->state.inventory = {};
+      },
+  };
+}
+
+struct RegistrarState {
+  caf::actor orchestrator;
+  host_actor partitions;
+  static inline const char* name = "visorlab.partition_registrar";
+};
+
+// Keeps the partition host registered with the orchestrator: once told which
+// partitions it registers, and again whenever it loses the orchestrator (it
+// restarted on its state dir, or the link dropped), so a new one can re-adopt
+// what runs here. Events for the orchestrator go through it, to whichever
+// one is current.
+caf::behavior registrar(caf::stateful_actor<RegistrarState>* self, std::string host, net::HostPort at,
+                        caf::actor orchestrator) {
+  const auto registered = [=](caf::actor o) {
+    self->state.orchestrator = o;
+    self->monitor(o);
+    self->send(o, register_atom::value, Registration{host, HostRole::partitions},
+               caf::actor_cast<caf::actor>(self->state.partitions));
+  };
+  self->set_down_handler([=](const caf::down_msg& d) {
+    if (d.source != self->state.orchestrator.address()) return;
+    spdlog::warn("partition host {}: lost the orchestrator at {}; registering again once it is back", host, at.text());
+    self->state.orchestrator = nullptr;
+    self->send(self, tick_atom::value);
+  });
+  return {
+      [=](const host_actor& partitions) {
+        self->state.partitions = partitions;
+        registered(orchestrator);
+      },
+      [=](tick_atom) {
+        auto o = self->system().middleman().remote_actor(at.host, at.port);
+        if (!o) {
+          self->delayed_send(self, std::chrono::milliseconds(500), tick_atom::value);
+          return;
+        }
+        registered(*o);
+        spdlog::info("partition host {} registered again with {}", host, at.text());
+      },
+      [=](event_atom a, const TransportEvent& e) {
+        if (self->state.orchestrator) self->send(self->state.orchestrator, a, e);
+      },
+      [=](event_atom a, const RecoveryTimes& t) {
+        if (self->state.orchestrator) self->send(self->state.orchestrator, a, t);
       },
   };
 }
@@ -238,17 +290,20 @@ int run_partition_host(const PartitionHostMain& m) {
   o.host = m.host;
   o.visorlab_bin = m.visorlab_bin;
   o.run_dir = m.run_dir;
-  o.events = *orchestrator;
   o.workload = m.workload;
   o.metrics = exported;
+  // Events reach the orchestrator through the registrar (it follows a
+  // restarted one); the host is registered once it exists.
+  auto registration = sys.spawn<caf::detached>(registrar, m.host, net::HostPort{host, port}, *orchestrator);
+  o.events = registration;
   auto partitions = spawn_partition_host(sys, o);
-  caf::anon_send(*orchestrator, register_atom::value, Registration{m.host, HostRole::partitions},
-                 caf::actor_cast<caf::actor>(partitions));
+  caf::anon_send(registration, partitions);
   spdlog::info("partition host {} registered with {}", m.host, m.orchestrator);
   int sig = 0;
   sigwait(&stop, &sig);
   spdlog::info("partition host {} stopping on signal {}", m.host, sig);
   caf::anon_send_exit(partitions, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(registration, caf::exit_reason::user_shutdown);
   // Should an actor not stop, do not hang the agent that waits for us: past
   // the bound, say so and go (service partitions die with us: PDEATHSIG).
   // Both ways out skip the actor system's teardown (see below).

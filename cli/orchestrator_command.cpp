@@ -44,6 +44,7 @@ struct DaemonOptions {
   std::string run_dir;     // default: a fresh directory under $TMPDIR, removed at exit
   std::string metrics = "127.0.0.1:0";  // /metrics and /healthz; "" or "none": not served
   std::string lease = "2s";             // on every fault it puts in effect
+  std::string state_dir;                // empty: keeps no state
 };
 
 // CAF wants a numeric address or a name it resolves itself; the gRPC forms
@@ -110,6 +111,7 @@ int run_orchestrator(const DaemonOptions& o) {
       options.port = o.agent_port;
       options.run_dir = run_dir.string();
       options.lease = lease;
+      options.state_dir = o.state_dir;
       if (o.metrics != "none") options.metrics_listen = o.metrics;
       cluster.emplace(sys, options);
     } catch (const orch::ClusterError& e) {
@@ -180,6 +182,9 @@ void add_orchestrator_command(CLI::App& app, Action& action) {
                   "Serve the orchestrator's /metrics and /healthz on HOST:PORT (port 0: any free port, printed "
                   "at start; none: not served). Loopback unless you name another address")
       ->capture_default_str();
+  cmd->add_option("--state-dir", o->state_dir,
+                  "Keep what is applied here, and re-adopt the running cluster it describes when started on it "
+                  "again (docs/orchestrator-state.md)");
   cmd->add_option("--lease", o->lease,
                   "Lease on every fault it puts in effect (a pause, a drill's workload): a host that hears "
                   "nothing from it this long reverts them itself, e.g. 2s")

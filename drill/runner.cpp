@@ -17,6 +17,7 @@
 #include "drill/plot.hpp"
 #include "drill/report.hpp"
 #include "drill/workloads.hpp"
+#include "orchestrator/cluster_state.hpp"
 
 namespace visorlab::drill {
 
@@ -64,6 +65,27 @@ void drain_quietly(Workloads& workloads, HistorySpool& spool) {
   }
 }
 
+// While a drill runs, its name is in the cluster's state dir (if it keeps
+// one): an orchestrator that re-adopts the cluster after this one died
+// reports the drill aborted. Gone when the drill ends, however it ends.
+class DrillMarker {
+ public:
+  DrillMarker(const std::string& state_dir, const std::string& name) {
+    if (state_dir.empty()) return;
+    file_ = orchestrator::drill_marker_file(state_dir);
+    std::ofstream(file_) << name << "\n";
+  }
+  ~DrillMarker() {
+    std::error_code ec;
+    if (!file_.empty()) std::filesystem::remove(file_, ec);
+  }
+  DrillMarker(const DrillMarker&) = delete;
+  DrillMarker& operator=(const DrillMarker&) = delete;
+
+ private:
+  std::filesystem::path file_;
+};
+
 }  // namespace
 
 DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology& t,
@@ -79,6 +101,7 @@ DrillOutcome run_drill(orchestrator::Cluster& cluster, const topology::Topology&
                                "the drill against a cluster started with `visorlab up FILE`, or locally with "
                                "`visorlab drill FILE`");
   if (!cluster.applied()) cluster.apply(t);
+  const DrillMarker marker(cluster.state_dir(), t.name);
   HistorySpool spool(files.spool.empty() ? temporary_spool() : files.spool);
   DrillClock clock;
   Workloads workloads(cluster);

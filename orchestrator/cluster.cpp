@@ -17,6 +17,7 @@
 #include <functional>
 #include <future>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -32,7 +33,9 @@
 #include "channel/channel_types.hpp"
 #include "metrics/exposer.hpp"
 #include "metrics/registry.hpp"
+#include "orchestrator/cluster_state.hpp"
 #include "orchestrator/registry.hpp"
+#include "topology/load.hpp"
 
 namespace visorlab::orchestrator {
 
@@ -93,8 +96,12 @@ struct Cluster::Impl {
     };
     // A host holds the lease from its registration on: a fault put in
     // effect before the first renewal is covered too.
-    hooks.partitions = [lease = std::int64_t{options.lease.count()}](const host_actor& h) {
+    // A host that registers while this orchestrator neither runs a topology
+    // nor is about to re-adopt one runs nothing anyone can drive (an
+    // orchestrator before this one placed it): its partitions stop.
+    hooks.partitions = [lease = std::int64_t{options.lease.count()}, holds = holds](const host_actor& h) {
       caf::anon_send(h, lease_atom::value, lease);
+      if (!holds->load()) caf::anon_send(h, stop_atom::value);
     };
     registry = spawn_registry(sys, directory, log, std::move(hooks));
     auto port = sys.middleman().publish(registry, options.port, options.bind.c_str(), true);
@@ -102,6 +109,140 @@ struct Cluster::Impl {
       throw ClusterError(Code::unavailable, "cannot listen for agents on " + options.bind + ":" +
                                                 std::to_string(options.port) + ": " + message_of(port.error()));
     agent_port = *port;
+    if (options.state_dir.empty()) return;
+    std::optional<ClusterState> saved;
+    try {
+      saved = load_state(options.state_dir);
+    } catch (const std::runtime_error& e) {
+      throw ClusterError(Code::invalid_argument, std::string("the state dir holds a state it cannot read: ") + e.what());
+    }
+    if (saved) readopt(*saved);
+  }
+
+  // ---- the state dir
+
+  // What is applied now, as the state dir keeps it; called after every change.
+  void save() {
+    if (options.state_dir.empty() || !topo) return;
+    ClusterState st;
+    st.tag = tag;
+    st.topology_text = topo->text;
+    st.topology_file = topo->source.file;
+    {
+      std::lock_guard table(table_mu);
+      st.next_addr = next_addr;
+      for (const auto& [name, d] : devices) st.devices.push_back({d.guest, d.spec, d.state});
+      st.created = created;
+    }
+    try {
+      save_state(options.state_dir, st);
+    } catch (const std::exception& e) {
+      spdlog::error("the state dir: {}", e.what());
+    }
+  }
+
+  // A restarted orchestrator on the state dir: the hosts come back (their
+  // partition processes register again), say what they run, and the cluster
+  // is what it was — with the states the devices are in now (a lease may
+  // have resumed a paused one). Whatever cannot be re-adopted is stopped,
+  // and this orchestrator starts empty.
+  void readopt(const ClusterState& st) {
+    holds->store(true);
+    try {
+      readopt_or_throw(st);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot re-adopt the cluster of the state dir: {}; starting empty", e.what());
+      log.append("readopt_failed", st.topology_file, e.what());
+      holds->store(false);
+      for (const auto& e2 : directory.all())
+        if (e2.partitions_up) caf::anon_send(e2.partitions, stop_atom::value);
+      guests.clear();
+      keepers.clear();
+      service_ops.clear();
+      devices.clear();
+      created.clear();
+      command = nullptr;
+      topo.reset();
+      clear_state(options.state_dir);
+      return;
+    }
+    note_aborted_drill();
+  }
+
+  void readopt_or_throw(const ClusterState& st) {
+    const topology::Topology t = topology::load_string(st.topology_text, st.topology_file);
+    tag = st.tag;  // the shared memory is named after the first orchestrator
+    wait_for_hosts(t);
+    std::map<std::string, HostInventory> inventory;
+    for (const auto& h : t.hosts)
+      inventory[h.name] = ask<HostInventory>(partitions(h.name), "what host " + h.name + " runs", inventory_atom::value);
+    const auto find = [](const std::vector<std::string>& names, const auto& actors, const std::string& name,
+                         const std::string& what) {
+      for (std::size_t i = 0; i < names.size() && i < actors.size(); ++i)
+        if (names[i] == name) return actors[i];
+      throw ClusterError(Code::unavailable, what + " runs no more");
+    };
+    const auto& commands = inventory[t.command.host].command;
+    if (commands.empty()) throw ClusterError(Code::unavailable, "the command partition on " + t.command.host + " runs no more");
+    command = commands.front();
+    for (const auto& s : t.services) {
+      const auto& on = inventory[s.host];
+      keepers[s.name] = find(on.service_names, on.keepers, s.name, "service " + s.name + " on " + s.host);
+      service_ops[s.name] = std::make_unique<std::mutex>();
+      std::lock_guard hlock(service_hosts->mu);
+      service_hosts->hosts[s.name] = s.host;
+    }
+    for (const auto& g : t.guests) {
+      const auto& on = inventory[g.host];
+      guests[g.name] = {g, find(on.guest_names, on.guests, g.name, "guest " + g.name + " on " + g.host)};
+    }
+    topo = t;
+    {
+      std::lock_guard table(table_mu);
+      next_addr = st.next_addr;
+      created = st.created;
+      for (const auto& d : st.devices) devices[d.spec.name] = DeviceRun{d.guest, d.spec, {}, d.state};
+    }
+    // The devices as their guests see them now.
+    std::size_t changed = 0;
+    for (const auto& [name, g] : guests) {
+      const auto tree = ask<std::vector<DeviceInfo>>(g.actor, "devices of " + name, devices_atom::value);
+      std::lock_guard table(table_mu);
+      for (const auto& info : tree) {
+        const auto it = devices.find(info.device);
+        if (it == devices.end()) continue;
+        const DeviceState now = info.state == DeviceState::paused ? DeviceState::paused : DeviceState::running;
+        if (now != it->second.state) ++changed;
+        it->second.state = now;
+      }
+    }
+    log.append("readopted", t.name,
+               std::to_string(devices.size()) + " devices, " + std::to_string(changed) + " in another state than saved");
+    spdlog::info("re-adopted {} from the state dir: {} devices", t.name, devices.size());
+    update_state_metrics();
+    save();
+  }
+
+  // A drill the orchestrator before this one was running (drill_marker_file)
+  // ended with it: say so, and keep its marker among the aborted ones.
+  void note_aborted_drill() {
+    const fs::path marker = drill_marker_file(options.state_dir);
+    std::error_code ec;
+    if (!fs::exists(marker, ec)) return;
+    std::ifstream in(marker);
+    std::string name;
+    std::getline(in, name);
+    const fs::path kept = fs::path(options.state_dir) / "aborted" /
+                          (name + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count()));
+    fs::create_directories(kept.parent_path(), ec);
+    fs::rename(marker, kept, ec);
+    // Its workloads run on (their lease did not lapse if this orchestrator
+    // came back in time): abandoned, they stop and keep their histories.
+    for (const auto& [guest, g] : guests) caf::anon_send(g.actor, revert_atom::value);
+    log.append("drill_aborted", name,
+               "the orchestrator running it stopped; its workloads' histories are in <run-dir>/hosts/<host>/abandoned "
+               "on each host");
+    spdlog::warn("drill {} was aborted: the orchestrator running it stopped", name);
   }
 
   template <class T, class Handle, class... Ts>
@@ -253,6 +394,9 @@ struct Cluster::Impl {
         std::replace(file.begin(), file.end(), '/', '_');
         s.attach.disk_path = (disks / (file + ".img")).string();
         s.attach.disk_bytes = *d.disk_size;
+        // A fresh disk: not what an earlier apply on this run dir wrote
+        // (its blocks would read as never written by this drill).
+        fs::remove(s.attach.disk_path);
       } else if (!d.disks.empty()) {
         const topology::Service* svc = topo->find_service(d.service);
         for (const auto& disk : svc->disks)
@@ -388,12 +532,23 @@ struct Cluster::Impl {
     } catch (const ClusterError& e) {
       return fail(e);
     }
+    // No ghost: once created, a device that cannot be attached leaves the
+    // guest's bus again (DEVICE_DESTROY), and `why` is the answer.
+    const auto undo_create = [=, this](const ClusterError& why) {
+      const auto report = [fail, why] { fail(why); };
+      caf::anon_send(keeper, detach_atom::value, d.name);  // in case it attached after all
+      controlvm_async(self, guest, cvm::Id::device_destroy, CommandPartition::device(d.bus, d.dev),
+                      "undo the create of " + d.name, report, [fail, why](const ClusterError& undo) {
+                        spdlog::error("{}", undo.what());
+                        fail(why);
+                      });
+    };
     const auto attach = [=, this](const Locator& channel) {
       DeviceRun run;
       try {
         run = DeviceRun{guest, d, served_device(guest, d, channel), DeviceState::running};
       } catch (const std::exception& e) {
-        return fail(ClusterError(Code::internal, "attach " + d.name + ": " + e.what()));
+        return undo_create(ClusterError(Code::internal, "attach " + d.name + ": " + e.what()));
       }
       self->request(keeper, options.request_timeout, attach_atom::value, run.served)
           .then(
@@ -405,18 +560,7 @@ struct Cluster::Impl {
                 log.append("device_created", d.name, topology::bus_address(d));
                 next();  // not under table_mu: the next device takes it
               },
-              [=, this](caf::error& e) {
-                // No ghost: the guest's bus had the device already; it goes
-                // again (DEVICE_DESTROY), and the attach's error is the answer.
-                const ClusterError why("attach " + d.name, e);
-                const auto report = [fail, why] { fail(why); };
-                caf::anon_send(keeper, detach_atom::value, d.name);  // in case it attached after all
-                controlvm_async(self, guest, cvm::Id::device_destroy, CommandPartition::device(d.bus, d.dev),
-                                "undo the create of " + d.name, report, [fail, why](const ClusterError& undo) {
-                                  spdlog::error("{}", undo.what());
-                                  fail(why);
-                                });
-              });
+              [=](caf::error& e) { undo_create(ClusterError("attach " + d.name, e)); });
     };
     self->request(actor, options.request_timeout, offer_atom::value, offer)
         .then(
@@ -576,6 +720,8 @@ struct Cluster::Impl {
     command = nullptr;
     if (topo) log.append("teardown", topo->name, "");
     topo.reset();
+    holds->store(false);
+    if (!options.state_dir.empty()) clear_state(options.state_dir);
     {
       std::lock_guard hlock(service_hosts->mu);
       service_hosts->hosts.clear();
@@ -588,6 +734,9 @@ struct Cluster::Impl {
   // Before the registry, whose hooks hold on to them.
   std::shared_ptr<metrics::Metrics> exported = std::make_shared<metrics::Metrics>();
   std::shared_ptr<ServiceHosts> service_hosts = std::make_shared<ServiceHosts>();
+  // True while a topology is applied or about to be re-adopted (the
+  // registry's hook reads it on its own thread).
+  std::shared_ptr<std::atomic<bool>> holds = std::make_shared<std::atomic<bool>>(false);
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   std::set<std::pair<std::string, std::string>> partition_series, device_series;  // ever published
   std::set<std::string> recovering;  // services being recovered (under table_mu)
@@ -647,7 +796,13 @@ void Cluster::apply(const topology::Topology& t) {
   std::unique_lock lock(impl_->mu);
   Impl& m = *impl_;
   if (m.topo) throw ClusterError(Code::failed_precondition, "topology " + m.topo->name + " is applied; tear it down first");
-  m.wait_for_hosts(t);
+  m.holds->store(true);
+  try {
+    m.wait_for_hosts(t);
+  } catch (...) {
+    m.holds->store(false);
+    throw;
+  }
   m.topo = t;
   {
     std::lock_guard hlock(m.service_hosts->mu);
@@ -670,6 +825,7 @@ void Cluster::apply(const topology::Topology& t) {
   }
   m.log.append("applied", t.name, std::to_string(m.devices.size()) + " devices");
   m.update_state_metrics();
+  m.save();
 }
 
 void Cluster::teardown() {
@@ -722,6 +878,7 @@ void Cluster::create_device(const std::string& guest, const topology::Device& de
     impl_->created[guest].push_back(device);
   }
   impl_->update_state_metrics();
+  impl_->save();
 }
 
 std::vector<topology::Device> Cluster::created_devices(const std::string& guest) const {
@@ -744,6 +901,7 @@ void Cluster::destroy_device(const std::string& name) {
   }
   m.update_state_metrics();
   m.log.append("device_destroyed", name, "");
+  m.save();
 }
 
 void Cluster::pause_device(const std::string& name) {
@@ -763,6 +921,7 @@ void Cluster::pause_device(const std::string& name) {
   }
   m.set_state(name, DeviceState::paused);
   m.log.append("device_paused", name, "");
+  m.save();
 }
 
 void Cluster::resume_device(const std::string& name) {
@@ -776,6 +935,7 @@ void Cluster::resume_device(const std::string& name) {
   m.run(m.keeper(d.spec.service), "resume " + name, resume_atom::value, name);
   m.set_state(name, DeviceState::running);
   m.log.append("device_resumed", name, "");
+  m.save();
 }
 
 RecoveryTimes Cluster::recover_service(const std::string& service) {
@@ -885,6 +1045,8 @@ std::vector<ClusterEvent> Cluster::events(std::uint64_t after, std::chrono::mill
 }
 
 metrics::Metrics& Cluster::metrics() { return *impl_->exported; }
+
+const std::string& Cluster::state_dir() const { return impl_->options.state_dir; }
 
 std::uint16_t Cluster::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : 0; }
 

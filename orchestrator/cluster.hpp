@@ -70,6 +70,10 @@ struct ClusterOptions {
   // that hears nothing for this long reverts them by itself
   // (docs/faults-and-leases.md).
   std::chrono::milliseconds lease{2000};
+  // Where the cluster keeps what it applied (cluster_state.hpp); empty: kept
+  // nowhere. A cluster made on a dir that holds a state re-adopts the
+  // running cluster it describes (docs/orchestrator-state.md).
+  std::string state_dir = {};
   // Where the cluster serves its /metrics and /healthz (HOST:PORT, port 0:
   // any free one; metrics_port() tells which); empty: not served (metrics()
   // is kept all the same). A bad address is invalid_argument, a port that
@@ -146,6 +150,8 @@ class Cluster {
   metrics::Metrics& metrics();
   // The port /metrics is served on; 0 when options.metrics_listen was empty.
   std::uint16_t metrics_port() const;
+  // options.state_dir ("" when none).
+  const std::string& state_dir() const;
 
  private:
   struct Impl;

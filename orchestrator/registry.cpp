@@ -86,6 +86,9 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
         if (role != HostRole::agent && role != HostRole::partitions) return;  // off the wire: not trusted
         self->monitor(handle);
         self->state.watched[handle.address()] = {host, role};
+        // Before the host is in the directory: what the hook sends arrives
+        // before anything an operation sends it.
+        if (role == HostRole::partitions && hooks.partitions) hooks.partitions(caf::actor_cast<host_actor>(handle));
         directory->update(host, [&](HostEntry& e) {
           if (role == HostRole::agent) {
             e.agent = handle;
@@ -97,7 +100,6 @@ caf::behavior registry(caf::stateful_actor<RegistryState>* self, Directory* dire
         });
         log->append(role == HostRole::agent ? "agent_up" : "partitions_up", host, "");
         if (role == HostRole::agent && hooks.agent) hooks.agent(host, true);
-        if (role == HostRole::partitions && hooks.partitions) hooks.partitions(caf::actor_cast<host_actor>(handle));
       },
       [=](event_atom, const TransportEvent& e) {
         log->append("transport", e.device, (e.code == 1 ? "partner failed: " : "deregistered: ") + e.reason);

@@ -180,6 +180,7 @@ struct Topology {
   Drill drill;
   Expect expect;
   SourceMap source;  // positions of every field, for validation messages
+  std::string text;  // the YAML it was loaded from (an orchestrator's state dir keeps it)
 
   const Host* find_host(std::string_view name) const;
   const Service* find_service(std::string_view name) const;

@@ -528,7 +528,9 @@ Topology parse_string(std::string_view text, std::string file_label) {
   } catch (const YAML::ParserException& e) {
     throw error_at(e.mark, e.msg);
   }
-  return parse_document(root, std::move(source));
+  Topology t = parse_document(root, std::move(source));
+  t.text = std::string(text);
+  return t;
 }
 
 Topology parse_file(const std::filesystem::path& file) {

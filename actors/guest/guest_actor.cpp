@@ -161,7 +161,8 @@ guest_actor::behavior_type guest_behavior(guest_actor::stateful_pointer<State> s
       [=](revert_atom) {
         Guest& g = *self->state.guest;
         if (!g.application() || !g.application()->abandon(g)) return;
-        spdlog::warn("guest {}: the orchestrator's lease lapsed: its workload stopped", g.options().name);
+        spdlog::warn("guest {}: the orchestrator that ran its workload is gone: the workload stopped",
+                     g.options().name);
         if (g.options().metrics)
           g.options().metrics->faults_reverted_by_lease(g.options().host, metrics::LeasedFault::workload).Increment();
         wake();

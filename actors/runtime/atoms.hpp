@@ -40,5 +40,7 @@ using input_atom = caf::atom_constant<caf::atom("vl_input")>;
 // and what a host tells its partitions when the lease lapses: undo them.
 using lease_atom = caf::atom_constant<caf::atom("vl_lease")>;
 using revert_atom = caf::atom_constant<caf::atom("vl_revert")>;
+// What a partition host runs (for an orchestrator that re-adopts it).
+using inventory_atom = caf::atom_constant<caf::atom("vl_invent")>;
 
 }  // namespace visorlab::actors

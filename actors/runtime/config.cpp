@@ -34,6 +34,10 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<workload_actor>("visorlab.workload_actor");
   cfg.add_message_type<command_actor>("visorlab.command_actor");
   cfg.add_message_type<host_actor>("visorlab.host_actor");
+  cfg.add_message_type<HostInventory>("visorlab.HostInventory");
+  cfg.add_message_type<std::vector<command_actor>>("visorlab.command_actors");
+  cfg.add_message_type<std::vector<keeper_actor>>("visorlab.keeper_actors");
+  cfg.add_message_type<std::vector<guest_actor>>("visorlab.guest_actors");
 }
 
 Config::Config() {

@@ -7,6 +7,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/runtime/atoms.hpp"
+#include "actors/runtime/inspect.hpp"
 #include "actors/runtime/messages.hpp"
 #include "actors/runtime/workload_messages.hpp"
 
@@ -90,6 +91,17 @@ using keeper_actor = caf::typed_actor<                                  //
     caf::reacts_to<input_atom, double>,                                 //
     caf::replies_to<stats_atom>::with<ServiceStats>>;
 
+// What a partition host runs, by name, for an orchestrator that restarted on
+// its state dir and re-adopts the host (a vector per kind: CAF inspects them).
+struct HostInventory {
+  std::vector<command_actor> command;  // none or one
+  std::vector<std::string> service_names;
+  std::vector<keeper_actor> keepers;  // keepers[i] keeps service_names[i]
+  std::vector<std::string> guest_names;
+  std::vector<guest_actor> guests;
+};
+VISORLAB_MESSAGE(HostInventory, x.command, x.service_names, x.keepers, x.guest_names, x.guests)
+
 // A host's partitions (agents/): the process that runs the command
 // partition, guests and service keepers the orchestrator places on a host. It
 // outlives its agent daemon, so an agent can be killed and restarted without
@@ -103,6 +115,7 @@ using host_actor = caf::typed_actor<                                            
     caf::reacts_to<cut_atom, std::string, std::int64_t>,                               //
     caf::reacts_to<heal_atom, std::string>,                                            //
     caf::reacts_to<lease_atom, std::int64_t>,                                          //
+    caf::replies_to<inventory_atom>::with<HostInventory>,                              //
     caf::reacts_to<tick_atom>,                                                         //
     caf::reacts_to<stop_atom>>;
 

@@ -239,17 +239,18 @@ BOOST_AUTO_TEST_CASE(up_serves_the_other_commands_until_sigterm) {
   r = vl({"crash", "io0"}, up.address);
   BOOST_TEST(r.exit_code == 0, r.out << r.err);
 
-  // A create that fails late (the service partition cannot open the disk:
-  // a directory stands where its file goes) leaves no ghost on the guest's
-  // bus, and the same create works once the way is clear.
+  // A create that fails late (its fresh disk cannot be made: a directory
+  // with a file in it stands where the disk goes) leaves no ghost on the
+  // guest's bus, and the same create works once the way is clear.
   const fs::path blocker = s.dir / "run" / "disks" / "g1_vhba1.img";
   fs::create_directories(blocker);
+  std::ofstream(blocker / "in-the-way");
   r = vl({"create", "g1", "--kind", "vhba", "--service", "io0", "--disk-size", "16MiB"}, up.address);
   BOOST_TEST(r.exit_code != 0, r.out);
   BOOST_TEST(contains(r.err, "g1/vhba1"), r.err);
   r = vl({"devices", "--guest", "g1"}, up.address);
   BOOST_TEST(!contains(r.out, "g1/vhba1"), r.out);
-  fs::remove(blocker);
+  fs::remove_all(blocker);
   r = vl({"create", "g1", "--kind", "vhba", "--service", "io0", "--disk-size", "16MiB"}, up.address);
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(contains(r.out, "created g1/vhba1"), r.out);

@@ -1,5 +1,7 @@
 #include "tests/orchestrator/daemon.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -103,15 +105,22 @@ std::string Background::err() const {
 
 Orchestrator::Orchestrator(std::vector<std::string> extra)
     : process([&] {
-        std::vector<std::string> argv{bin("visorlab"), "orchestrator", "--listen", "127.0.0.1:0", "--agent-port", "0"};
+        std::vector<std::string> argv{bin("visorlab"), "orchestrator", "--listen", "127.0.0.1:0"};
+        if (std::find(extra.begin(), extra.end(), "--agent-port") == extra.end())
+          argv.insert(argv.end(), {"--agent-port", "0"});
         argv.insert(argv.end(), extra.begin(), extra.end());
         return argv;
       }()) {
-  const auto line = process.read_line(std::chrono::seconds(20));
-  if (!line) throw std::runtime_error("the orchestrator did not announce its port; stderr: " + process.err());
+  // Log lines may come first (a re-adoption's).
   static const std::regex announce(R"(listening on 127\.0\.0\.1:(\d+) agents on 127\.0\.0\.1:(\d+))");
   std::smatch m;
-  if (!std::regex_search(*line, m, announce)) throw std::runtime_error("unexpected announcement: " + *line);
+  std::optional<std::string> line;
+  for (int i = 0; i < 100; ++i) {
+    line = process.read_line(std::chrono::seconds(20));
+    if (!line) throw std::runtime_error("the orchestrator did not announce its port; stderr: " + process.err());
+    if (std::regex_search(*line, m, announce)) break;
+  }
+  if (m.empty()) throw std::runtime_error("no announcement in 100 lines; last: " + *line);
   port = static_cast<std::uint16_t>(std::stoi(m[1]));
   agent_port = static_cast<std::uint16_t>(std::stoi(m[2]));
   address = "127.0.0.1:" + std::to_string(port);

@@ -6,7 +6,10 @@
 #define BOOST_TEST_MODULE orchestrator_lease
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -59,10 +62,28 @@ guests:
 )" + drill;
 }
 
+// A free loopback port (bound, then let go), for an orchestrator that must
+// come back on the same agent port.
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
 struct Cluster {
-  Cluster()
+  explicit Cluster(std::vector<std::string> extra = {})
       : dir(fs::temp_directory_path() / ("visorlab-lease-" + std::to_string(::getpid()))),
-        orchestrator({"--run-dir", (dir / "orchestrator").string(), "--lease", "1s"}),
+        orchestrator([&] {
+          std::vector<std::string> args{"--run-dir", (dir / "orchestrator").string(), "--lease", "1s"};
+          args.insert(args.end(), extra.begin(), extra.end());
+          return args;
+        }()),
         agent({bin("visorlab"), "agent", "--host", "a", "--orchestrator",
                "127.0.0.1:" + std::to_string(orchestrator.agent_port), "--run-dir", agent_dir().string()}) {}
   ~Cluster() {
@@ -80,10 +101,10 @@ struct Cluster {
     std::ofstream(file) << text;
     return file;
   }
-  RunResult vl(std::vector<std::string> args) {
+  RunResult vl(std::vector<std::string> args, const std::string& address = "") {
     args.insert(args.begin(), bin("visorlab"));
     args.push_back("--orchestrator");
-    args.push_back(orchestrator.address);
+    args.push_back(address.empty() ? orchestrator.address : address);
     return run(args, 120s);
   }
   std::vector<std::string> vl_args(std::vector<std::string> args) const {
@@ -253,4 +274,66 @@ BOOST_AUTO_TEST_CASE(a_hung_orchestrator_loses_its_lease_and_renews_it_when_cont
   BOOST_TEST(series(m, "visorlab_devices", "paused") == 1);
   BOOST_TEST(reverted(m, "pause") == 1);
   c.stop_and_check_leftovers();
+}
+
+// An orchestrator with a state dir, killed during a drill and started again
+// on the same dir and agent port, re-adopts the cluster: the hosts register
+// again, the same devices are listed, the drill is reported aborted, the
+// cluster is driven and torn down as before, and a new drill passes.
+BOOST_AUTO_TEST_CASE(a_restarted_orchestrator_readopts_the_cluster_from_its_state_dir) {
+  const std::string port = std::to_string(free_port());
+  const fs::path state = fs::temp_directory_path() / ("visorlab-lease-state-" + std::to_string(::getpid()));
+  Cluster c({"--state-dir", state.string(), "--agent-port", port});
+  const auto file = c.write(topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 60s\n"));
+  {
+    Background drill(c.vl_args({"drill", file}));
+    BOOST_TEST_REQUIRE(within(30s, [&] {
+                         std::error_code ec;
+                         return fs::exists(c.agent_dir() / "hosts" / "a" / "metrics.port", ec) &&
+                                io_ops(c.host_metrics()) > 100;
+                       }).has_value(),
+                       "the drill's workload never did I/O");
+    c.kill_orchestrator();
+  }
+  BOOST_TEST_REQUIRE(fs::exists(state / "cluster.json"));
+
+  Orchestrator again({"--run-dir", (c.dir / "orchestrator").string(), "--lease", "1s", "--state-dir", state.string(),
+                      "--agent-port", port});
+  const auto listed = within(20s, [&] {
+    const auto d = c.vl({"devices"}, again.address);
+    return d.exit_code == 0 && d.out.find(kGuest + "/vhba0") != std::string::npos &&
+           d.out.find(kGuest + "/vnic0") != std::string::npos;
+  });
+  const auto devices = c.vl({"devices"}, again.address);
+  BOOST_TEST_REQUIRE(listed.has_value(), "the restarted orchestrator lists: " << devices.out << devices.err);
+  const auto events = c.vl({"events"}, again.address);
+  BOOST_TEST(events.out.find("readopted") != std::string::npos, events.out);
+  BOOST_TEST(events.out.find("drill_aborted") != std::string::npos, events.out);
+  BOOST_TEST(!fs::exists(state / "drill-in-progress"));
+
+  // The re-adopted cluster is driven as before: a pause and a resume reach
+  // its guest, `down` stops what the first orchestrator started.
+  for (const char* verb : {"pause", "resume"}) {
+    const auto r = c.vl({verb, kGuest + "/vhba0"}, again.address);
+    BOOST_TEST(r.exit_code == 0, verb << ": " << r.out << r.err);
+  }
+  const auto first_down = c.vl({"down"}, again.address);
+  BOOST_TEST_REQUIRE(first_down.exit_code == 0, first_down.out << first_down.err);
+  BOOST_TEST(!fs::exists(state / "cluster.json"), "down leaves the state behind");
+  const auto shm = visorlab::test::shm_of_orchestrator(c.orchestrator.process.pid());
+  BOOST_TEST(shm.empty(), "the re-adopted cluster's shared memory outlives down: " << shm.size() << " files");
+
+  // A new drill (its workload starts afresh: a drill's workload runs once
+  // per applied topology) passes with nothing lost.
+  std::ofstream(file, std::ios::trunc)
+      << topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 3s\n  steps:\n"
+                  "    - {at: 1s, pause: " + kGuest + "/vhba0, for: 500ms}\nexpect: {lost_io: 0}\n");
+  const auto drill = c.vl({"drill", file}, again.address);
+  BOOST_TEST(drill.exit_code == 0, drill.out << drill.err);
+
+  const auto down = c.vl({"down"}, again.address);
+  BOOST_TEST(down.exit_code == 0, down.out << down.err);
+  c.stop_and_check_leftovers();
+  std::error_code ec;
+  fs::remove_all(state, ec);
 }
