@@ -28,6 +28,10 @@
 // A fixed target has no second measurement: its "baseline" is the target
 // itself, so ratio ≥ 1 means the target holds. --guests N shrinks the first
 // topology (bench_contract_tests' smoke run).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -185,7 +189,12 @@ std::optional<double> host_devices(const fs::path& agent_dir, const std::string&
   if (!body) return std::nullopt;
   const std::string series = "visorlab_devices{host=\"a\",state=\"" + state + "\"} ";
   const auto at = body->find(series);
-  return at == std::string::npos ? 0.0 : std::stod(body->substr(at + series.size()));
+  if (at == std::string::npos) return 0.0;
+  try {
+    return std::stod(body->substr(at + series.size()));
+  } catch (const std::exception&) {
+    return std::nullopt;  // a cut-off answer: ask again
+  }
 }
 
 // One run of cluster_lease_revert_p99: kill → no device paused, in ms.
@@ -209,6 +218,12 @@ double lease_revert_once(const std::string& bin, const fs::path& dir) {
   Daemon agent({bin, "agent", "--host", "a", "--orchestrator", "127.0.0.1:" + m[2].str(), "--run-dir",
                 (dir / "agent").string()},
                (dir / "agent.log").string());
+  // A failing run stops the agent, which stops its partition host (that one
+  // leads its own session: no PDEATHSIG reaches it).
+  on_fail = [pid = agent.pid()] {
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 500 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i) ::usleep(10'000);
+  };
   const auto file = dir / "lease.yaml";
   const std::string name = "lb" + std::to_string(::getpid()) + dir.filename().string();
   std::ofstream(file) << topology(name, 4, false);
@@ -220,8 +235,10 @@ double lease_revert_once(const std::string& bin, const fs::path& dir) {
     if (p.exit_code != 0) fail("visorlab pause: " + p.err);
   }
   // The guests' metrics show the pause within a sample period.
-  for (int i = 0; i < 500 && host_devices(dir / "agent", "paused").value_or(0) != 4; ++i)
+  for (int i = 0; host_devices(dir / "agent", "paused").value_or(0) != 4; ++i) {
+    if (i == 500) fail("the 4 paused devices never showed as paused on the host's /metrics");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   const auto killed = Clock::now();
   orchestrator.signal(SIGKILL);
   while (host_devices(dir / "agent", "paused").value_or(1) != 0) {
@@ -230,6 +247,7 @@ double lease_revert_once(const std::string& bin, const fs::path& dir) {
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
   agent.signal(SIGTERM, true);  // it stops its partition host
+  on_fail = nullptr;
   return ms;
 }
 

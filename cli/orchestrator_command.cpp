@@ -151,7 +151,9 @@ int run_orchestrator(const DaemonOptions& o) {
 
     server->shutdown(2s);
     try {
-      cluster->teardown();
+      // With a state dir the cluster stays up for the next orchestrator
+      // on it (~Cluster says so); `visorlab down` tears it down.
+      if (o.state_dir.empty()) cluster->teardown();
     } catch (const std::exception& e) {
       std::cerr << me << "teardown: " << e.what() << "\n";
       result = kInfrastructure;

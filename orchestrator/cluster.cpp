@@ -83,6 +83,17 @@ struct Cluster::Impl {
         throw ClusterError(Code::unavailable, e.what());
       }
     }
+    // The state first: while it is being re-adopted, a host that registers
+    // must not be taken for a leftover (the hook below stops those).
+    std::optional<ClusterState> saved;
+    if (!options.state_dir.empty()) {
+      try {
+        saved = load_state(options.state_dir);
+      } catch (const std::runtime_error& e) {
+        throw ClusterError(Code::invalid_argument, std::string("the state dir holds a state it cannot read: ") + e.what());
+      }
+      holds->store(saved.has_value());
+    }
     RegistryHooks hooks;
     hooks.agent = [m = exported](const std::string& host, bool up) {
       try {
@@ -109,13 +120,6 @@ struct Cluster::Impl {
       throw ClusterError(Code::unavailable, "cannot listen for agents on " + options.bind + ":" +
                                                 std::to_string(options.port) + ": " + message_of(port.error()));
     agent_port = *port;
-    if (options.state_dir.empty()) return;
-    std::optional<ClusterState> saved;
-    try {
-      saved = load_state(options.state_dir);
-    } catch (const std::runtime_error& e) {
-      throw ClusterError(Code::invalid_argument, std::string("the state dir holds a state it cannot read: ") + e.what());
-    }
     if (saved) readopt(*saved);
   }
 
@@ -135,6 +139,7 @@ struct Cluster::Impl {
       st.created = created;
     }
     try {
+      std::lock_guard one_writer(save_mu);  // operations on different services save side by side
       save_state(options.state_dir, st);
     } catch (const std::exception& e) {
       spdlog::error("the state dir: {}", e.what());
@@ -147,23 +152,16 @@ struct Cluster::Impl {
   // have resumed a paused one). Whatever cannot be re-adopted is stopped,
   // and this orchestrator starts empty.
   void readopt(const ClusterState& st) {
-    holds->store(true);
     try {
       readopt_or_throw(st);
     } catch (const std::exception& e) {
       spdlog::error("cannot re-adopt the cluster of the state dir: {}; starting empty", e.what());
       log.append("readopt_failed", st.topology_file, e.what());
-      holds->store(false);
-      for (const auto& e2 : directory.all())
-        if (e2.partitions_up) caf::anon_send(e2.partitions, stop_atom::value);
-      guests.clear();
-      keepers.clear();
-      service_ops.clear();
-      devices.clear();
-      created.clear();
-      command = nullptr;
-      topo.reset();
-      clear_state(options.state_dir);
+      for (const auto& host : directory.all())
+        if (host.partitions_up) caf::anon_send(host.partitions, stop_atom::value);
+      forget_applied();
+      std::error_code ec;
+      fs::remove(drill_marker_file(options.state_dir), ec);  // that drill is gone with the cluster
       return;
     }
     note_aborted_drill();
@@ -706,6 +704,14 @@ struct Cluster::Impl {
       for (const auto& e : directory.all())
         if (e.partitions_up) stops.push_back(self->request(e.partitions, std::chrono::seconds(10), stop_atom::value));
     for (auto& stop : stops) stop.receive([] {}, [](const caf::error&) {});
+    if (topo) log.append("teardown", topo->name, "");
+    forget_applied();
+  }
+
+  // Nothing applied: every table empty, the state dir's state gone, shared
+  // memory named after this orchestrator again (a re-adopted cluster's was
+  // named after the first one).
+  void forget_applied() {
     {
       std::lock_guard glock(guests_mu);
       guests.clear();
@@ -718,8 +724,8 @@ struct Cluster::Impl {
       created.clear();
     }
     command = nullptr;
-    if (topo) log.append("teardown", topo->name, "");
     topo.reset();
+    tag = own_tag();
     holds->store(false);
     if (!options.state_dir.empty()) clear_state(options.state_dir);
     {
@@ -729,6 +735,8 @@ struct Cluster::Impl {
     update_state_metrics();
   }
 
+  static std::string own_tag() { return "o" + std::to_string(::getpid()); }
+
   caf::actor_system& sys;
   ClusterOptions options;
   // Before the registry, whose hooks hold on to them.
@@ -737,6 +745,7 @@ struct Cluster::Impl {
   // True while a topology is applied or about to be re-adopted (the
   // registry's hook reads it on its own thread).
   std::shared_ptr<std::atomic<bool>> holds = std::make_shared<std::atomic<bool>>(false);
+  std::mutex save_mu;  // one writer of the state dir at a time
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   std::set<std::pair<std::string, std::string>> partition_series, device_series;  // ever published
   std::set<std::string> recovering;  // services being recovered (under table_mu)
@@ -762,7 +771,7 @@ struct Cluster::Impl {
   std::uint64_t next_addr = 0x1000;
   mutable std::mutex agents_mu;
   AgentControl* agent_control = nullptr;
-  std::string tag = "o" + std::to_string(::getpid());
+  std::string tag = own_tag();
   // Last: it reads the directory, and stops (joined) before anything else goes.
   std::jthread lease_renewer{[this](std::stop_token stop) { renew_leases(stop); }};
 };
@@ -771,10 +780,16 @@ Cluster::Cluster(caf::actor_system& sys, ClusterOptions options)
     : impl_(std::make_unique<Impl>(sys, std::move(options))) {}
 
 Cluster::~Cluster() {
-  try {
-    teardown();
-  } catch (const std::exception& e) {
-    spdlog::error("teardown at exit: {}", e.what());
+  // With a state dir the cluster outlives its orchestrator: the next one on
+  // the dir re-adopts it (`down` tears it down).
+  if (!impl_->options.state_dir.empty() && applied()) {
+    spdlog::info("leaving the cluster running for the next orchestrator on {}", impl_->options.state_dir);
+  } else {
+    try {
+      teardown();
+    } catch (const std::exception& e) {
+      spdlog::error("teardown at exit: {}", e.what());
+    }
   }
   // The registry writes into the directory and the event log it was given
   // (agents lost at teardown arrive as down messages); they die with the

@@ -2,6 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -70,7 +75,18 @@ void save_state(const fs::path& dir, const ClusterState& st) {
     out.close();
     if (!out) throw std::runtime_error("cannot write " + aside.string());
   }
+  // On disk before it replaces the old state, and the rename on disk too: a
+  // host that loses power comes back with the old state or the new one.
+  const auto sync = [](const fs::path& p, int flags) {
+    const int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + p.string() + ": " + std::strerror(errno));
+    const int r = ::fsync(fd);
+    ::close(fd);
+    if (r != 0) throw std::runtime_error("cannot sync " + p.string() + ": " + std::strerror(errno));
+  };
+  sync(aside, O_RDONLY);
   fs::rename(aside, file);
+  sync(dir, O_RDONLY | O_DIRECTORY);
 }
 
 std::optional<ClusterState> load_state(const fs::path& dir) {

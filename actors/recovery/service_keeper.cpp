@@ -64,6 +64,7 @@ struct State {
   }
   double input_rate = 0;             // a console's, as last set: every new process gets it
   std::optional<Recovery> recovery;  // one at a time
+  bool revert_pending = false;       // the lease lapsed mid-recovery: revert once it is done
   bool stopping = false;             // a down message we caused ourselves
   std::shared_ptr<metrics::Metrics> metrics;       // kept alive for `partition`
   std::unique_ptr<metrics::StateShare> partition;  // null: no metrics
@@ -224,6 +225,10 @@ void finish(Self self, const KeeperOptions& o, std::string error) {
     r.promise->deliver(r.times);
   else if (o.listener)
     caf::anon_send(o.listener, event_atom::value, r.times);
+  if (st.revert_pending) {
+    st.revert_pending = false;
+    self->send(self, revert_atom::value);
+  }
   ensure_standby(self, o);  // after the answer: it is not on the recovery's clock
 }
 
@@ -412,11 +417,15 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
       },
       // The orchestrator that paused devices here stopped renewing its lease
       // (dead, cut off or hung): nobody will resume them, so the keeper does,
-      // guest side first as resume_device does. Mid-recovery the recovery's
-      // own resume phase takes them along once they are no longer held.
+      // guest side first as resume_device does.
       [=](revert_atom) {
         auto& st = self->state;
         if (st.held.empty()) return;
+        if (st.recovery) {
+          // Its phases decide what is paused as they go: revert after it.
+          st.revert_pending = true;
+          return;
+        }
         std::vector<ServedDevice> paused;
         for (const auto& d : st.devices)
           if (st.held.contains(d.attach.device)) paused.push_back(d);
@@ -426,14 +435,15 @@ keeper_actor::behavior_type keeper(Self self, KeeperOptions o) {
           o.metrics->faults_reverted_by_lease(o.host, metrics::LeasedFault::pause)
               .Increment(static_cast<double>(st.held.size()));
         st.held.clear();
-        if (st.recovery) return;
         command_all(self, o, paused,
                     [](const ServedDevice& d) { return CommandPartition::change_state(d.bus_no, d.dev_no, cvm::segment::running); },
                     "resume", [=](std::string error) {
                       if (!error.empty()) spdlog::error("{}: lease revert: {}", o.process.service.name, error);
                       auto& now = self->state;
                       if (!now.process->alive()) return;
-                      for (const auto& d : paused) self->send(now.service, resume_atom::value, d.attach.device);
+                      for (const auto& d : paused)
+                        if (!now.held.contains(d.attach.device))  // paused again meanwhile: stays so
+                          self->send(now.service, resume_atom::value, d.attach.device);
                     });
       },
       [=](resume_atom, const std::string& device) -> caf::result<void> {
