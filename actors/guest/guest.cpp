@@ -80,7 +80,10 @@ bool Guest::poll(Clock::time_point now) {
     forget_destroyed();
     next_sweep_ = now + std::chrono::milliseconds(50);
   }
-  if (metrics_ && now >= next_metrics_) {
+  const bool progress = poll_devices(now);
+  // After a controlvm message the metrics show its effect now: an idle guest
+  // may sleep far longer than a sample period before it polls again.
+  if (metrics_ && (handled || now >= next_metrics_)) {
     next_metrics_ = now + GuestMetrics::kSamplePeriod;
     try {
       metrics_->sample(bus_, [this](const bus::Device& d) -> const std::string& {
@@ -90,7 +93,6 @@ bool Guest::poll(Clock::time_point now) {
       spdlog::warn("guest {}: metrics: {}", options_.name, e.what());
     }
   }
-  const bool progress = poll_devices(now);
   return handled || progress || !hotplug_acks_.empty();
 }
 

@@ -338,3 +338,45 @@ BOOST_AUTO_TEST_CASE(a_restarted_orchestrator_readopts_the_cluster_from_its_stat
   std::error_code ec;
   fs::remove_all(state, ec);
 }
+
+// The agent is not on the data path: killed (kill -9) during a drill and
+// started again by hand, then hung (SIGSTOP) and continued, it disturbs
+// nothing — the new agent adopts the running partition host, and the drill
+// passes with nothing lost.
+BOOST_AUTO_TEST_CASE(an_agent_killed_and_hung_during_a_drill_disturbs_nothing) {
+  Cluster c;
+  const auto file = c.write(topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 6s\n"
+                                     "expect: {lost_io: 0}\n"));
+  Background drill(c.vl_args({"drill", file}));
+  BOOST_TEST_REQUIRE(within(30s, [&] {
+                       std::error_code ec;
+                       return fs::exists(c.agent_dir() / "hosts" / "a" / "metrics.port", ec) &&
+                              io_ops(c.host_metrics()) > 100;
+                     }).has_value(),
+                     "the drill's workload never did I/O");
+  std::uint32_t partitions_pid = 0;
+  std::ifstream(c.agent_dir() / "hosts" / "a" / "partitions.pid") >> partitions_pid;
+  c.agent.signal(SIGKILL);
+  BOOST_TEST_REQUIRE(c.agent.wait(10s).has_value());
+  Background again({bin("visorlab"), "agent", "--host", "a", "--orchestrator",
+                    "127.0.0.1:" + std::to_string(c.orchestrator.agent_port), "--run-dir", c.agent_dir().string()});
+  std::this_thread::sleep_for(1s);
+  again.signal(SIGSTOP);
+  std::this_thread::sleep_for(1s);
+  again.signal(SIGCONT);
+
+  const auto code = drill.wait(60s);
+  std::string out;
+  while (const auto line = drill.read_line(200ms)) out += *line + "\n";
+  BOOST_TEST_REQUIRE(code.has_value(), "the drill did not end");
+  BOOST_TEST(*code == 0, out << drill.err());
+  std::uint32_t now_pid = 0;
+  std::ifstream(c.agent_dir() / "hosts" / "a" / "partitions.pid") >> now_pid;
+  BOOST_TEST(now_pid == partitions_pid, "the new agent started another partition host instead of adopting it");
+
+  const auto down = c.vl({"down"});
+  BOOST_TEST(down.exit_code == 0, down.out << down.err);
+  again.signal(SIGTERM);
+  BOOST_TEST(again.wait(20s).has_value(), "the new agent did not stop on SIGTERM");
+  c.stop_and_check_leftovers();
+}
