@@ -142,6 +142,8 @@ struct Cluster {
       std::this_thread::sleep_for(100ms);
     BOOST_TEST(shm.empty(), shm.size() << " shared-memory files left, first " << (shm.empty() ? "" : shm.front()));
   }
+  // Until the drill's workload does I/O on the host.
+  void wait_for_drill_io();
   // What the agent and its partition host logged so far (their stdout).
   std::string agent_log() {
     std::string log;
@@ -172,6 +174,14 @@ std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit,
     std::this_thread::sleep_for(100ms);
   }
   return std::nullopt;
+}
+
+void Cluster::wait_for_drill_io() {
+  BOOST_TEST_REQUIRE(within(30s, [&] {
+                       std::error_code ec;
+                       return fs::exists(agent_dir() / "hosts" / "a" / "metrics.port", ec) && io_ops(host_metrics()) > 100;
+                     }).has_value(),
+                     "the drill's workload never did I/O");
 }
 
 }  // namespace
@@ -218,12 +228,7 @@ BOOST_AUTO_TEST_CASE(a_killed_orchestrator_stops_the_drills_workload_and_keeps_i
   Cluster c;
   const auto file = c.write(topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 60s\n"));
   Background drill(c.vl_args({"drill", file}));
-  BOOST_TEST_REQUIRE(within(30s, [&] {
-                       std::error_code ec;
-                       return fs::exists(c.agent_dir() / "hosts" / "a" / "metrics.port", ec) &&
-                              io_ops(c.host_metrics()) > 100;
-                     }).has_value(),
-                     "the drill's workload never did I/O");
+  c.wait_for_drill_io();
   c.kill_orchestrator();
 
   const auto stopped = within(kLease + kRevertBound, [&] { return reverted(c.host_metrics(), "workload") == 1; });
@@ -286,12 +291,7 @@ BOOST_AUTO_TEST_CASE(a_restarted_orchestrator_readopts_the_cluster_from_its_stat
   const auto file = c.write(topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 60s\n"));
   {
     Background drill(c.vl_args({"drill", file}));
-    BOOST_TEST_REQUIRE(within(30s, [&] {
-                         std::error_code ec;
-                         return fs::exists(c.agent_dir() / "hosts" / "a" / "metrics.port", ec) &&
-                                io_ops(c.host_metrics()) > 100;
-                       }).has_value(),
-                       "the drill's workload never did I/O");
+    c.wait_for_drill_io();
     c.kill_orchestrator();
   }
   BOOST_TEST_REQUIRE(fs::exists(state / "cluster.json"));
@@ -348,12 +348,7 @@ BOOST_AUTO_TEST_CASE(an_agent_killed_and_hung_during_a_drill_disturbs_nothing) {
   const auto file = c.write(topology("workload:\n  net: {rate: 200/s}\ndrill:\n  duration: 6s\n"
                                      "expect: {lost_io: 0}\n"));
   Background drill(c.vl_args({"drill", file}));
-  BOOST_TEST_REQUIRE(within(30s, [&] {
-                       std::error_code ec;
-                       return fs::exists(c.agent_dir() / "hosts" / "a" / "metrics.port", ec) &&
-                              io_ops(c.host_metrics()) > 100;
-                     }).has_value(),
-                     "the drill's workload never did I/O");
+  c.wait_for_drill_io();
   std::uint32_t partitions_pid = 0;
   std::ifstream(c.agent_dir() / "hosts" / "a" / "partitions.pid") >> partitions_pid;
   c.agent.signal(SIGKILL);
