@@ -19,6 +19,10 @@
 //   cluster_idle_cpu_fleet  examples/fleet.yaml (16 hosts, 48 guests, 144
 //                        devices, 7 service partitions) up and idle: every
 //                        host's processes summed, % of a core; target 10 %
+//   cluster_readopt      `visorlab orchestrator --state-dir` and an agent as
+//                        processes, the 250 guests × 4 devices applied, the
+//                        orchestrator killed (kill -9) and started again on
+//                        the dir: start → cluster re-adopted, in ms; target 2 s
 //   cluster_lease_revert_p99  `visorlab orchestrator --lease 1s` and an agent
 //                        as processes, 4 guests' disks paused, the
 //                        orchestrator killed (kill -9) → the host shows no
@@ -43,6 +47,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -197,57 +202,104 @@ std::optional<double> host_devices(const fs::path& agent_dir, const std::string&
   }
 }
 
+// `visorlab orchestrator` and one agent (host a) as processes, for the
+// benches that kill the orchestrator. A failing bench stops the agent, which
+// stops its partition host (that one leads its own session: no PDEATHSIG
+// reaches it).
+struct ProcessCluster {
+  ProcessCluster(const std::string& bin, const fs::path& dir, const std::vector<std::string>& extra)
+      : bin(bin), dir(dir) {
+    fs::create_directories(dir);
+    start_orchestrator(extra);
+    agent = std::make_unique<Daemon>(std::vector<std::string>{bin, "agent", "--host", "a", "--orchestrator",
+                                                              "127.0.0.1:" + agent_port, "--run-dir",
+                                                              (dir / "agent").string()},
+                                     (dir / "agent.log").string());
+    on_fail = [pid = agent->pid()] {
+      ::kill(pid, SIGTERM);
+      for (int i = 0; i < 500 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i) ::usleep(10'000);
+    };
+  }
+  ~ProcessCluster() {
+    orchestrator.reset();
+    if (agent) agent->signal(SIGTERM, true);
+    on_fail = nullptr;
+  }
+  // Starts it (again) and waits for its announcement: the API's and agent
+  // port; returns its log so far.
+  std::string start_orchestrator(const std::vector<std::string>& extra) {
+    const auto log = dir / ("orchestrator-" + std::to_string(starts++) + ".log");
+    std::vector<std::string> argv{bin, "orchestrator", "--listen", "127.0.0.1:0", "--agent-port",
+                                  agent_port.empty() ? "0" : agent_port, "--run-dir", (dir / "orchestrator").string(),
+                                  "--metrics", "none"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    orchestrator = std::make_unique<Daemon>(argv, log.string());
+    static const std::regex announce(R"(listening on (127\.0\.0\.1:\d+) agents on 127\.0\.0\.1:(\d+))");
+    std::smatch m;
+    std::string text;
+    for (int i = 0; i < 3000 && !std::regex_search(text, m, announce); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::ifstream in(log);
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    if (m.empty()) fail("the orchestrator did not start: " + text);
+    api = m[1];
+    agent_port = m[2];
+    return text;
+  }
+  void run(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{bin};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--orchestrator", api});
+    const auto r = run_command(argv, std::chrono::seconds(120));
+    if (r.exit_code != 0) fail("visorlab " + args.front() + ": " + r.err);
+  }
+  std::string bin;
+  fs::path dir;
+  int starts = 0;
+  std::string api, agent_port;
+  std::unique_ptr<Daemon> orchestrator, agent;
+};
+
 // One run of cluster_lease_revert_p99: kill → no device paused, in ms.
 double lease_revert_once(const std::string& bin, const fs::path& dir) {
-  fs::create_directories(dir);
-  const auto log = dir / "orchestrator.log";
-  Daemon orchestrator({bin, "orchestrator", "--listen", "127.0.0.1:0", "--agent-port", "0", "--run-dir",
-                       (dir / "orchestrator").string(), "--lease", std::to_string(kLease.count()) + "ms",
-                       "--metrics", "none"},
-                      log.string());
-  static const std::regex announce(R"(listening on (127\.0\.0\.1:\d+) agents on 127\.0\.0\.1:(\d+))");
-  std::smatch m;
-  std::string text;
-  for (int i = 0; i < 1000 && !std::regex_search(text, m, announce); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    std::ifstream in(log);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  if (m.empty()) fail("the orchestrator did not start: " + text);
-  const std::string api = m[1];
-  Daemon agent({bin, "agent", "--host", "a", "--orchestrator", "127.0.0.1:" + m[2].str(), "--run-dir",
-                (dir / "agent").string()},
-               (dir / "agent.log").string());
-  // A failing run stops the agent, which stops its partition host (that one
-  // leads its own session: no PDEATHSIG reaches it).
-  on_fail = [pid = agent.pid()] {
-    ::kill(pid, SIGTERM);
-    for (int i = 0; i < 500 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i) ::usleep(10'000);
-  };
+  ProcessCluster c(bin, dir, {"--lease", std::to_string(kLease.count()) + "ms"});
   const auto file = dir / "lease.yaml";
   const std::string name = "lb" + std::to_string(::getpid()) + dir.filename().string();
   std::ofstream(file) << topology(name, 4, false);
-  const auto up = run_command({bin, "up", file.string(), "--orchestrator", api}, std::chrono::seconds(60));
-  if (up.exit_code != 0) fail("visorlab up: " + up.err);
-  for (int g = 0; g < 4; ++g) {
-    const auto p = run_command({bin, "pause", name + "g" + std::to_string(g) + "/vhba0", "--orchestrator", api},
-                               std::chrono::seconds(30));
-    if (p.exit_code != 0) fail("visorlab pause: " + p.err);
-  }
+  c.run({"up", file.string()});
+  for (int g = 0; g < 4; ++g) c.run({"pause", name + "g" + std::to_string(g) + "/vhba0"});
   // The guests' metrics show the pause within a sample period.
   for (int i = 0; host_devices(dir / "agent", "paused").value_or(0) != 4; ++i) {
     if (i == 500) fail("the 4 paused devices never showed as paused on the host's /metrics");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const auto killed = Clock::now();
-  orchestrator.signal(SIGKILL);
+  c.orchestrator->signal(SIGKILL);
   while (host_devices(dir / "agent", "paused").value_or(1) != 0) {
     if (Clock::now() - killed > 10 * kLease) fail("a device stayed paused 10 leases after the orchestrator died");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
-  agent.signal(SIGTERM, true);  // it stops its partition host
-  on_fail = nullptr;
+  return std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
+}
+
+// One run of cluster_readopt: `guests` guests × 4 devices applied by an
+// orchestrator with a state dir, which is killed (kill -9) and started again
+// on the dir: start → re-adopted (its announcement comes after), in ms.
+double readopt_once(const std::string& bin, const fs::path& dir, int guests) {
+  const std::vector<std::string> state{"--state-dir", (dir / "state").string()};
+  ProcessCluster c(bin, dir, state);
+  const auto file = dir / "readopt.yaml";
+  std::ofstream(file) << topology("ra" + std::to_string(::getpid()) + dir.filename().string(), guests, true);
+  c.run({"up", file.string()});
+  c.orchestrator->signal(SIGKILL);
+  const auto start = Clock::now();
+  const std::string log = c.start_orchestrator(state);
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  const std::string readopted = ": " + std::to_string(4 * guests) + " devices";
+  if (log.find("re-adopted") == std::string::npos || log.find(readopted) == std::string::npos)
+    fail("the orchestrator did not re-adopt the cluster's " + std::to_string(4 * guests) + " devices: " + log);
+  c.run({"down"});
   return ms;
 }
 
@@ -367,6 +419,11 @@ int main(int argc, char** argv) {
        [&] { return idle_round(idle_default, default_topology, "idle", true); }},
       {{"cluster_idle_cpu_fleet", "%core", "target_10pct", false, 1.0}, [] { return 10.0; },
        [&] { return idle_round(idle_fleet, fleet, "fleet", false); }},
+      {{"cluster_readopt", "ms", "target_2s", false, 1.0}, [] { return 2000.0; },
+       [&] {
+         static int round = 0;
+         return readopt_once(bin, scratch.dir / "readopt" / std::to_string(round++), guests);
+       }},
       {{"cluster_lease_revert_p99", "ms", "target_2x_lease", false, 1.0},
        [] { return 2.0 * static_cast<double>(kLease.count()); },
        [&] {

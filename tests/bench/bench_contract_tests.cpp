@@ -125,7 +125,8 @@ BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   BOOST_TEST((contract_names(r) == std::set<std::string>{"cluster_devices_up", "cluster_recover_p99", "cluster_crash_p99",
                                                          "cluster_host_rss", "cluster_idle_cpu",
-                                                         "cluster_idle_cpu_fleet", "cluster_lease_revert_p99"}));
+                                                         "cluster_idle_cpu_fleet", "cluster_readopt",
+                                                         "cluster_lease_revert_p99"}));
 }
 
 // A bad option names itself and stops before any cluster starts.
