@@ -148,6 +148,14 @@ host_actor::behavior_type partition_host(host_actor::stateful_pointer<State> sel
                      o.host);
         for (const auto& k : st.inventory.keepers) self->send(k, revert_atom::value);
         for (const auto& g : st.inventory.guests) self->send(g, revert_atom::value);
+        // A cut carries a lease of its own, often shorter; one still in
+        // force is healed now.
+        auto& links = channel::tcp::LinkFaults::instance();
+        for (const auto& peer : links.cut_hosts()) {
+          links.heal(peer);
+          spdlog::warn("partition host {}: healed the cut to {}", o.host, peer);
+          if (o.metrics) o.metrics->faults_reverted_by_lease(o.host, metrics::LeasedFault::partition).Increment();
+        }
       },
       [=](inventory_atom) { return self->state.inventory; },
       [=](stop_atom) {

@@ -179,6 +179,7 @@ std::string_view to_string(LeasedFault fault) noexcept {
   switch (fault) {
     case LeasedFault::pause: return "pause";
     case LeasedFault::workload: return "workload";
+    case LeasedFault::partition: return "partition";
   }
   return "unknown";
 }

@@ -41,7 +41,7 @@ enum class TransportEvent { partner_failed, deregistered, migrated };
 enum class ControlvmResult { ok, error, timeout };
 enum class RecoveryPhase { detect, pause, restart, resume, total };
 // A fault its host reverted by itself when the orchestrator's lease lapsed.
-enum class LeasedFault { pause, workload };
+enum class LeasedFault { pause, workload, partition };
 
 // The label values ("read", "partner_failed", "timeout", "detect", …).
 std::string_view to_string(IoOp op) noexcept;

@@ -76,6 +76,15 @@ std::uint16_t free_port() {
   return ntohs(sa.sin_port);
 }
 
+// An agent for `host`, logging (with its partition host) to <run-dir>.log:
+// a pipe nobody reads would fill and block them (a cut logs a lot).
+std::vector<std::string> agent_command(const std::string& host, std::uint16_t agent_port, const fs::path& run_dir) {
+  fs::create_directories(run_dir.parent_path());
+  return {"/bin/sh", "-c",
+          "exec \"$0\" agent --host \"$1\" --orchestrator \"127.0.0.1:$2\" --run-dir \"$3\" >\"$3.log\" 2>&1",
+          bin("visorlab"), host, std::to_string(agent_port), run_dir.string()};
+}
+
 struct Cluster {
   explicit Cluster(std::vector<std::string> extra = {})
       : dir(fs::temp_directory_path() / ("visorlab-lease-" + std::to_string(::getpid()))),
@@ -84,8 +93,7 @@ struct Cluster {
           args.insert(args.end(), extra.begin(), extra.end());
           return args;
         }()),
-        agent({bin("visorlab"), "agent", "--host", "a", "--orchestrator",
-               "127.0.0.1:" + std::to_string(orchestrator.agent_port), "--run-dir", agent_dir().string()}) {}
+        agent(agent_command("a", orchestrator.agent_port, agent_dir())) {}
   ~Cluster() {
     orchestrator.process.signal(SIGTERM);
     orchestrator.process.wait(30s);
@@ -144,11 +152,10 @@ struct Cluster {
   }
   // Until the drill's workload does I/O on the host.
   void wait_for_drill_io();
-  // What the agent and its partition host logged so far (their stdout).
-  std::string agent_log() {
-    std::string log;
-    while (const auto line = agent.read_line(200ms)) log += *line + "\n";
-    return log;
+  // What the agent and its partition host logged so far.
+  std::string agent_log() const {
+    std::ifstream in(agent_dir().string() + ".log");
+    return {std::istreambuf_iterator<char>(in), {}};
   }
   fs::path dir;
   Orchestrator orchestrator;
@@ -353,8 +360,7 @@ BOOST_AUTO_TEST_CASE(an_agent_killed_and_hung_during_a_drill_disturbs_nothing) {
   std::ifstream(c.agent_dir() / "hosts" / "a" / "partitions.pid") >> partitions_pid;
   c.agent.signal(SIGKILL);
   BOOST_TEST_REQUIRE(c.agent.wait(10s).has_value());
-  Background again({bin("visorlab"), "agent", "--host", "a", "--orchestrator",
-                    "127.0.0.1:" + std::to_string(c.orchestrator.agent_port), "--run-dir", c.agent_dir().string()});
+  Background again(agent_command("a", c.orchestrator.agent_port, c.agent_dir()));
   std::this_thread::sleep_for(1s);
   again.signal(SIGSTOP);
   std::this_thread::sleep_for(1s);
@@ -373,5 +379,61 @@ BOOST_AUTO_TEST_CASE(an_agent_killed_and_hung_during_a_drill_disturbs_nothing) {
   BOOST_TEST(down.exit_code == 0, down.out << down.err);
   again.signal(SIGTERM);
   BOOST_TEST(again.wait(20s).has_value(), "the new agent did not stop on SIGTERM");
+  c.stop_and_check_leftovers();
+}
+
+// A network cut with a lease of its own far longer than the orchestrator's
+// (a 20 s partition step): killed mid-cut, the orchestrator's lease lapses
+// first and both hosts heal the cut then.
+BOOST_AUTO_TEST_CASE(a_killed_orchestrator_leaves_no_network_cut) {
+  Cluster c;
+  const fs::path b_dir = c.dir / "agent-b";
+  Background agent_b(agent_command("b", c.orchestrator.agent_port, b_dir));
+  const std::string guest_b = kGuest + "b";
+  const auto file = c.write(R"(version: 1
+name: cut
+hosts:
+  - {name: a}
+  - {name: b}
+command: {host: a}
+services:
+  - {name: io0, kind: io, host: a}
+guests:
+  - name: )" + guest_b + R"(
+    host: b
+    devices:
+      - {kind: vhba, service: io0, disk_size: 16MiB}
+drill:
+  duration: 60s
+  steps:
+    - {at: 1s, partition: [a, b], for: 20s}
+)");
+  Background drill(c.vl_args({"drill", file}));
+  const auto b_metrics = [&] {
+    std::uint16_t port = 0;
+    std::ifstream(b_dir / "hosts" / "b" / "metrics.port") >> port;
+    const auto r = visorlab::test::http_get("127.0.0.1", port, "/metrics");
+    return visorlab::test::parse(r.status == 200 ? r.body : "");
+  };
+  // The cut is in force once the guest's I/O stops moving.
+  BOOST_TEST_REQUIRE(within(30s, [&] {
+                       std::error_code ec;
+                       return fs::exists(b_dir / "hosts" / "b" / "metrics.port", ec) &&
+                              b_metrics().sum("visorlab_io_operations_total") > 100;
+                     }).has_value(),
+                     "the drill's workload never did I/O");
+  std::this_thread::sleep_for(2s);
+  const double during = b_metrics().sum("visorlab_io_operations_total");
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST_REQUIRE(b_metrics().sum("visorlab_io_operations_total") == during, "no cut in force");
+  c.kill_orchestrator();
+
+  const auto healed = within(kLease + kRevertBound, [&] {
+    return reverted(c.host_metrics(), "partition") == 1 &&
+           b_metrics().sum("visorlab_faults_reverted_by_lease_total", {{"host", "b"}, {"kind", "partition"}}) == 1;
+  });
+  BOOST_TEST(healed.has_value(), "the cut was not healed when the lease lapsed");
+  agent_b.signal(SIGTERM);
+  BOOST_TEST(agent_b.wait(20s).has_value(), "agent b did not stop on SIGTERM");
   c.stop_and_check_leftovers();
 }
