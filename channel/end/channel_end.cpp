@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "channel/log_throttle.hpp"
+
 #include <optional>
 
 namespace visorlab::channel {
@@ -36,7 +38,9 @@ class TcpEnd final : public ChannelEnd {
       endpoint_->reattach(*attached_to_, timeout);
       return true;
     } catch (const std::exception& e) {
-      spdlog::warn("channel end: re-attach to {} failed: {}", attached_to_->text(), e.what());
+      if (std::uint64_t left_out = 0; reattach_warnings_.allow(left_out))
+        spdlog::warn("channel end: re-attach to {} failed: {}{}", attached_to_->text(), e.what(),
+                     left_out ? " (" + std::to_string(left_out) + " more since the last one said)" : "");
       return false;
     }
   }
@@ -44,6 +48,7 @@ class TcpEnd final : public ChannelEnd {
  private:
   std::unique_ptr<tcp::TcpEndpoint> endpoint_;
   std::optional<tcp::Address> attached_to_;
+  LogThrottle reattach_warnings_;  // retried every poll across a cut
 };
 
 tcp::LinkOptions link_to(const std::string& peer_host) {

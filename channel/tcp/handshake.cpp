@@ -266,7 +266,9 @@ bool TcpEndpoint::handshake_as_server(Socket& s) {
       if (!why.empty()) return refuse(why);
     }
   } catch (const std::exception& e) {
-    spdlog::warn("channel {}: handshake failed: {}", name_, e.what());
+    if (std::uint64_t left_out = 0; handshake_warnings_.allow(left_out))
+      spdlog::warn("channel {}: handshake failed: {}{}", name_, e.what(),
+                   left_out ? " (" + std::to_string(left_out) + " more since the last one said)" : "");
     return false;
   }
   announce_connected();

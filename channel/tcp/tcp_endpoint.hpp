@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "channel/channel.hpp"
+#include "channel/log_throttle.hpp"
 #include "channel/memory.hpp"
 #include "channel/replicator.hpp"
 #include "channel/tcp/frame.hpp"
@@ -231,6 +232,7 @@ class TcpEndpoint final : public Replicator {
 
   const Side side_;
   const std::string name_;
+  LogThrottle handshake_warnings_;  // a peer retrying across a cut fails every few ms
   const QueueProducers producers_;
   const LinkOptions options_;
   EventHandler on_event_;

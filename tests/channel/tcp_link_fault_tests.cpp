@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "channel/log_throttle.hpp"
 #include "channel/end/channel_end.hpp"
 #include "channel/tcp/link_faults.hpp"
 #include "channel/tcp/tcp_endpoint.hpp"
@@ -663,3 +664,17 @@ BOOST_AUTO_TEST_CASE(shared_memory_has_nothing_to_reconnect) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Warnings a cut repeats every few milliseconds are logged once a period,
+// with how many were left out.
+BOOST_AUTO_TEST_CASE(a_log_throttle_lets_one_through_per_period_and_counts_the_rest) {
+  visorlab::channel::LogThrottle throttle(std::chrono::milliseconds(50));
+  std::uint64_t left_out = 99;
+  BOOST_TEST(throttle.allow(left_out));
+  BOOST_TEST(left_out == 0u);
+  for (int i = 0; i < 3; ++i) BOOST_TEST(!throttle.allow(left_out));
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  BOOST_TEST(throttle.allow(left_out));
+  BOOST_TEST(left_out == 3u);
+  BOOST_TEST(!throttle.allow(left_out));
+}
