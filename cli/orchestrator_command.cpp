@@ -105,6 +105,14 @@ int run_orchestrator(const DaemonOptions& o) {
     actors::Config cfg;
     caf::actor_system sys{cfg};
     std::optional<orch::Cluster> cluster;
+    if (o.metrics != "none" && !o.metrics.empty()) {
+      try {
+        metrics::parse_listen_address(o.metrics);
+      } catch (const std::invalid_argument& e) {
+        std::cerr << me << "--metrics: " << e.what() << "\n";
+        return kBadInput;
+      }
+    }
     try {
       orch::ClusterOptions options;
       options.bind = agent_bind;
@@ -115,8 +123,9 @@ int run_orchestrator(const DaemonOptions& o) {
       if (o.metrics != "none") options.metrics_listen = o.metrics;
       cluster.emplace(sys, options);
     } catch (const orch::ClusterError& e) {
-      const bool bad = e.code() == orch::ClusterError::Code::invalid_argument;  // a malformed --metrics
-      std::cerr << me << (bad ? "--metrics: " : "") << e.what() << "\n";
+      // --metrics is checked above: what is left is a state it cannot read.
+      const bool bad = e.code() == orch::ClusterError::Code::invalid_argument;
+      std::cerr << me << (bad ? "--state-dir " + o.state_dir + ": " : "") << e.what() << "\n";
       return bad ? kBadInput : kInfrastructure;
     } catch (const std::exception& e) {
       std::cerr << me << e.what() << "\n";

@@ -130,6 +130,15 @@ BOOST_AUTO_TEST_CASE(cluster_bench_prints_the_cluster_lines) {
 }
 
 // A bad option names itself and stops before any cluster starts.
+BOOST_AUTO_TEST_CASE(cluster_bench_refuses_a_bad_lease_run_count) {
+  for (const char* bad : {"0", "101", "x"}) {
+    const auto r = run({bin("cluster_bench"), "--json", "--lease-runs", bad}, std::chrono::seconds(30));
+    BOOST_TEST(r.exit_code == 64, bad << ": " << r.err);
+    BOOST_TEST(r.err.find("--lease-runs") != std::string::npos, r.err);
+    BOOST_TEST(r.out.empty(), r.out);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(cluster_bench_refuses_a_bad_guest_count) {
   for (const char* bad : {"0", "1001", "x"}) {
     const auto r = run({bin("cluster_bench"), "--json", "--guests", bad}, std::chrono::seconds(30));

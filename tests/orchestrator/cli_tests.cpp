@@ -132,6 +132,20 @@ BOOST_AUTO_TEST_CASE(a_malformed_address_is_bad_input) {
   BOOST_TEST(d.exit_code == 2, d.err);
 }
 
+BOOST_AUTO_TEST_CASE(a_bad_lease_or_state_dir_is_bad_input_naming_it) {
+  for (const char* lease : {"soon", "5ms"}) {
+    const auto r = vl({"orchestrator", "--lease", lease});
+    BOOST_TEST(r.exit_code == 2, lease << ": " << r.err);
+    BOOST_TEST(r.err.find("--lease") != std::string::npos, r.err);
+  }
+  TempDir tmp;
+  const auto state = tmp.write("cluster.json", "{\"version\": 1, \"tag\": ");
+  const auto r = vl({"orchestrator", "--listen", "127.0.0.1:0", "--agent-port", "0", "--state-dir", tmp.path.string()});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(r.err.find("--state-dir") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find(state) != std::string::npos, r.err);
+}
+
 BOOST_AUTO_TEST_CASE(bad_local_arguments_are_bad_input) {
   TempDir tmp;
   const std::string nowhere = "127.0.0.1:1";  // never reached: the arguments fail first
