@@ -152,6 +152,8 @@ struct Cluster {
   }
   // Until the drill's workload does I/O on the host.
   void wait_for_drill_io();
+  // The lease topology up, `device` paused, and the host's metrics showing it.
+  void up_and_pause(const std::string& device);
   // What the agent and its partition host logged so far.
   std::string agent_log() const {
     std::ifstream in(agent_dir().string() + ".log");
@@ -191,6 +193,16 @@ void Cluster::wait_for_drill_io() {
                      "the drill's workload never did I/O");
 }
 
+void Cluster::up_and_pause(const std::string& device) {
+  const auto up = vl({"up", write(topology(""))});
+  BOOST_TEST_REQUIRE(up.exit_code == 0, up.out << up.err);
+  const auto pause = vl({"pause", device});
+  BOOST_TEST_REQUIRE(pause.exit_code == 0, pause.out << pause.err);
+  // The guest's metrics follow its state within a moment.
+  BOOST_TEST_REQUIRE(within(5s, [&] { return series(host_metrics(), "visorlab_devices", "paused") == 1; }).has_value(),
+                     "the paused device never showed as paused");
+}
+
 }  // namespace
 
 // A device paused by the operator and its service mid-crash (the restart
@@ -198,14 +210,7 @@ void Cluster::wait_for_drill_io() {
 // the device, and the service comes back by itself.
 BOOST_AUTO_TEST_CASE(a_killed_orchestrator_leaves_no_device_paused_and_no_service_down) {
   Cluster c;
-  const auto file = c.write(topology(""));
-  const auto up = c.vl({"up", file});
-  BOOST_TEST_REQUIRE(up.exit_code == 0, up.out << up.err);
-  const auto pause = c.vl({"pause", kGuest + "/vhba0"});
-  BOOST_TEST_REQUIRE(pause.exit_code == 0, pause.out << pause.err);
-  // The guest's metrics follow its state within a moment.
-  BOOST_TEST(within(5s, [&] { return series(c.host_metrics(), "visorlab_devices", "paused") == 1; }).has_value(),
-             "the paused device never showed as paused");
+  c.up_and_pause(kGuest + "/vhba0");
 
   Background crash(c.vl_args({"crash", "io0", "--restart-after", "3s"}));
   BOOST_TEST_REQUIRE(
@@ -259,12 +264,7 @@ BOOST_AUTO_TEST_CASE(a_killed_orchestrator_stops_the_drills_workload_and_keeps_i
 // Continued, it answers as before and renews again.
 BOOST_AUTO_TEST_CASE(a_hung_orchestrator_loses_its_lease_and_renews_it_when_continued) {
   Cluster c;
-  const auto file = c.write(topology(""));
-  const auto up = c.vl({"up", file});
-  BOOST_TEST_REQUIRE(up.exit_code == 0, up.out << up.err);
-  const auto pause = c.vl({"pause", kGuest + "/vnic0"});
-  BOOST_TEST_REQUIRE(pause.exit_code == 0, pause.out << pause.err);
-  BOOST_TEST_REQUIRE(within(5s, [&] { return series(c.host_metrics(), "visorlab_devices", "paused") == 1; }).has_value());
+  c.up_and_pause(kGuest + "/vnic0");
 
   c.orchestrator.process.signal(SIGSTOP);
   const auto took = within(kLease + kRevertBound, [&] {
